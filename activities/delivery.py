@@ -1,0 +1,212 @@
+"""The send activities: one bounded provider call per attempt, logged in SQL.
+
+Each attempt: check the queue is not paused, open a delivery-log row, call the
+provider with the notification ID as idempotency key, close the row and mirror
+the status. Failures are classified once (`notifications.errors`): retryable ones
+raise an ApplicationError whose `next_retry_delay` carries the jittered backoff
+(or the provider's Retry-After) for Temporal's RetryPolicy; final ones raise a
+non-retryable error. SQL trouble never loses a delivery: the result still goes
+back to the workflow, which mirrors it once the database answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.providers import EmailMessage, Providers, PushMessage
+from activities.providers.base import DeliveryResult
+from notifications import store
+from notifications.backoff import retry_delay
+from notifications.config import Settings
+from notifications.db import Database
+from notifications.errors import DeliveryError, ErrorCategory, ErrorCode
+from notifications.models import utcnow
+from notifications.types import (
+    QUEUE_PAUSED_ERROR,
+    RECORD_STATUS_ACTIVITY,
+    SEND_EMAIL_ACTIVITY,
+    SEND_PUSH_ACTIVITY,
+    AttemptReport,
+    Channel,
+    DeliveryPolicy,
+    NotificationInput,
+    SendInput,
+    SendResult,
+    Status,
+    StatusUpdate,
+)
+
+log = logging.getLogger("notifications.delivery")
+
+_DB_ERRORS = (SQLAlchemyError, OSError, ConnectionError)
+_OUTCOME = {
+    ErrorCategory.TRANSIENT: "transient_error",
+    ErrorCategory.RATE_LIMITED: "rate_limited",
+    ErrorCategory.PERMANENT: "permanent_error",
+    ErrorCategory.CONFIGURATION: "configuration_error",
+}
+
+
+class DeliveryActivities:
+    """Activities bound to one worker's database and providers (one client per worker)."""
+
+    def __init__(self, settings: Settings, db: Database, providers: Providers) -> None:
+        self.settings = settings
+        self.db = db
+        self.providers = providers
+
+    @activity.defn(name=SEND_EMAIL_ACTIVITY)
+    async def send_email(self, inp: SendInput) -> SendResult:
+        return await self._send(inp)
+
+    @activity.defn(name=SEND_PUSH_ACTIVITY)
+    async def send_push(self, inp: SendInput) -> SendResult:
+        return await self._send(inp)
+
+    @activity.defn(name=RECORD_STATUS_ACTIVITY)
+    async def record_status(self, update: StatusUpdate) -> None:
+        await store.record_status(self.db, update, run_id=activity.info().workflow_run_id)
+
+    # ------------------------------------------------------------------------------------
+    async def _send(self, inp: SendInput) -> SendResult:
+        info = activity.info()
+        n = inp.notification
+        policy = n.policy or DeliveryPolicy()
+        run_id = info.workflow_run_id
+        attempt = inp.attemptOffset + info.attempt
+        ctx = {"notification_id": n.notificationId, "workflow_id": info.workflow_id, "channel": n.channel}
+
+        mirrored = True
+        try:
+            start = await store.begin_attempt(self.db, n, run_id, attempt)
+        except _DB_ERRORS as exc:
+            # The delivery matters more than its log: send anyway, the workflow mirrors later.
+            log.warning("SQL mirror unavailable at attempt start: %s", type(exc).__name__,
+                        extra={**ctx, "attempt": attempt})
+            start, mirrored = store.AttemptStart(attempt=attempt), False
+        if start is None:
+            raise ApplicationError(
+                f"queue {n.channel} is paused", {"attemptsMade": attempt - 1},
+                type=QUEUE_PAUSED_ERROR, non_retryable=True,
+            )
+        attempt = start.attempt
+        ctx["attempt"] = attempt
+        if start.already_sent is not None:
+            row = start.already_sent
+            log.info("already sent, not sending again", extra=ctx)
+            return SendResult(attempt=row.attempts, provider=row.provider or "", providerMessageId=row.provider_message_id,
+                              completedAt=(row.completed_at or utcnow()).isoformat())
+        if attempt > policy.maxAttempts:
+            error = DeliveryError(ErrorCode.MAX_ATTEMPTS_EXCEEDED, f"{attempt - 1} attempts already made")
+            await self._finish_failure(n, run_id, attempt, error, final=True, next_delay=None)
+            raise _final_error(error, attempt)
+
+        try:
+            result = await asyncio.wait_for(self._call_provider(n), timeout=policy.sendTimeoutMs / 1000 * 0.9)
+        except TimeoutError:
+            error = DeliveryError(ErrorCode.TIMEOUT, "the provider did not answer in time")
+        except DeliveryError as exc:
+            error = exc
+        except Exception as exc:  # an unclassified failure is the seed's SEND_FAILED, retried
+            error = DeliveryError(ErrorCode.SEND_FAILED, f"{type(exc).__name__}: {exc}"[:500])
+        else:
+            return await self._finish_success(n, run_id, attempt, result, mirrored, ctx)
+
+        final = not error.retryable or attempt >= policy.maxAttempts
+        next_delay = None if final else self._next_delay(error, attempt, policy)
+        log.warning("send attempt failed: %s%s", error.code.value, " (final)" if final else "", extra=ctx)
+        await self._finish_failure(n, run_id, attempt, error, final=final, next_delay=next_delay)
+        if final:
+            raise _final_error(error, attempt)
+        assert next_delay is not None
+        await self._report(n, attempt, error, next_delay)
+        raise ApplicationError(
+            error.message, {"attempt": attempt, "errorCode": error.code.value},
+            type=error.code.value, next_retry_delay=next_delay,
+        )
+
+    async def _call_provider(self, n: NotificationInput) -> DeliveryResult:
+        if n.channel == Channel.EMAIL:
+            return await self.providers.email.send_email(
+                EmailMessage(
+                    notification_id=n.notificationId, to=n.to or "", subject=n.subject or "", html=n.html,
+                    text=n.text, sender=self.settings.mail_from, type=n.type, user_id=n.userId,
+                ),
+                idempotency_key=n.notificationId,
+            )
+        return await self.providers.push.send_push(
+            PushMessage(
+                notification_id=n.notificationId, user_id=n.userId, token=n.token, title=n.title or "",
+                body=n.message or "", data={k: str(v) for k, v in (n.data or {}).items()}, type=n.type,
+            ),
+            idempotency_key=n.notificationId,
+        )
+
+    def _next_delay(self, error: DeliveryError, attempt: int, policy: DeliveryPolicy) -> timedelta:
+        if error.retry_after is not None and error.retry_after >= 0:
+            return timedelta(seconds=error.retry_after)
+        return retry_delay(attempt, base_delay_ms=policy.baseDelayMs, max_delay_ms=policy.maxDelayMs,
+                           jitter_ratio=policy.jitter)
+
+    async def _finish_success(
+        self, n: NotificationInput, run_id: str, attempt: int, result: DeliveryResult, mirrored: bool,
+        ctx: dict[str, Any],
+    ) -> SendResult:
+        if mirrored:
+            try:
+                await store.finish_attempt(
+                    self.db, n.notificationId, run_id, attempt, outcome="sent", status=Status.SENT,
+                    provider=result.provider, provider_message_id=result.provider_message_id,
+                    details=result.details,
+                )
+            except _DB_ERRORS as exc:
+                log.warning("SQL mirror unavailable after send: %s", type(exc).__name__, extra=ctx)
+                mirrored = False
+        log.info("sent", extra=ctx)
+        return SendResult(attempt=attempt, provider=result.provider, providerMessageId=result.provider_message_id,
+                          completedAt=utcnow().isoformat(), mirrored=mirrored, details=result.details)
+
+    async def _finish_failure(
+        self, n: NotificationInput, run_id: str, attempt: int, error: DeliveryError, *, final: bool,
+        next_delay: timedelta | None,
+    ) -> None:
+        try:
+            await store.finish_attempt(
+                self.db, n.notificationId, run_id, attempt, outcome=_OUTCOME[error.category],
+                status=Status.FAILED if final else Status.RETRYING, provider=self._provider_name(n),
+                error_code=error.code.value, error_message=error.message,
+                next_retry_at=utcnow() + next_delay if next_delay is not None else None, details=error.details,
+            )
+        except _DB_ERRORS as exc:  # a final failure is mirrored again by the workflow
+            log.warning("SQL mirror unavailable after failed attempt: %s", type(exc).__name__,
+                        extra={"notification_id": n.notificationId, "attempt": attempt})
+
+    async def _report(self, n: NotificationInput, attempt: int, error: DeliveryError, delay: timedelta) -> None:
+        """Tell the workflow about the failed attempt so its query, search attributes and details stay current."""
+        now = utcnow()
+        report = AttemptReport(attempt=attempt, errorCode=error.code.value, errorMessage=error.message,
+                               attemptedAt=now.isoformat(), nextRetryAt=(now + delay).isoformat())
+        try:
+            handle = activity.client().get_workflow_handle(activity.info().workflow_id)
+            await handle.signal("attempt_failed", report)
+        except Exception as exc:  # best effort: SQL already has it
+            log.warning("could not report the attempt to the workflow: %s", type(exc).__name__,
+                        extra={"notification_id": n.notificationId, "attempt": attempt})
+
+    def _provider_name(self, n: NotificationInput) -> str:
+        provider = self.providers.email if n.channel == Channel.EMAIL else self.providers.push
+        return provider.name
+
+
+def _final_error(error: DeliveryError, attempt: int) -> ApplicationError:
+    return ApplicationError(
+        error.message, {"attempt": attempt, "errorCode": error.code.value, "category": error.category.value},
+        type=error.code.value, non_retryable=True,
+    )

@@ -1,0 +1,64 @@
+"""The development outbox: 'sends' by recording the message in SQL, once per notification.
+
+It is the embedded default for both channels so the system runs with no account
+anywhere; `notifications outbox` shows what it recorded. The insert is keyed by
+the notification ID, so a repeated attempt records nothing new and returns the
+same provider message ID, exactly like a provider honouring an idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.providers.base import DeliveryResult, EmailMessage, PushMessage
+from notifications.db import Database
+from notifications.models import OutboxMessage
+from notifications.sql import insert_ignore
+
+
+class OutboxProvider:
+    name = "outbox"
+
+    def __init__(self, db: Database, *, latency_ms: int = 0) -> None:
+        self._db = db
+        self._latency = latency_ms / 1000
+
+    async def send_email(self, message: EmailMessage, *, idempotency_key: str) -> DeliveryResult:
+        body = {"from": message.sender, "html": message.html, "text": message.text}
+        return await self._record(idempotency_key, "email", message.to, message.subject, body)
+
+    async def send_push(self, message: PushMessage, *, idempotency_key: str) -> DeliveryResult:
+        recipient = message.token or (f"user:{message.user_id}" if message.user_id else None)
+        body = {"message": message.body, "data": message.data}
+        return await self._record(idempotency_key, "push", recipient, message.title, body)
+
+    async def _record(
+        self, key: str, channel: str, recipient: str | None, subject: str | None, body: dict[str, Any]
+    ) -> DeliveryResult:
+        if self._latency:
+            await asyncio.sleep(self._latency)
+        message_id = f"outbox-{key}"
+        async with self._db.transaction() as session:
+            await insert_ignore(
+                session,
+                OutboxMessage,
+                {
+                    "notification_id": key,
+                    "channel": channel,
+                    "recipient": recipient,
+                    "subject": subject,
+                    "body": body,
+                    "provider_message_id": message_id,
+                },
+                ["notification_id"],
+            )
+        return DeliveryResult(provider=self.name, provider_message_id=message_id)
+
+
+async def list_outbox(session: AsyncSession, limit: int = 50) -> list[OutboxMessage]:
+    rows = await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit))
+    return list(rows)

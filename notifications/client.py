@@ -1,0 +1,321 @@
+"""The Python client: where a notification enters the system.
+
+    validate -> insert the SQL row (pending) -> start NotificationWorkflow -> row queued
+
+Enqueueing is idempotent on `notificationId`: the row insert is INSERT-or-ignore
+and the workflow ID `notification-<id>` is unique (duplicate starts rejected),
+so the same ID twice gives one row, one workflow, one delivery. If Temporal is
+unreachable the row stays `pending` and the caller gets the error; enqueueing
+the same ID again starts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from sqlalchemy import select, update
+from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.common import (
+    Priority,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from notifications import store
+from notifications.config import Settings, get_settings
+from notifications.db import Database
+from notifications.errors import NotificationNotFoundError, NotificationValidationError
+from notifications.models import DeliveryAttempt, Notification
+from notifications.redact import mask_email, mask_token
+from notifications.schemas import (
+    MAX_PUSH_PAYLOAD,
+    DeliveryAttemptRecord,
+    EmailNotification,
+    NotificationRecord,
+    PushNotification,
+    validate_payload,
+    validate_priority,
+)
+from notifications.temporal import connect
+from notifications.templating import render_email, render_push
+from notifications.types import (
+    CHANNEL_ATTRIBUTE,
+    PRIORITY_ATTRIBUTE,
+    STATUS_ATTRIBUTE,
+    TASK_QUEUES,
+    TYPE_ATTRIBUTE,
+    WORKFLOW_NAME,
+    Channel,
+    DeliveryPolicy,
+    NotificationInput,
+    PauseRequest,
+    Status,
+    temporal_priority_key,
+    workflow_id_for,
+)
+
+log = logging.getLogger("notifications.client")
+
+QueueName = Literal["email", "push", "all"]
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        maxAttempts=settings.max_retries,
+        baseDelayMs=settings.base_delay_ms,
+        maxDelayMs=settings.max_delay_ms,
+        jitter=settings.jitter_ratio,
+        sendTimeoutMs=int(settings.send_timeout_seconds * 1000),
+        queuePauseRecheckMs=int(settings.queue_pause_recheck_seconds * 1000),
+        mirrorRetryMaxMs=int(settings.mirror_retry_max_seconds * 1000),
+    )
+
+
+def queue_channels(queue: str) -> list[Channel]:
+    if queue == "all":
+        return list(Channel)
+    try:
+        return [Channel(queue)]
+    except ValueError:
+        raise NotificationValidationError([{"field": "queue", "message": "must be email, push or all"}]) from None
+
+
+class NotificationClient:
+    """Enqueue, inspect and control notifications. One per process is plenty."""
+
+    def __init__(self, temporal: Client, db: Database, settings: Settings) -> None:
+        self.temporal = temporal
+        self.db = db
+        self.settings = settings
+        self._policy = delivery_policy(settings)
+
+    @classmethod
+    async def connect(cls, settings: Settings | None = None) -> NotificationClient:
+        settings = settings or get_settings()
+        return cls(await connect(settings), Database.from_settings(settings), settings)
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+    # -- enqueue ------------------------------------------------------------------------------
+    async def enqueue_email(
+        self, payload: Mapping[str, Any] | EmailNotification, priority: int | None = None
+    ) -> NotificationRecord:
+        p: EmailNotification = validate_payload(EmailNotification, payload)
+        prio = validate_priority(priority, self.settings.default_priority)
+        subject, html, text = render_email(p)
+        inp = NotificationInput(
+            notificationId=p.notificationId or uuid.uuid4().hex, channel=Channel.EMAIL.value, priority=prio,
+            type=p.type, userId=p.userId, tenant=p.tenant, to=str(p.to), subject=subject, html=html, text=text,
+            data=p.data, policy=self._policy,
+        )
+        return await self._enqueue(inp)
+
+    async def enqueue_push(
+        self, payload: Mapping[str, Any] | PushNotification, priority: int | None = None
+    ) -> NotificationRecord:
+        p: PushNotification = validate_payload(PushNotification, payload)
+        prio = validate_priority(priority, self.settings.default_priority)
+        title, message = render_push(p)
+        if p.payload_size(title, message) > MAX_PUSH_PAYLOAD:
+            raise NotificationValidationError(
+                [{"field": "data", "message": f"push payload exceeds {MAX_PUSH_PAYLOAD} bytes"}]
+            )
+        inp = NotificationInput(
+            notificationId=p.notificationId or uuid.uuid4().hex, channel=Channel.PUSH.value, priority=prio,
+            type=p.type, userId=p.userId, tenant=p.tenant, title=title, message=message, token=p.token,
+            data=p.data, policy=self._policy,
+        )
+        return await self._enqueue(inp)
+
+    async def _enqueue(self, inp: NotificationInput) -> NotificationRecord:
+        async with self.db.transaction() as session:
+            await store.insert_notification(session, inp, Status.PENDING)
+            row = await session.get(Notification, inp.notificationId)
+            assert row is not None
+            queue_paused = await store.is_queue_paused(session, inp.channel)
+        if row.status != Status.PENDING:
+            return NotificationRecord.from_row(row)  # already enqueued: same ID, same notification
+        inp.startPaused = queue_paused
+        inp.enqueuedAt = row.created_at.isoformat()
+        run_id = await self._start(inp)
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(Notification)
+                .where(Notification.id == inp.notificationId, Notification.status == Status.PENDING.value)
+                .values(status=Status.QUEUED.value, run_id=run_id, updated_at=store.utcnow())
+            )
+        return await self.get(inp.notificationId)
+
+    async def _start(
+        self, inp: NotificationInput, *, reuse: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE
+    ) -> str | None:
+        try:
+            handle = await self.temporal.start_workflow(
+                WORKFLOW_NAME,
+                inp,
+                id=workflow_id_for(inp.notificationId),
+                task_queue=TASK_QUEUES[Channel(inp.channel)],
+                id_reuse_policy=reuse,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(STATUS_ATTRIBUTE, Status.QUEUED.value),
+                        SearchAttributePair(CHANNEL_ATTRIBUTE, inp.channel),
+                        SearchAttributePair(TYPE_ATTRIBUTE, inp.type or "none"),
+                        SearchAttributePair(PRIORITY_ATTRIBUTE, inp.priority),
+                    ]
+                ),
+                priority=Priority(priority_key=temporal_priority_key(inp.priority)),
+                static_summary=f"{inp.channel} · {inp.type or 'no type'} · to {_masked_recipient(inp)}",
+                static_details=(
+                    f"**Notification** `{inp.notificationId}`\n\n**Channel:** {inp.channel}\n\n"
+                    f"**Priority:** {inp.priority} (Temporal priority key {temporal_priority_key(inp.priority)})\n\n"
+                    f"**User:** {inp.userId or '-'}"
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            return None
+        return handle.result_run_id
+
+    # -- reading ------------------------------------------------------------------------------
+    async def get(self, notification_id: str) -> NotificationRecord:
+        async with self.db.sessions() as session:
+            row = await session.get(Notification, notification_id)
+        if row is None:
+            raise NotificationNotFoundError(notification_id)
+        return NotificationRecord.from_row(row)
+
+    async def delivery_log(self, notification_id: str) -> list[DeliveryAttemptRecord]:
+        async with self.db.sessions() as session:
+            rows = await session.scalars(
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.notification_id == notification_id)
+                .order_by(DeliveryAttempt.started_at, DeliveryAttempt.attempt)
+            )
+            return [DeliveryAttemptRecord.model_validate(r) for r in rows]
+
+    def handle(self, notification_id: str) -> WorkflowHandle[Any, Any]:
+        return self.temporal.get_workflow_handle(workflow_id_for(notification_id))
+
+    async def status(self, notification_id: str) -> dict[str, Any]:
+        """The live `status` query; the SQL record when the workflow is gone from Temporal."""
+        try:
+            result: dict[str, Any] = await self.handle(notification_id).query("status")
+            return result
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+        return (await self.get(notification_id)).to_json()
+
+    # -- control: one notification -------------------------------------------------------
+    async def pause(self, notification_id: str, reason: str | None = None) -> None:
+        await self.get(notification_id)
+        await self.handle(notification_id).signal("pause", PauseRequest(reason=reason))
+
+    async def resume(self, notification_id: str) -> None:
+        await self.get(notification_id)
+        await self.handle(notification_id).signal("resume", PauseRequest())
+
+    async def cancel(self, notification_id: str) -> None:
+        await self.get(notification_id)
+        await self.handle(notification_id).cancel()
+
+    # -- control: whole queues ------------------------------------------------------------
+    async def pause_queue(self, queue: QueueName | str = "all", *, reason: str | None = None,
+                          actor: str | None = None) -> dict[str, dict[str, Any]]:
+        """Durably pause a channel: no send attempt starts on it until resumed.
+
+        The SQL flag is what every send attempt checks, so it holds even for
+        workflows the signal below does not reach; the signal only makes running
+        workflows stop waiting on retries at once.
+        """
+        return await self._set_queues(queue_channels(queue), True, reason=reason, actor=actor)
+
+    async def resume_queue(self, queue: QueueName | str = "all", *, actor: str | None = None
+                           ) -> dict[str, dict[str, Any]]:
+        return await self._set_queues(queue_channels(queue), False, reason=None, actor=actor)
+
+    async def queue_states(self) -> dict[str, dict[str, Any]]:
+        states = await store.queue_states(self.db)
+        return {
+            name: {
+                "paused": bool(s and s.paused),
+                "reason": s.reason if s else None,
+                "updatedAt": s.updated_at.isoformat() if s else None,
+                "updatedBy": s.updated_by if s else None,
+            }
+            for name, s in states.items()
+        }
+
+    async def _set_queues(self, channels: Iterable[Channel], paused: bool, *, reason: str | None,
+                          actor: str | None) -> dict[str, dict[str, Any]]:
+        for channel in channels:
+            await store.set_queue_paused(self.db, channel.value, paused, reason=reason, actor=actor)
+            await self._signal_running(channel, "pause" if paused else "resume", PauseRequest(reason, "queue"))
+        return await self.queue_states()
+
+    async def _signal_running(self, channel: Channel, signal: str, request: PauseRequest) -> int:
+        query = (
+            f'WorkflowType = "{WORKFLOW_NAME}" AND ExecutionStatus = "Running" '
+            f'AND NotificationChannel = "{channel.value}"'
+        )
+        limiter = asyncio.Semaphore(32)
+        count = 0
+
+        async def send(workflow_id: str) -> None:
+            async with limiter:
+                try:
+                    await self.temporal.get_workflow_handle(workflow_id).signal(signal, request)
+                except RPCError as exc:  # finished between listing and signalling
+                    if exc.status != RPCStatusCode.NOT_FOUND:
+                        raise
+
+        tasks = []
+        async for execution in self.temporal.list_workflows(query):
+            tasks.append(asyncio.create_task(send(execution.id)))
+            count += 1
+        await asyncio.gather(*tasks)
+        return count
+
+
+def _masked_recipient(inp: NotificationInput) -> str:
+    if inp.channel == Channel.EMAIL:
+        return mask_email(inp.to)
+    return mask_token(inp.token) if inp.token else f"user {inp.userId}"
+
+
+# -- module-level API, as in the seed's integration examples ------------------------------------
+_default: dict[int, NotificationClient] = {}
+
+
+async def default_client() -> NotificationClient:
+    """A client for this event loop, built from the environment's settings on first use."""
+    key = id(asyncio.get_running_loop())
+    if key not in _default:
+        _default[key] = await NotificationClient.connect()
+    return _default[key]
+
+
+async def enqueue_email_notification(
+    payload: Mapping[str, Any] | EmailNotification, priority: int | None = None, *,
+    client: NotificationClient | None = None,
+) -> NotificationRecord:
+    """Queue an email: `{notificationId?, to, subject, html, text, type, userId}` and a priority 1-10."""
+    return await (client or await default_client()).enqueue_email(payload, priority)
+
+
+async def enqueue_push_notification(
+    payload: Mapping[str, Any] | PushNotification, priority: int | None = None, *,
+    client: NotificationClient | None = None,
+) -> NotificationRecord:
+    """Queue a push: `{notificationId?, userId, title, message, data}` and a priority 1-10."""
+    return await (client or await default_client()).enqueue_push(payload, priority)

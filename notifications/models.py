@@ -1,0 +1,164 @@
+"""The SQL mirror: every notification, every send attempt, queue state, devices, audit.
+
+Temporal is the source of truth while a notification is in flight; these tables
+are what dashboards, the admin API and humans query. Every write to them is an
+idempotent upsert or a guarded update, so an activity may repeat it safely.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite autoincrements only INTEGER PRIMARY KEY; PostgreSQL gets BIGSERIAL.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+    }
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tenant: Mapped[str | None] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer, default=5)
+    user_id: Mapped[str | None] = mapped_column(String(128))
+    recipient: Mapped[str | None] = mapped_column(String(4096))
+    subject: Mapped[str | None] = mapped_column(Text)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_attempt_at: Mapped[datetime | None]
+    next_retry_at: Mapped[datetime | None]
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(String(256))
+    workflow_id: Mapped[str] = mapped_column(String(200))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    completed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        Index("ix_notifications_status_channel", "status", "channel"),
+        Index("ix_notifications_user_id", "user_id"),
+        Index("ix_notifications_tenant_created", "tenant", "created_at"),
+        Index("ix_notifications_created_at", "created_at"),
+    )
+
+
+class DeliveryAttempt(Base):
+    """One row per send attempt: the seed's "logs stored in DB"."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    notification_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("notifications.id", ondelete="CASCADE")
+    )
+    run_id: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    # in_progress | sent | transient_error | rate_limited | permanent_error | configuration_error | interrupted
+    outcome: Mapped[str] = mapped_column(String(24))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(String(256))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        UniqueConstraint("notification_id", "run_id", "attempt", name="uq_delivery_attempt"),
+        Index("ix_delivery_attempts_notification", "notification_id"),
+    )
+
+
+class QueueState(Base):
+    """Durable queue-wide pause, one row per channel; read by every send attempt."""
+
+    __tablename__ = "queue_state"
+
+    queue: Mapped[str] = mapped_column(String(16), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OutboxMessage(Base):
+    """What the development outbox provider 'sent': one row per notification, ever."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    notification_id: Mapped[str] = mapped_column(String(128), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str | None] = mapped_column(String(4096))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    provider_message_id: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Device(Base):
+    """A push device token of a user; `valid` turns false for good on UNREGISTERED."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    tenant: Mapped[str | None] = mapped_column(String(128))
+    token: Mapped[str] = mapped_column(String(512), unique=True)
+    platform: Mapped[str | None] = mapped_column(String(32))
+    valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    invalid_reason: Mapped[str | None] = mapped_column(String(64))
+    invalidated_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_devices_user_valid", "user_id", "valid"),)
+
+
+class AuditLog(Base):
+    """Who did what to which notification or queue, and how it ended."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(128))
+    tenant: Mapped[str | None] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(256))
+    outcome: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_audit_log_at", "at"),)

@@ -1,0 +1,28 @@
+"""Masking of personal data for logs, summaries and the Web UI.
+
+Pure functions (the workflow sandbox imports this module): an operator must be
+able to tell two recipients apart at a glance without reading the address.
+"""
+
+from __future__ import annotations
+
+
+def mask_email(address: str | None) -> str:
+    if not address:
+        return ""
+    local, sep, domain = address.partition("@")
+    if not sep:
+        return _mask_word(address)
+    host, dot, tld = domain.rpartition(".")
+    masked_domain = f"{_mask_word(host)}{dot}{tld}" if dot else _mask_word(domain)
+    return f"{_mask_word(local)}@{masked_domain}"
+
+
+def mask_token(token: str | None) -> str:
+    if not token:
+        return ""
+    return f"…{token[-4:]}" if len(token) > 8 else "…"
+
+
+def _mask_word(word: str) -> str:
+    return f"{word[:1]}***" if word else "***"

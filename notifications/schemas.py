@@ -1,0 +1,142 @@
+"""Payloads at the edge (Python client, HTTP, CLI), validated before anything is stored.
+
+Field names are the seed's (`notificationId`, `to`, `subject`, `html`, `text`,
+`type`, `userId` for email; `notificationId`, `userId`, `title`, `message`,
+`data` for push). Unknown fields are rejected so a typo is an error, not a
+silently dropped value.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from notifications.errors import NotificationValidationError
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
+MAX_SUBJECT = 998  # RFC 5322 line limit
+MAX_BODY = 512 * 1024
+MAX_PUSH_PAYLOAD = 4096  # FCM's limit for a message's notification + data
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    notificationId: str | None = Field(None, pattern=ID_PATTERN)
+    type: str | None = Field(None, pattern=NAME_PATTERN)
+    userId: str | None = Field(None, min_length=1, max_length=128)
+    tenant: str | None = Field(None, pattern=NAME_PATTERN)
+    data: dict[str, Any] | None = None
+
+
+class EmailNotification(_Payload):
+    to: EmailStr
+    subject: str | None = Field(None, max_length=MAX_SUBJECT)
+    html: str | None = Field(None, max_length=MAX_BODY)
+    text: str | None = Field(None, max_length=MAX_BODY)
+
+
+class PushNotification(_Payload):
+    title: str | None = Field(None, max_length=1024)
+    message: str | None = Field(None, max_length=4096)
+    token: str | None = Field(None, min_length=1, max_length=512)
+
+    @model_validator(mode="after")
+    def _addressed(self) -> PushNotification:
+        if not self.userId and not self.token:
+            raise ValueError("a push needs a userId or a device token")
+        return self
+
+    @field_validator("data")
+    @classmethod
+    def _flat_data(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # FCM data values are strings; nested objects would be silently stringified.
+        for key, item in (value or {}).items():
+            if isinstance(item, dict | list):
+                raise ValueError(f"data.{key} must be a string, number or boolean")
+        return value
+
+    def payload_size(self, title: str, message: str) -> int:
+        return len(json.dumps({"title": title, "body": message, "data": self.data or {}}).encode())
+
+
+def validate_payload(model: type[_Payload], payload: Any) -> Any:
+    if isinstance(payload, model):
+        return payload
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise NotificationValidationError(
+            [{"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]} for err in exc.errors()]
+        ) from None
+
+
+def validate_priority(priority: Any, default: int) -> int:
+    if priority is None:
+        return default
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 10:
+        raise NotificationValidationError([{"field": "priority", "message": "must be an integer from 1 to 10"}])
+    return priority
+
+
+class NotificationRecord(BaseModel):
+    """A notification as stored in SQL; serialises with the seed's camelCase keys."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+
+    notification_id: str
+    workflow_id: str
+    run_id: str | None = None
+    tenant: str | None = None
+    channel: str
+    type: str | None = None
+    status: str
+    priority: int
+    user_id: str | None = None
+    recipient: str | None = None
+    subject: str | None = None
+    attempts: int = 0
+    paused: bool = False
+    last_attempt_at: datetime | None = None
+    next_retry_at: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    provider: str | None = None
+    message_id: str | None = None
+    completed_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> NotificationRecord:
+        return cls(
+            notification_id=row.id, workflow_id=row.workflow_id, run_id=row.run_id, tenant=row.tenant,
+            channel=row.channel, type=row.type, status=row.status, priority=row.priority, user_id=row.user_id,
+            recipient=row.recipient, subject=row.subject, attempts=row.attempts, paused=row.paused,
+            last_attempt_at=row.last_attempt_at, next_retry_at=row.next_retry_at, error_code=row.error_code,
+            error_message=row.error_message, provider=row.provider, message_id=row.provider_message_id,
+            completed_at=row.completed_at, created_at=row.created_at, updated_at=row.updated_at,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class DeliveryAttemptRecord(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+
+    attempt: int
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: str
+    error_code: str | None = None
+    error_message: str | None = None
+    provider: str | None = None
+    provider_message_id: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)

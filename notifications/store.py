@@ -1,0 +1,245 @@
+"""Every write to the SQL mirror, in one place.
+
+The rules that keep the mirror honest under retries, crashes and replays:
+- a notification row is created from the workflow input if it is missing (a
+  workflow started by hand from the `temporal` CLI still gets its row);
+- a terminal status (sent, failed, cancelled) is never overwritten by a
+  non-terminal one, so a late or repeated write cannot move a row backwards;
+- one delivery-log row per (notification, run, attempt), upserted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notifications.db import Database
+from notifications.models import DeliveryAttempt, Notification, QueueState, utcnow
+from notifications.sql import insert_ignore
+from notifications.types import (
+    TERMINAL_STATUSES,
+    Channel,
+    NotificationInput,
+    Status,
+    StatusUpdate,
+    workflow_id_for,
+)
+
+_TERMINAL = [s.value for s in TERMINAL_STATUSES]
+
+
+def row_values(inp: NotificationInput, status: Status) -> dict[str, Any]:
+    """The notifications row for a workflow input."""
+    if inp.channel == Channel.EMAIL:
+        recipient, subject = inp.to, inp.subject
+        content: dict[str, Any] = {"html": inp.html, "text": inp.text}
+    else:
+        recipient, subject = inp.token, inp.title
+        content = {"message": inp.message, "data": inp.data or {}}
+    now = utcnow()
+    return {
+        "id": inp.notificationId,
+        "tenant": inp.tenant,
+        "channel": inp.channel,
+        "type": inp.type,
+        "status": status.value,
+        "priority": inp.priority,
+        "user_id": inp.userId,
+        "recipient": recipient,
+        "subject": subject,
+        "content": content,
+        "attempts": 0,
+        "paused": False,
+        "workflow_id": workflow_id_for(inp.notificationId),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def insert_notification(session: AsyncSession, inp: NotificationInput, status: Status) -> bool:
+    return await insert_ignore(session, Notification, row_values(inp, status), ["id"])
+
+
+async def is_queue_paused(session: AsyncSession, channel: str) -> bool:
+    paused = await session.scalar(select(QueueState.paused).where(QueueState.queue == channel))
+    return bool(paused)
+
+
+@dataclass
+class AttemptStart:
+    attempt: int
+    already_sent: Notification | None = None
+
+
+async def begin_attempt(
+    db: Database, inp: NotificationInput, run_id: str, min_attempt: int
+) -> AttemptStart | None:
+    """Open a send attempt; None when the channel's queue is paused (nothing written).
+
+    The attempt number is the larger of Temporal's count and the attempts already
+    logged for this run, so attempts survive a pause (a new activity restarts
+    Temporal's count at 1) and a crashed attempt is never reused.
+    """
+    async with db.transaction() as session:
+        if await is_queue_paused(session, inp.channel):
+            return None
+        await insert_notification(session, inp, Status.QUEUED)
+        row = await session.get(Notification, inp.notificationId, with_for_update=not db.is_sqlite)
+        assert row is not None
+        if row.status == Status.SENT:
+            return AttemptStart(attempt=row.attempts, already_sent=row)
+        logged = await session.scalar(
+            select(func.max(DeliveryAttempt.attempt)).where(
+                DeliveryAttempt.notification_id == inp.notificationId, DeliveryAttempt.run_id == run_id
+            )
+        )
+        attempt = max(min_attempt, (logged or 0) + 1)
+        now = utcnow()
+        # An attempt still in progress from a worker that died is closed as interrupted.
+        await session.execute(
+            update(DeliveryAttempt)
+            .where(
+                DeliveryAttempt.notification_id == inp.notificationId,
+                DeliveryAttempt.run_id == run_id,
+                DeliveryAttempt.outcome == "in_progress",
+            )
+            .values(outcome="interrupted", finished_at=now, error_code="WORKER_LOST",
+                    error_message="the worker running this attempt stopped before it finished")
+        )
+        await insert_ignore(
+            session,
+            DeliveryAttempt,
+            {
+                "notification_id": inp.notificationId,
+                "run_id": run_id,
+                "attempt": attempt,
+                "started_at": now,
+                "outcome": "in_progress",
+                "details": {},
+            },
+            ["notification_id", "run_id", "attempt"],
+        )
+        if row.status not in _TERMINAL:
+            row.status = Status.RETRYING.value
+            row.attempts = attempt
+            row.last_attempt_at = now
+            row.next_retry_at = None
+            row.paused = False
+            row.run_id = run_id
+            row.updated_at = now
+        return AttemptStart(attempt=attempt)
+
+
+async def finish_attempt(
+    db: Database,
+    notification_id: str,
+    run_id: str,
+    attempt: int,
+    *,
+    outcome: str,
+    status: Status,
+    provider: str | None = None,
+    provider_message_id: str | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    next_retry_at: datetime | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    now = utcnow()
+    async with db.transaction() as session:
+        await session.execute(
+            update(DeliveryAttempt)
+            .where(
+                DeliveryAttempt.notification_id == notification_id,
+                DeliveryAttempt.run_id == run_id,
+                DeliveryAttempt.attempt == attempt,
+            )
+            .values(
+                outcome=outcome,
+                finished_at=now,
+                provider=provider,
+                provider_message_id=provider_message_id,
+                error_code=error_code,
+                error_message=error_message,
+                details=details or {},
+            )
+        )
+        values: dict[str, Any] = {
+            "status": status.value,
+            "attempts": attempt,
+            "last_attempt_at": now,
+            "updated_at": now,
+            "next_retry_at": next_retry_at,
+        }
+        if status == Status.SENT:
+            values.update(
+                provider=provider,
+                provider_message_id=provider_message_id,
+                completed_at=now,
+                error_code=None,
+                error_message=None,
+            )
+        else:
+            values.update(error_code=error_code, error_message=error_message, provider=provider)
+            if status == Status.FAILED:
+                values["completed_at"] = now
+        await session.execute(
+            update(Notification)
+            .where(and_(Notification.id == notification_id, Notification.status.not_in(_TERMINAL)))
+            .values(**values)
+        )
+
+
+async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = None) -> None:
+    """The workflow's view of a notification, written to its row (idempotent)."""
+    inp = upd.notification
+    status = Status(upd.status)
+    async with db.transaction() as session:
+        await insert_notification(session, inp, Status.QUEUED)
+        values: dict[str, Any] = {"updated_at": utcnow(), "paused": upd.paused}
+        if upd.attempts:
+            values["attempts"] = upd.attempts
+        if run_id:
+            values["run_id"] = run_id
+        for column, value in (
+            ("error_code", upd.errorCode),
+            ("error_message", upd.errorMessage),
+            ("provider", upd.provider),
+            ("provider_message_id", upd.providerMessageId),
+            ("last_attempt_at", _parse(upd.lastAttemptAt)),
+            ("completed_at", _parse(upd.completedAt)),
+        ):
+            if value is not None:
+                values[column] = value
+        values["next_retry_at"] = _parse(upd.nextRetryAt)
+        values["status"] = status.value
+        guard = Notification.status.not_in(_TERMINAL)
+        if status == Status.SENT:
+            # sent is the one terminal state a row may still reach from 'failed' written by an
+            # attempt that raced a successful one; never from 'cancelled'.
+            guard = Notification.status != Status.CANCELLED.value
+        await session.execute(update(Notification).where(Notification.id == inp.notificationId, guard).values(**values))
+
+
+async def set_queue_paused(db: Database, queue: str, paused: bool, *, reason: str | None, actor: str | None) -> None:
+    async with db.transaction() as session:
+        await insert_ignore(session, QueueState, {"queue": queue, "paused": paused, "reason": reason,
+                                                  "updated_by": actor, "updated_at": utcnow()}, ["queue"])
+        await session.execute(
+            update(QueueState).where(QueueState.queue == queue)
+            .values(paused=paused, reason=reason, updated_by=actor, updated_at=utcnow())
+        )
+
+
+async def queue_states(db: Database) -> dict[str, QueueState | None]:
+    async with db.sessions() as session:
+        rows = {r.queue: r for r in await session.scalars(select(QueueState))}
+    return {c.value: rows.get(c.value) for c in Channel}
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

@@ -1,0 +1,161 @@
+"""Workflow-safe contracts: the dataclasses that cross the Temporal boundary.
+
+This module is imported by the workflow sandbox, so it holds only dataclasses,
+enums and constants. Field names are camelCase on purpose: they ARE the JSON a
+user sees in the Web UI and types on the `temporal` CLI, and they match the
+seed's payloads (`notificationId`, `userId`, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from temporalio.common import SearchAttributeKey
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    PUSH = "push"
+
+
+class Status(StrEnum):
+    PENDING = "pending"  # row stored, workflow not started yet
+    QUEUED = "queued"  # workflow started, no send attempt yet
+    RETRYING = "retrying"  # a send attempt is running, or waiting for the next one
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({Status.SENT, Status.FAILED, Status.CANCELLED})
+
+TASK_QUEUES = {Channel.EMAIL: "notification-email", Channel.PUSH: "notification-push"}
+
+WORKFLOW_NAME = "NotificationWorkflow"
+SEND_EMAIL_ACTIVITY = "send_email"
+SEND_PUSH_ACTIVITY = "send_push"
+RECORD_STATUS_ACTIVITY = "record_status"
+
+# Error types carried by ApplicationError between the activities and the workflow.
+QUEUE_PAUSED_ERROR = "QueuePaused"
+
+
+def workflow_id_for(notification_id: str) -> str:
+    return f"notification-{notification_id}"
+
+
+def temporal_priority_key(priority: int) -> int:
+    """Seed priority 10 is the most urgent; Temporal's key 1 is. 1..10 -> 10..1."""
+    return 11 - priority
+
+
+@dataclass
+class DeliveryPolicy:
+    """The retry schedule of one notification, fixed at enqueue from the settings.
+
+    Defaults are the seed's, so a workflow started by hand from the `temporal`
+    CLI without a policy behaves like one started by the client.
+    """
+
+    maxAttempts: int = 5
+    baseDelayMs: int = 2000
+    maxDelayMs: int = 300_000
+    jitter: float = 0.3
+    sendTimeoutMs: int = 30_000
+    queuePauseRecheckMs: int = 60_000
+    mirrorRetryMaxMs: int = 30_000
+
+
+@dataclass
+class NotificationInput:
+    notificationId: str
+    channel: str
+    priority: int = 5
+    type: str | None = None
+    userId: str | None = None
+    tenant: str | None = None
+    # email
+    to: str | None = None
+    subject: str | None = None
+    html: str | None = None
+    text: str | None = None
+    # push
+    title: str | None = None
+    message: str | None = None
+    token: str | None = None
+    data: dict[str, Any] | None = None
+    # delivery
+    policy: DeliveryPolicy | None = None
+    startPaused: bool = False
+    enqueuedAt: str | None = None
+
+
+@dataclass
+class SendInput:
+    notification: NotificationInput
+    attemptOffset: int = 0
+
+
+@dataclass
+class SendResult:
+    attempt: int
+    provider: str
+    providerMessageId: str | None
+    completedAt: str
+    mirrored: bool = True
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AttemptReport:
+    """What the send activity tells its workflow after a failed attempt (signal `attempt_failed`)."""
+
+    attempt: int
+    errorCode: str
+    errorMessage: str
+    attemptedAt: str
+    nextRetryAt: str | None = None
+
+
+@dataclass
+class PauseRequest:
+    """Input of the `pause` and `resume` signals; both fields are optional.
+
+    scope "workflow" (default) pauses this notification only; "queue" is what the
+    queue-wide pause sends to every notification of a channel.
+    """
+
+    reason: str | None = None
+    scope: str = "workflow"
+
+
+@dataclass
+class StatusUpdate:
+    """Input of `record_status`: the workflow's state written to the SQL mirror."""
+
+    notification: NotificationInput
+    status: str
+    attempts: int = 0
+    paused: bool = False
+    errorCode: str | None = None
+    errorMessage: str | None = None
+    provider: str | None = None
+    providerMessageId: str | None = None
+    lastAttemptAt: str | None = None
+    completedAt: str | None = None
+    nextRetryAt: str | None = None
+
+
+# Custom search attributes, registered by `notifications dev` and the worker.
+
+STATUS_ATTRIBUTE = SearchAttributeKey.for_keyword("NotificationStatus")
+CHANNEL_ATTRIBUTE = SearchAttributeKey.for_keyword("NotificationChannel")
+TYPE_ATTRIBUTE = SearchAttributeKey.for_keyword("NotificationType")
+PRIORITY_ATTRIBUTE = SearchAttributeKey.for_int("NotificationPriority")
+SEARCH_ATTRIBUTES = (STATUS_ATTRIBUTE, CHANNEL_ATTRIBUTE, TYPE_ATTRIBUTE, PRIORITY_ATTRIBUTE)

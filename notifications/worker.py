@@ -1,0 +1,104 @@
+"""The worker: one Temporal Worker per task queue, sharing one database and provider set.
+
+`notification-email` runs with `EMAIL_CONCURRENCY` concurrent sends (default 5),
+`notification-push` with `PUSH_CONCURRENCY` (default 10). On SIGTERM/SIGINT the
+workers stop polling, sends in flight get `GRACEFUL_SHUTDOWN_SECONDS` to finish,
+and anything unfinished is retried by Temporal on another worker: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.delivery import DeliveryActivities
+from activities.providers import Providers, build_providers
+from notifications.config import Settings
+from notifications.db import Database
+from notifications.temporal import connect, ensure_search_attributes
+from notifications.types import TASK_QUEUES, Channel
+from workflows import NotificationWorkflow
+
+log = logging.getLogger("notifications.worker")
+
+
+@dataclass
+class WorkerOptions:
+    email_concurrency: int
+    push_concurrency: int
+    graceful_shutdown: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerOptions:
+        return cls(settings.email_concurrency, settings.push_concurrency,
+                   timedelta(seconds=settings.graceful_shutdown_seconds))
+
+
+def build_workers(
+    client: Client, settings: Settings, db: Database, providers: Providers | None = None,
+    options: WorkerOptions | None = None,
+) -> list[Worker]:
+    options = options or WorkerOptions.from_settings(settings)
+    activities = DeliveryActivities(settings, db, providers or build_providers(settings, db))
+    concurrency = {Channel.EMAIL: options.email_concurrency, Channel.PUSH: options.push_concurrency}
+    return [
+        Worker(
+            client,
+            task_queue=TASK_QUEUES[channel],
+            workflows=[NotificationWorkflow],
+            activities=[activities.send_email if channel == Channel.EMAIL else activities.send_push,
+                        activities.record_status],
+            max_concurrent_activities=concurrency[channel],
+            graceful_shutdown_timeout=options.graceful_shutdown,
+        )
+        for channel in Channel
+    ]
+
+
+@asynccontextmanager
+async def running_workers(workers: list[Worker]) -> AsyncIterator[list[Worker]]:
+    """Run the workers for the duration of the block; graceful shutdown on exit."""
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        yield workers
+    finally:
+        await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_worker(settings: Settings, options: WorkerOptions | None = None,
+                     stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully."""
+    db = Database.from_settings(settings)
+    providers = build_providers(settings, db)  # refuses to start on a misconfigured provider
+    client = await connect(settings)
+    try:
+        await ensure_search_attributes(client)
+    except Exception as exc:  # e.g. no operator permission on Temporal Cloud: registration is an admin's job
+        log.warning("could not register search attributes: %s", exc)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    options = options or WorkerOptions.from_settings(settings)
+    workers = build_workers(client, settings, db, providers, options)
+    log.info("worker polling %s (email concurrency %d, push concurrency %d)",
+             ", ".join(TASK_QUEUES.values()), options.email_concurrency, options.push_concurrency)
+    try:
+        async with running_workers(workers):
+            await stop.wait()
+            log.info("shutting down: waiting up to %.0fs for sends in flight",
+                     options.graceful_shutdown.total_seconds())
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await db.dispose()
+    log.info("worker stopped")

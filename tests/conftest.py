@@ -1,0 +1,202 @@
+"""Real services for every test: a Temporal dev server from the installed binary,
+a fresh SQLite file or PostgreSQL database per test, and in-process workers.
+
+The dev server is started once per session (with the same flags `notifications dev`
+uses) and shared; each test gets its own database, client and workers, and at
+teardown every workflow it left running is terminated so tests stay independent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import select
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.providers import Providers
+from activities.providers.outbox import OutboxProvider
+from notifications.client import NotificationClient
+from notifications.config import Settings
+from notifications.db import Database
+from notifications.devserver import dev_server_flags, temporal_binary
+from notifications.migrate import upgrade
+from notifications.models import DeliveryAttempt, Notification, OutboxMessage
+from notifications.types import SEARCH_ATTRIBUTES
+from notifications.worker import WorkerOptions, build_workers, running_workers
+
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        port=free_port(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=dev_server_flags(with_search_attributes=False),
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def temporal_address(temporal_env: WorkflowEnvironment) -> str:
+    return temporal_env.client.service_client.config.target_host
+
+
+# -- databases ----------------------------------------------------------------------------------
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'notifications.db'}"
+
+
+@pytest.fixture
+def postgresql_url() -> Any:
+    name = f"notif_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """SQLite by default; tests that must also run on PostgreSQL parametrize this fixture indirectly."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+def test_settings(temporal_address: str, database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        temporal_address=temporal_address,
+        database_url=database_url,
+        data_dir=tmp_path,
+        base_delay_ms=100,
+        max_delay_ms=2000,
+        send_timeout_seconds=5,
+        queue_pause_recheck_seconds=3,
+        graceful_shutdown_seconds=5,
+        mirror_retry_max_seconds=1,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(temporal_address: str, database_url: str, tmp_path: Path) -> Settings:
+    return test_settings(temporal_address, database_url, tmp_path)
+
+
+# -- the system under test ---------------------------------------------------------------------
+@dataclass
+class System:
+    settings: Settings
+    temporal: Client
+    db: Database
+    client: NotificationClient
+    workers: list[Worker] = field(default_factory=list)
+
+    async def row(self, notification_id: str) -> Notification | None:
+        async with self.db.sessions() as session:
+            return await session.get(Notification, notification_id)
+
+    async def attempts(self, notification_id: str) -> list[DeliveryAttempt]:
+        async with self.db.sessions() as session:
+            rows = await session.scalars(
+                select(DeliveryAttempt).where(DeliveryAttempt.notification_id == notification_id)
+                .order_by(DeliveryAttempt.attempt)
+            )
+            return list(rows)
+
+    async def outbox(self) -> list[OutboxMessage]:
+        async with self.db.sessions() as session:
+            return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+    async def wait_status(self, notification_id: str, *statuses: str, timeout: float = 20) -> Notification:
+        deadline = time.monotonic() + timeout
+        row = None
+        while time.monotonic() < deadline:
+            row = await self.row(notification_id)
+            if row is not None and row.status in statuses:
+                return row
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{notification_id} did not reach {statuses}; last row status: "
+                             f"{row.status if row else None}")
+
+    @asynccontextmanager
+    async def worker(self, providers: Providers | None = None, **options: Any) -> AsyncIterator[list[Worker]]:
+        opts = WorkerOptions.from_settings(self.settings)
+        for key, value in options.items():
+            setattr(opts, key, value)
+        workers = build_workers(self.temporal, self.settings, self.db, providers, opts)
+        async with running_workers(workers):
+            yield workers
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 20, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+async def terminate_running(client: Client) -> None:
+    async for execution in client.list_workflows('ExecutionStatus = "Running"'):
+        try:
+            await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate("test teardown")
+        except Exception:
+            pass
+
+
+@asynccontextmanager
+async def make_system(settings: Settings) -> AsyncIterator[System]:
+    await asyncio.to_thread(upgrade, settings)
+    temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    db = Database.from_settings(settings)
+    system = System(settings, temporal, db, NotificationClient(temporal, db, settings))
+    try:
+        yield system
+    finally:
+        await terminate_running(temporal)
+        await db.dispose()
+
+
+@pytest.fixture
+async def system(settings: Settings) -> AsyncIterator[System]:
+    """Database migrated, client connected; start workers with `async with system.worker(): ...`."""
+    async with make_system(settings) as s:
+        yield s
+
+
+def outbox_providers(system: System) -> Providers:
+    outbox = OutboxProvider(system.db)
+    return Providers(email=outbox, push=outbox)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    exe = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "notifications"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, cwd=ROOT)

@@ -1,0 +1,79 @@
+"""A notification enqueued through the Python client ends `sent`: in SQL, in the query, in visibility."""
+
+from __future__ import annotations
+
+import pytest
+
+import uuid
+
+from notifications import enqueue_email_notification, enqueue_push_notification
+from tests.conftest import System, wait_until
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+
+
+async def test_email_is_sent_and_mirrored(system: System) -> None:
+    nid = f"507f1f77bcf86cd7994390e-{uuid.uuid4().hex[:8]}"
+    async with system.worker():
+        record = await enqueue_email_notification(
+            {
+                "notificationId": nid,
+                "to": "user@example.com",
+                "subject": "Welcome to Uzima",
+                "html": "<h1>Welcome!</h1><p>Thanks for joining Uzima Health.</p>",
+                "text": "Welcome to Uzima Health. Thanks for joining!",
+                "type": "welcome",
+                "userId": "507f1f77bcf86cd7994390e",
+            },
+            7,
+            client=system.client,
+        )
+        assert record.notification_id == nid
+        assert record.status in ("queued", "retrying", "sent")
+        assert record.priority == 7
+        row = await system.wait_status(record.notification_id, "sent")
+        handle = system.client.handle(record.notification_id)
+        await handle.result()
+        status = await handle.query("status")
+
+    assert row.attempts == 1 and row.provider == "outbox"
+    assert row.provider_message_id == f"outbox-{nid}"
+    assert row.completed_at is not None and row.error_code is None
+    [attempt] = await system.attempts(record.notification_id)
+    assert attempt.outcome == "sent" and attempt.attempt == 1 and attempt.finished_at is not None
+    [message] = await system.outbox()
+    assert message.recipient == "user@example.com" and message.subject == "Welcome to Uzima"
+
+    assert status["status"] == "sent" and status["attempts"] == 1
+    assert status["messageId"] == f"outbox-{nid}"
+    assert status["notificationId"] == nid and status["priority"] == 7
+
+    async def visible() -> bool:
+        count = await system.temporal.count_workflows(
+            f'WorkflowId = "notification-{nid}" AND NotificationStatus = "sent" AND NotificationChannel = "email" '
+            'AND NotificationType = "welcome" AND NotificationPriority = 7'
+        )
+        return count.count == 1
+
+    await wait_until(visible, timeout=10)
+
+
+async def test_push_is_sent_and_mirrored(system: System) -> None:
+    async with system.worker():
+        record = await enqueue_push_notification(
+            {
+                "notificationId": f"507f1f77bcf86cd7994390f-{uuid.uuid4().hex[:8]}",
+                "userId": "507f1f77bcf86cd7994390e",
+                "title": "New Appointment",
+                "message": "You have a new appointment scheduled.",
+                "data": {"appointmentId": "507f1f77bcf86cd7994390g", "type": "appointment_reminder"},
+            },
+            8,
+            client=system.client,
+        )
+        row = await system.wait_status(record.notification_id, "sent")
+        status = await system.client.handle(record.notification_id).query("status")
+    assert row.channel == "push" and row.user_id == "507f1f77bcf86cd7994390e"
+    assert status["status"] == "sent" and status["channel"] == "push"
+    [message] = await system.outbox()
+    assert message.body["data"] == {"appointmentId": "507f1f77bcf86cd7994390g", "type": "appointment_reminder"}
