@@ -32,7 +32,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from notifications import store
 from notifications.config import Settings, get_settings
 from notifications.db import Database
-from notifications.errors import NotificationNotFoundError, NotificationValidationError
+from notifications.errors import (
+    NotificationConflictError,
+    NotificationNotFoundError,
+    NotificationValidationError,
+)
 from notifications.models import DeliveryAttempt, Notification
 from notifications.redact import mask_email, mask_token
 from notifications.schemas import (
@@ -191,7 +195,7 @@ class NotificationClient:
         async with self.db.sessions() as session:
             row = await session.get(Notification, notification_id)
         if row is None:
-            raise NotificationNotFoundError(notification_id)
+            raise NotificationNotFoundError(f"no notification with ID {notification_id!r}")
         return NotificationRecord.from_row(row)
 
     async def delivery_log(self, notification_id: str) -> list[DeliveryAttemptRecord]:
@@ -226,8 +230,53 @@ class NotificationClient:
         await self.handle(notification_id).signal("resume", PauseRequest())
 
     async def cancel(self, notification_id: str) -> None:
-        await self.get(notification_id)
+        """Cancel a notification not sent yet; a send already in flight still completes."""
+        record = await self.get(notification_id)
+        if Status(record.status).terminal:
+            raise NotificationConflictError(f"notification {notification_id} is already {record.status}")
         await self.handle(notification_id).cancel()
+
+    async def retry(self, notification_id: str) -> NotificationRecord:
+        """Re-run a failed notification: a new workflow run, same ID, fresh attempts.
+
+        Refused while a run of it is still going (the workflow ID is unique among
+        running workflows), and for anything that is not `failed`.
+        """
+        async with self.db.transaction() as session:
+            row = await session.get(Notification, notification_id)
+            if row is None:
+                raise NotificationNotFoundError(f"no notification with ID {notification_id!r}")
+            if row.status != Status.FAILED.value:
+                raise NotificationConflictError(
+                    f"only failed notifications can be retried; {notification_id} is {row.status}")
+            inp = store.input_from_row(row, self._policy)
+            queue_paused = await store.is_queue_paused(session, row.channel)
+            claimed = await session.execute(
+                update(Notification)
+                .where(Notification.id == notification_id, Notification.status == Status.FAILED.value)
+                .values(status=Status.PENDING.value, attempts=0, error_code=None, error_message=None,
+                        next_retry_at=None, completed_at=None, paused=False, updated_at=store.utcnow())
+            )
+            if not getattr(claimed, "rowcount", 0):
+                raise NotificationConflictError(f"notification {notification_id} is being retried already")
+        inp.startPaused = queue_paused
+        inp.enqueuedAt = store.utcnow().isoformat()
+        run_id = await self._start(inp, reuse=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+        if run_id is None:  # a run is still going: put the row back as it was
+            async with self.db.transaction() as session:
+                await session.execute(
+                    update(Notification)
+                    .where(Notification.id == notification_id, Notification.status == Status.PENDING.value)
+                    .values(status=Status.FAILED.value)
+                )
+            raise NotificationConflictError(f"notification {notification_id} has a run in progress")
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(Notification)
+                .where(Notification.id == notification_id, Notification.status == Status.PENDING.value)
+                .values(status=Status.QUEUED.value, run_id=run_id, updated_at=store.utcnow())
+            )
+        return await self.get(notification_id)
 
     # -- control: whole queues ------------------------------------------------------------
     async def pause_queue(self, queue: QueueName | str = "all", *, reason: str | None = None,

@@ -9,7 +9,7 @@ silently dropped value.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
@@ -84,10 +84,24 @@ def validate_priority(priority: Any, default: int) -> int:
     return priority
 
 
-class NotificationRecord(BaseModel):
-    """A notification as stored in SQL; serialises with the seed's camelCase keys."""
+def _aware(value: Any) -> Any:
+    """SQLite hands back naive datetimes; every time we store is UTC."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
+
+class _Record(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        return _aware(value)
+
+
+class NotificationRecord(_Record):
+    """A notification as stored in SQL; serialises with the seed's camelCase keys."""
 
     notification_id: str
     workflow_id: str
@@ -127,9 +141,7 @@ class NotificationRecord(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
-class DeliveryAttemptRecord(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
-
+class DeliveryAttemptRecord(_Record):
     attempt: int
     run_id: str
     started_at: datetime

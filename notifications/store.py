@@ -23,6 +23,7 @@ from notifications.sql import insert_ignore
 from notifications.types import (
     TERMINAL_STATUSES,
     Channel,
+    DeliveryPolicy,
     NotificationInput,
     Status,
     StatusUpdate,
@@ -58,6 +59,19 @@ def row_values(inp: NotificationInput, status: Status) -> dict[str, Any]:
         "created_at": now,
         "updated_at": now,
     }
+
+
+def input_from_row(row: Notification, policy: DeliveryPolicy) -> NotificationInput:
+    """Rebuild a workflow input from the SQL record (manual retry of a failed notification)."""
+    content = row.content or {}
+    email = row.channel == Channel.EMAIL
+    return NotificationInput(
+        notificationId=row.id, channel=row.channel, priority=row.priority, type=row.type, userId=row.user_id,
+        tenant=row.tenant, to=row.recipient if email else None, subject=row.subject if email else None,
+        html=content.get("html"), text=content.get("text"), title=None if email else row.subject,
+        message=content.get("message"), token=None if email else row.recipient, data=content.get("data"),
+        policy=policy,
+    )
 
 
 async def insert_notification(session: AsyncSession, inp: NotificationInput, status: Status) -> bool:

@@ -1,0 +1,33 @@
+# Two commands on a fresh machine:  `make dev` runs the system, `make test` runs the tests.
+# Both create the virtualenv .venv and install what they need (again only when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install dev test lint bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Temporal dev server + SQLite + worker (+ admin API), Web UI on http://localhost:8233
+dev: $(STAMP)
+	$(BIN)/notifications dev
+
+## The whole suite against a real Temporal dev server, SQLite and PostgreSQL
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy notifications workflows activities
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
