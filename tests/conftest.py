@@ -87,7 +87,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
-def test_settings(temporal_address: str, database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+def make_settings(temporal_address: str, database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
         temporal_address=temporal_address,
         database_url=database_url,
@@ -105,7 +105,7 @@ def test_settings(temporal_address: str, database_url: str, tmp_path: Path, **ov
 
 @pytest.fixture
 def settings(temporal_address: str, database_url: str, tmp_path: Path) -> Settings:
-    return test_settings(temporal_address, database_url, tmp_path)
+    return make_settings(temporal_address, database_url, tmp_path)
 
 
 # -- the system under test ---------------------------------------------------------------------

@@ -39,8 +39,6 @@ class OutboxProvider:
     async def _record(
         self, key: str, channel: str, recipient: str | None, subject: str | None, body: dict[str, Any]
     ) -> DeliveryResult:
-        if self._latency:
-            await asyncio.sleep(self._latency)
         message_id = f"outbox-{key}"
         async with self._db.transaction() as session:
             await insert_ignore(
@@ -56,6 +54,10 @@ class OutboxProvider:
                 },
                 ["notification_id"],
             )
+        if self._latency:
+            # Like a provider that accepted the message but answers slowly: a worker dying
+            # now leaves a recorded message, and the retry must not record a second one.
+            await asyncio.sleep(self._latency)
         return DeliveryResult(provider=self.name, provider_message_id=message_id)
 
 
