@@ -237,6 +237,25 @@ async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = No
             # attempt that raced a successful one; never from 'cancelled'.
             guard = Notification.status != Status.CANCELLED.value
         await session.execute(update(Notification).where(Notification.id == inp.notificationId, guard).values(**values))
+        if run_id and upd.attempts and status in (Status.SENT, Status.FAILED):
+            # The attempt whose own closing write was lost (database down) is closed here.
+            await session.execute(
+                update(DeliveryAttempt)
+                .where(
+                    DeliveryAttempt.notification_id == inp.notificationId,
+                    DeliveryAttempt.run_id == run_id,
+                    DeliveryAttempt.attempt == upd.attempts,
+                    DeliveryAttempt.outcome == "in_progress",
+                )
+                .values(
+                    outcome="sent" if status == Status.SENT else "permanent_error",
+                    finished_at=_parse(upd.completedAt) or utcnow(),
+                    provider=upd.provider,
+                    provider_message_id=upd.providerMessageId,
+                    error_code=upd.errorCode,
+                    error_message=upd.errorMessage,
+                )
+            )
 
 
 async def set_queue_paused(db: Database, queue: str, paused: bool, *, reason: str | None, actor: str | None) -> None:

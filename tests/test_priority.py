@@ -1,0 +1,36 @@
+"""Priority 1-10 (10 most urgent) becomes Temporal's priority key: under backlog, urgent first."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+from activities.providers import Providers
+from notifications.types import PRIORITY_ATTRIBUTE
+from tests.conftest import System
+from tests.scripted import ScriptedProvider
+
+
+async def test_backlog_is_sent_most_urgent_first(system: System) -> None:
+    provider = ScriptedProvider()
+    rng = random.Random(7)
+    priorities = {f"prio-{uuid.uuid4().hex[:8]}": rng.randint(1, 10) for _ in range(30)}
+    # Backlog: everything is enqueued before any worker polls.
+    for nid, priority in priorities.items():
+        await system.client.enqueue_email(
+            {"notificationId": nid, "to": "a@example.com", "subject": "s", "html": "<p>x</p>"}, priority
+        )
+    async with system.worker(Providers(email=provider, push=provider), email_concurrency=1):
+        for nid in priorities:
+            await system.wait_status(nid, "sent", timeout=60)
+    order = [priorities[c.key] for c in provider.calls]
+    assert len(order) == len(priorities)
+    assert order == sorted(order, reverse=True), order
+
+
+async def test_priority_is_visible_and_mapped(system: System) -> None:
+    nid = f"prio-{uuid.uuid4().hex[:8]}"
+    await system.client.enqueue_push({"notificationId": nid, "userId": "u", "title": "t", "message": "m"}, 8)
+    description = await system.client.handle(nid).describe()
+    assert description.raw_description.workflow_execution_info.priority.priority_key == 3
+    assert description.typed_search_attributes.get(PRIORITY_ATTRIBUTE) == 8

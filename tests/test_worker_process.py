@@ -1,0 +1,116 @@
+"""The worker as operators run it (`notifications worker` in its own process): killed with SIGKILL
+mid-send, nothing is lost and nothing is sent twice; stopped with SIGTERM, sends in flight finish."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from notifications.models import DeliveryAttempt
+from tests.conftest import ROOT, System, make_settings, make_system, wait_until
+
+
+def start_worker(system: System, **env: str) -> subprocess.Popen[bytes]:
+    s = system.settings
+    environment = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": s.temporal_address,
+        "DATABASE_URL": s.database_url,
+        "DATA_DIR": str(s.data_dir),
+        "BASE_DELAY_MS": str(s.base_delay_ms),
+        **env,
+    }
+    exe = Path(sys.executable).parent / "notifications"
+    return subprocess.Popen([str(exe), "worker"], env=environment, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+async def attempt_in_progress(system: System, nid: str) -> bool:
+    async with system.db.sessions() as session:
+        outcomes = list(await session.scalars(
+            select(DeliveryAttempt.outcome).where(DeliveryAttempt.notification_id == nid)))
+    return "in_progress" in outcomes
+
+
+@pytest.fixture
+async def process_system(temporal_address: str, database_url: str, tmp_path: Path):
+    # A send attempt times out after 4 s, so the retry after a crash comes quickly.
+    async with make_system(make_settings(temporal_address, database_url, tmp_path, send_timeout_seconds=4)) as s:
+        yield s
+
+
+async def test_sigkill_mid_send_then_new_worker_sends_exactly_once(process_system: System) -> None:
+    system = process_system
+    nid = f"crash-{uuid.uuid4().hex[:8]}"
+    # The outbox records the message, then 'answers' 2 s later: the kill lands after the provider
+    # accepted it but before the worker reported back, the case idempotency exists for.
+    worker = start_worker(system, OUTBOX_LATENCY_MS="2000", SEND_TIMEOUT_SECONDS="4")
+    try:
+        await system.client.enqueue_email(
+            {"notificationId": nid, "to": "a@example.com", "subject": "s", "html": "<p>x</p>"})
+        await wait_until(lambda: attempt_in_progress(system, nid), timeout=30)
+        await wait_until(lambda: _outbox_has(system, nid), timeout=10)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    row = await system.row(nid)
+    assert row is not None and row.status == "retrying"
+
+    replacement = start_worker(system, OUTBOX_LATENCY_MS="0", SEND_TIMEOUT_SECONDS="4")
+    try:
+        row = await system.wait_status(nid, "sent", timeout=30)
+    finally:
+        replacement.send_signal(signal.SIGTERM)
+        replacement.wait(20)
+    assert [m.notification_id for m in await system.outbox()].count(nid) == 1
+    log = await system.attempts(nid)
+    assert [(a.attempt, a.outcome) for a in log] == [(1, "interrupted"), (2, "sent")]
+    assert row.attempts == 2 and row.provider_message_id == f"outbox-{nid}"
+
+
+async def test_sigterm_lets_the_send_in_flight_finish(process_system: System) -> None:
+    system = process_system
+    nid = f"term-{uuid.uuid4().hex[:8]}"
+    worker = start_worker(system, OUTBOX_LATENCY_MS="1500", GRACEFUL_SHUTDOWN_SECONDS="10")
+    try:
+        await system.client.enqueue_email(
+            {"notificationId": nid, "to": "a@example.com", "subject": "s", "html": "<p>x</p>"})
+        await wait_until(lambda: attempt_in_progress(system, nid), timeout=30)
+        started = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(worker.wait, 20)
+        elapsed = time.monotonic() - started
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    output = worker.stdout.read().decode() if worker.stdout else ""
+    assert code == 0, output
+    assert "shutting down" in output and "worker stopped" in output
+    assert elapsed < 10
+    row = await system.wait_status(nid, "sent", timeout=5)
+    assert row.attempts == 1
+    assert [(a.attempt, a.outcome) for a in await system.attempts(nid)] == [(1, "sent")]
+
+
+async def test_worker_cli_help_and_bad_options() -> None:
+    exe = Path(sys.executable).parent / "notifications"
+    help_text = subprocess.run([str(exe), "worker", "--help"], capture_output=True, text=True).stdout
+    for option in ("--email-concurrency", "--push-concurrency", "--env", "--help"):
+        assert option in help_text
+    bad = subprocess.run([str(exe), "worker", "--email-concurrency", "0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "must be a positive integer" in bad.stderr
+
+
+async def _outbox_has(system: System, nid: str) -> bool:
+    return any(m.notification_id == nid for m in await system.outbox())
