@@ -79,30 +79,37 @@ class DeliveryActivities:
         info = activity.info()
         n = inp.notification
         policy = n.policy or DeliveryPolicy()
-        run_id = info.workflow_run_id
+        run_id = info.workflow_run_id or ""
         attempt = inp.attemptOffset + info.attempt
-        ctx = {"notification_id": n.notificationId, "workflow_id": info.workflow_id, "channel": n.channel}
+        ctx: dict[str, Any] = {"notification_id": n.notificationId, "workflow_id": info.workflow_id, "channel": n.channel}
 
         mirrored = True
         try:
             start = await store.begin_attempt(self.db, n, run_id, attempt)
         except _DB_ERRORS as exc:
             # The delivery matters more than its log: send anyway, the workflow mirrors later.
-            log.warning("SQL mirror unavailable at attempt start: %s", type(exc).__name__,
-                        extra={**ctx, "attempt": attempt})
+            log.warning(
+                "SQL mirror unavailable at attempt start: %s", type(exc).__name__, extra={**ctx, "attempt": attempt}
+            )
             start, mirrored = store.AttemptStart(attempt=attempt), False
         if start is None:
             raise ApplicationError(
-                f"queue {n.channel} is paused", {"attemptsMade": attempt - 1},
-                type=QUEUE_PAUSED_ERROR, non_retryable=True,
+                f"queue {n.channel} is paused",
+                {"attemptsMade": attempt - 1},
+                type=QUEUE_PAUSED_ERROR,
+                non_retryable=True,
             )
         attempt = start.attempt
         ctx["attempt"] = attempt
         if start.already_sent is not None:
             row = start.already_sent
             log.info("already sent, not sending again", extra=ctx)
-            return SendResult(attempt=row.attempts, provider=row.provider or "", providerMessageId=row.provider_message_id,
-                              completedAt=(row.completed_at or utcnow()).isoformat())
+            return SendResult(
+                attempt=row.attempts,
+                provider=row.provider or "",
+                providerMessageId=row.provider_message_id,
+                completedAt=(row.completed_at or utcnow()).isoformat(),
+            )
         if attempt > policy.maxAttempts:
             error = DeliveryError(ErrorCode.MAX_ATTEMPTS_EXCEEDED, f"{attempt - 1} attempts already made")
             await self._finish_failure(n, run_id, attempt, error, final=True, next_delay=None)
@@ -128,23 +135,36 @@ class DeliveryActivities:
         assert next_delay is not None
         await self._report(n, attempt, error, next_delay)
         raise ApplicationError(
-            error.message, {"attempt": attempt, "errorCode": error.code.value},
-            type=error.code.value, next_retry_delay=next_delay,
+            error.message,
+            {"attempt": attempt, "errorCode": error.code.value},
+            type=error.code.value,
+            next_retry_delay=next_delay,
         )
 
     async def _call_provider(self, n: NotificationInput) -> DeliveryResult:
         if n.channel == Channel.EMAIL:
             return await self.providers.email.send_email(
                 EmailMessage(
-                    notification_id=n.notificationId, to=n.to or "", subject=n.subject or "", html=n.html,
-                    text=n.text, sender=self.settings.mail_from, type=n.type, user_id=n.userId,
+                    notification_id=n.notificationId,
+                    to=n.to or "",
+                    subject=n.subject or "",
+                    html=n.html,
+                    text=n.text,
+                    sender=self.settings.mail_from,
+                    type=n.type,
+                    user_id=n.userId,
                 ),
                 idempotency_key=n.notificationId,
             )
         return await self.providers.push.send_push(
             PushMessage(
-                notification_id=n.notificationId, user_id=n.userId, token=n.token, title=n.title or "",
-                body=n.message or "", data={k: str(v) for k, v in (n.data or {}).items()}, type=n.type,
+                notification_id=n.notificationId,
+                user_id=n.userId,
+                token=n.token,
+                title=n.title or "",
+                body=n.message or "",
+                data={k: str(v) for k, v in (n.data or {}).items()},
+                type=n.type,
             ),
             idempotency_key=n.notificationId,
         )
@@ -152,53 +172,95 @@ class DeliveryActivities:
     def _next_delay(self, error: DeliveryError, attempt: int, policy: DeliveryPolicy) -> timedelta:
         if error.retry_after is not None and error.retry_after >= 0:
             return timedelta(seconds=error.retry_after)
-        return retry_delay(attempt, base_delay_ms=policy.baseDelayMs, max_delay_ms=policy.maxDelayMs,
-                           jitter_ratio=policy.jitter)
+        return retry_delay(
+            attempt, base_delay_ms=policy.baseDelayMs, max_delay_ms=policy.maxDelayMs, jitter_ratio=policy.jitter
+        )
 
     async def _finish_success(
-        self, n: NotificationInput, run_id: str, attempt: int, result: DeliveryResult, mirrored: bool,
+        self,
+        n: NotificationInput,
+        run_id: str,
+        attempt: int,
+        result: DeliveryResult,
+        mirrored: bool,
         ctx: dict[str, Any],
     ) -> SendResult:
         if mirrored:
             try:
                 await store.finish_attempt(
-                    self.db, n.notificationId, run_id, attempt, outcome="sent", status=Status.SENT,
-                    provider=result.provider, provider_message_id=result.provider_message_id,
+                    self.db,
+                    n.notificationId,
+                    run_id,
+                    attempt,
+                    outcome="sent",
+                    status=Status.SENT,
+                    provider=result.provider,
+                    provider_message_id=result.provider_message_id,
                     details=result.details,
                 )
             except _DB_ERRORS as exc:
                 log.warning("SQL mirror unavailable after send: %s", type(exc).__name__, extra=ctx)
                 mirrored = False
         log.info("sent", extra=ctx)
-        return SendResult(attempt=attempt, provider=result.provider, providerMessageId=result.provider_message_id,
-                          completedAt=utcnow().isoformat(), mirrored=mirrored, details=result.details)
+        return SendResult(
+            attempt=attempt,
+            provider=result.provider,
+            providerMessageId=result.provider_message_id,
+            completedAt=utcnow().isoformat(),
+            mirrored=mirrored,
+            details=result.details,
+        )
 
     async def _finish_failure(
-        self, n: NotificationInput, run_id: str, attempt: int, error: DeliveryError, *, final: bool,
+        self,
+        n: NotificationInput,
+        run_id: str,
+        attempt: int,
+        error: DeliveryError,
+        *,
+        final: bool,
         next_delay: timedelta | None,
     ) -> None:
         try:
             await store.finish_attempt(
-                self.db, n.notificationId, run_id, attempt, outcome=_OUTCOME[error.category],
-                status=Status.FAILED if final else Status.RETRYING, provider=self._provider_name(n),
-                error_code=error.code.value, error_message=error.message,
-                next_retry_at=utcnow() + next_delay if next_delay is not None else None, details=error.details,
+                self.db,
+                n.notificationId,
+                run_id,
+                attempt,
+                outcome=_OUTCOME[error.category],
+                status=Status.FAILED if final else Status.RETRYING,
+                provider=self._provider_name(n),
+                error_code=error.code.value,
+                error_message=error.message,
+                next_retry_at=utcnow() + next_delay if next_delay is not None else None,
+                details=error.details,
             )
         except _DB_ERRORS as exc:  # a final failure is mirrored again by the workflow
-            log.warning("SQL mirror unavailable after failed attempt: %s", type(exc).__name__,
-                        extra={"notification_id": n.notificationId, "attempt": attempt})
+            log.warning(
+                "SQL mirror unavailable after failed attempt: %s",
+                type(exc).__name__,
+                extra={"notification_id": n.notificationId, "attempt": attempt},
+            )
 
     async def _report(self, n: NotificationInput, attempt: int, error: DeliveryError, delay: timedelta) -> None:
         """Tell the workflow about the failed attempt so its query, search attributes and details stay current."""
         now = utcnow()
-        report = AttemptReport(attempt=attempt, errorCode=error.code.value, errorMessage=error.message,
-                               attemptedAt=now.isoformat(), nextRetryAt=(now + delay).isoformat())
+        report = AttemptReport(
+            attempt=attempt,
+            errorCode=error.code.value,
+            errorMessage=error.message,
+            attemptedAt=now.isoformat(),
+            nextRetryAt=(now + delay).isoformat(),
+        )
         try:
-            handle = activity.client().get_workflow_handle(activity.info().workflow_id)
+            handle = activity.client().get_workflow_handle(activity.info().workflow_id or "")
             await handle.signal("attempt_failed", report)
         except Exception as exc:  # best effort: SQL already has it
-            log.warning("could not report the attempt to the workflow: %s", type(exc).__name__,
-                        extra={"notification_id": n.notificationId, "attempt": attempt})
+            log.warning(
+                "could not report the attempt to the workflow: %s",
+                type(exc).__name__,
+                extra={"notification_id": n.notificationId, "attempt": attempt},
+            )
 
     def _provider_name(self, n: NotificationInput) -> str:
         provider = self.providers.email if n.channel == Channel.EMAIL else self.providers.push
@@ -207,6 +269,8 @@ class DeliveryActivities:
 
 def _final_error(error: DeliveryError, attempt: int) -> ApplicationError:
     return ApplicationError(
-        error.message, {"attempt": attempt, "errorCode": error.code.value, "category": error.category.value},
-        type=error.code.value, non_retryable=True,
+        error.message,
+        {"attempt": attempt, "errorCode": error.code.value, "category": error.category.value},
+        type=error.code.value,
+        non_retryable=True,
     )

@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 from sqlalchemy import select, update
 from temporalio.client import Client, WorkflowHandle
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.common import (
     Priority,
     SearchAttributePair,
@@ -27,11 +26,13 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from notifications import store
 from notifications.config import Settings, get_settings
 from notifications.db import Database
+from notifications.devices import DevicesMixin
 from notifications.errors import (
     NotificationConflictError,
     NotificationNotFoundError,
@@ -48,8 +49,8 @@ from notifications.schemas import (
     validate_payload,
     validate_priority,
 )
-from notifications.temporal import connect
 from notifications.templating import render_email, render_push
+from notifications.temporal import connect
 from notifications.types import (
     CHANNEL_ATTRIBUTE,
     PRIORITY_ATTRIBUTE,
@@ -92,7 +93,7 @@ def queue_channels(queue: str) -> list[Channel]:
         raise NotificationValidationError([{"field": "queue", "message": "must be email, push or all"}]) from None
 
 
-class NotificationClient:
+class NotificationClient(DevicesMixin):
     """Enqueue, inspect and control notifications. One per process is plenty."""
 
     def __init__(self, temporal: Client, db: Database, settings: Settings) -> None:
@@ -117,9 +118,18 @@ class NotificationClient:
         prio = validate_priority(priority, self.settings.default_priority)
         subject, html, text = render_email(p)
         inp = NotificationInput(
-            notificationId=p.notificationId or uuid.uuid4().hex, channel=Channel.EMAIL.value, priority=prio,
-            type=p.type, userId=p.userId, tenant=p.tenant, to=str(p.to), subject=subject, html=html, text=text,
-            data=p.data, policy=self._policy,
+            notificationId=p.notificationId or uuid.uuid4().hex,
+            channel=Channel.EMAIL.value,
+            priority=prio,
+            type=p.type,
+            userId=p.userId,
+            tenant=p.tenant,
+            to=str(p.to),
+            subject=subject,
+            html=html,
+            text=text,
+            data=p.data,
+            policy=self._policy,
         )
         return await self._enqueue(inp)
 
@@ -134,9 +144,17 @@ class NotificationClient:
                 [{"field": "data", "message": f"push payload exceeds {MAX_PUSH_PAYLOAD} bytes"}]
             )
         inp = NotificationInput(
-            notificationId=p.notificationId or uuid.uuid4().hex, channel=Channel.PUSH.value, priority=prio,
-            type=p.type, userId=p.userId, tenant=p.tenant, title=title, message=message, token=p.token,
-            data=p.data, policy=self._policy,
+            notificationId=p.notificationId or uuid.uuid4().hex,
+            channel=Channel.PUSH.value,
+            priority=prio,
+            type=p.type,
+            userId=p.userId,
+            tenant=p.tenant,
+            title=title,
+            message=message,
+            token=p.token,
+            data=p.data,
+            policy=self._policy,
         )
         return await self._enqueue(inp)
 
@@ -248,14 +266,23 @@ class NotificationClient:
                 raise NotificationNotFoundError(f"no notification with ID {notification_id!r}")
             if row.status != Status.FAILED.value:
                 raise NotificationConflictError(
-                    f"only failed notifications can be retried; {notification_id} is {row.status}")
+                    f"only failed notifications can be retried; {notification_id} is {row.status}"
+                )
             inp = store.input_from_row(row, self._policy)
             queue_paused = await store.is_queue_paused(session, row.channel)
             claimed = await session.execute(
                 update(Notification)
                 .where(Notification.id == notification_id, Notification.status == Status.FAILED.value)
-                .values(status=Status.PENDING.value, attempts=0, error_code=None, error_message=None,
-                        next_retry_at=None, completed_at=None, paused=False, updated_at=store.utcnow())
+                .values(
+                    status=Status.PENDING.value,
+                    attempts=0,
+                    error_code=None,
+                    error_message=None,
+                    next_retry_at=None,
+                    completed_at=None,
+                    paused=False,
+                    updated_at=store.utcnow(),
+                )
             )
             if not getattr(claimed, "rowcount", 0):
                 raise NotificationConflictError(f"notification {notification_id} is being retried already")
@@ -279,8 +306,9 @@ class NotificationClient:
         return await self.get(notification_id)
 
     # -- control: whole queues ------------------------------------------------------------
-    async def pause_queue(self, queue: QueueName | str = "all", *, reason: str | None = None,
-                          actor: str | None = None) -> dict[str, dict[str, Any]]:
+    async def pause_queue(
+        self, queue: QueueName | str = "all", *, reason: str | None = None, actor: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         """Durably pause a channel: no send attempt starts on it until resumed.
 
         The SQL flag is what every send attempt checks, so it holds even for
@@ -289,8 +317,9 @@ class NotificationClient:
         """
         return await self._set_queues(queue_channels(queue), True, reason=reason, actor=actor)
 
-    async def resume_queue(self, queue: QueueName | str = "all", *, actor: str | None = None
-                           ) -> dict[str, dict[str, Any]]:
+    async def resume_queue(
+        self, queue: QueueName | str = "all", *, actor: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         return await self._set_queues(queue_channels(queue), False, reason=None, actor=actor)
 
     async def queue_states(self) -> dict[str, dict[str, Any]]:
@@ -305,8 +334,9 @@ class NotificationClient:
             for name, s in states.items()
         }
 
-    async def _set_queues(self, channels: Iterable[Channel], paused: bool, *, reason: str | None,
-                          actor: str | None) -> dict[str, dict[str, Any]]:
+    async def _set_queues(
+        self, channels: Iterable[Channel], paused: bool, *, reason: str | None, actor: str | None
+    ) -> dict[str, dict[str, Any]]:
         for channel in channels:
             await store.set_queue_paused(self.db, channel.value, paused, reason=reason, actor=actor)
             await self._signal_running(channel, "pause" if paused else "resume", PauseRequest(reason, "queue"))
@@ -355,7 +385,9 @@ async def default_client() -> NotificationClient:
 
 
 async def enqueue_email_notification(
-    payload: Mapping[str, Any] | EmailNotification, priority: int | None = None, *,
+    payload: Mapping[str, Any] | EmailNotification,
+    priority: int | None = None,
+    *,
     client: NotificationClient | None = None,
 ) -> NotificationRecord:
     """Queue an email: `{notificationId?, to, subject, html, text, type, userId}` and a priority 1-10."""
@@ -363,7 +395,9 @@ async def enqueue_email_notification(
 
 
 async def enqueue_push_notification(
-    payload: Mapping[str, Any] | PushNotification, priority: int | None = None, *,
+    payload: Mapping[str, Any] | PushNotification,
+    priority: int | None = None,
+    *,
     client: NotificationClient | None = None,
 ) -> NotificationRecord:
     """Queue a push: `{notificationId?, userId, title, message, data}` and a priority 1-10."""

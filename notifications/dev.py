@@ -12,7 +12,8 @@ import asyncio
 import logging
 import signal
 import subprocess
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from notifications.config import Settings
 from notifications.devserver import is_listening, split_address, start_dev_server
@@ -23,7 +24,7 @@ from notifications.worker import run_worker
 log = logging.getLogger("notifications.dev")
 
 # Other components (the admin API) add themselves here: each gets the settings and a stop event.
-DevService = Callable[[Settings, asyncio.Event], Awaitable[None]]
+DevService = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
 EXTRA_SERVICES: list[tuple[str, DevService]] = []
 
 
@@ -35,8 +36,11 @@ async def run_dev(settings: Settings) -> None:
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         server = await asyncio.to_thread(
-            start_dev_server, settings.temporal_address, db_file=settings.temporal_dev_db_path,
-            ui_port=settings.temporal_ui_port, log_file=settings.data_dir / "temporal.log",
+            start_dev_server,
+            settings.temporal_address,
+            db_file=settings.temporal_dev_db_path,
+            ui_port=settings.temporal_ui_port,
+            log_file=settings.data_dir / "temporal.log",
         )
         host, _ = split_address(settings.temporal_address)
         ui = f"http://{host}:{settings.temporal_ui_port}"
@@ -56,7 +60,7 @@ async def run_dev(settings: Settings) -> None:
         for name, service in EXTRA_SERVICES:
             tasks.append(asyncio.create_task(service(settings, stop), name=name))
         print("Worker:    polling notification-email and notification-push. Ctrl-C stops everything.", flush=True)
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         stop.set()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for result in results:

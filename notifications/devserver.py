@@ -63,19 +63,39 @@ def is_listening(address: str, timeout: float = 0.5) -> bool:
 
 
 def start_dev_server(
-    address: str, *, db_file: Path | None, ui_port: int | None, extra: list[str] | None = None,
+    address: str,
+    *,
+    db_file: Path | None,
+    ui_port: int | None,
+    extra: list[str] | None = None,
     log_file: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     host, port = split_address(address)
-    cmd = [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1" if host == "localhost" else host,
-           "--port", str(port), "--log-level", "warn", *dev_server_flags()]
+    cmd = [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1" if host == "localhost" else host,
+        "--port",
+        str(port),
+        "--log-level",
+        "warn",
+        *dev_server_flags(),
+    ]
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
-        cmd += ["--db-filename", str(db_file), "--sqlite-pragma", "journal_mode=wal",
-                "--sqlite-pragma", "synchronous=normal"]
+        cmd += [
+            "--db-filename",
+            str(db_file),
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
+        ]
     cmd += ["--ui-port", str(ui_port), "--ui-disable-news-fetch"] if ui_port else ["--headless"]
     cmd += extra or []
-    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
+    out = open(log_file, "ab") if log_file else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while not is_listening(address):

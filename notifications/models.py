@@ -80,9 +80,7 @@ class DeliveryAttempt(Base):
     __tablename__ = "delivery_attempts"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    notification_id: Mapped[str] = mapped_column(
-        String(128), ForeignKey("notifications.id", ondelete="CASCADE")
-    )
+    notification_id: Mapped[str] = mapped_column(String(128), ForeignKey("notifications.id", ondelete="CASCADE"))
     run_id: Mapped[str] = mapped_column(String(64))
     attempt: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)

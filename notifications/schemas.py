@@ -129,12 +129,28 @@ class NotificationRecord(_Record):
     @classmethod
     def from_row(cls, row: Any) -> NotificationRecord:
         return cls(
-            notification_id=row.id, workflow_id=row.workflow_id, run_id=row.run_id, tenant=row.tenant,
-            channel=row.channel, type=row.type, status=row.status, priority=row.priority, user_id=row.user_id,
-            recipient=row.recipient, subject=row.subject, attempts=row.attempts, paused=row.paused,
-            last_attempt_at=row.last_attempt_at, next_retry_at=row.next_retry_at, error_code=row.error_code,
-            error_message=row.error_message, provider=row.provider, message_id=row.provider_message_id,
-            completed_at=row.completed_at, created_at=row.created_at, updated_at=row.updated_at,
+            notification_id=row.id,
+            workflow_id=row.workflow_id,
+            run_id=row.run_id,
+            tenant=row.tenant,
+            channel=row.channel,
+            type=row.type,
+            status=row.status,
+            priority=row.priority,
+            user_id=row.user_id,
+            recipient=row.recipient,
+            subject=row.subject,
+            attempts=row.attempts,
+            paused=row.paused,
+            last_attempt_at=row.last_attempt_at,
+            next_retry_at=row.next_retry_at,
+            error_code=row.error_code,
+            error_message=row.error_message,
+            provider=row.provider,
+            message_id=row.provider_message_id,
+            completed_at=row.completed_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications.db import Database
@@ -66,10 +66,20 @@ def input_from_row(row: Notification, policy: DeliveryPolicy) -> NotificationInp
     content = row.content or {}
     email = row.channel == Channel.EMAIL
     return NotificationInput(
-        notificationId=row.id, channel=row.channel, priority=row.priority, type=row.type, userId=row.user_id,
-        tenant=row.tenant, to=row.recipient if email else None, subject=row.subject if email else None,
-        html=content.get("html"), text=content.get("text"), title=None if email else row.subject,
-        message=content.get("message"), token=None if email else row.recipient, data=content.get("data"),
+        notificationId=row.id,
+        channel=row.channel,
+        priority=row.priority,
+        type=row.type,
+        userId=row.user_id,
+        tenant=row.tenant,
+        to=row.recipient if email else None,
+        subject=row.subject if email else None,
+        html=content.get("html"),
+        text=content.get("text"),
+        title=None if email else row.subject,
+        message=content.get("message"),
+        token=None if email else row.recipient,
+        data=content.get("data"),
         policy=policy,
     )
 
@@ -89,9 +99,7 @@ class AttemptStart:
     already_sent: Notification | None = None
 
 
-async def begin_attempt(
-    db: Database, inp: NotificationInput, run_id: str, min_attempt: int
-) -> AttemptStart | None:
+async def begin_attempt(db: Database, inp: NotificationInput, run_id: str, min_attempt: int) -> AttemptStart | None:
     """Open a send attempt; None when the channel's queue is paused (nothing written).
 
     The attempt number is the larger of Temporal's count and the attempts already
@@ -121,8 +129,12 @@ async def begin_attempt(
                 DeliveryAttempt.run_id == run_id,
                 DeliveryAttempt.outcome == "in_progress",
             )
-            .values(outcome="interrupted", finished_at=now, error_code="WORKER_LOST",
-                    error_message="the worker running this attempt stopped before it finished")
+            .values(
+                outcome="interrupted",
+                finished_at=now,
+                error_code="WORKER_LOST",
+                error_message="the worker running this attempt stopped before it finished",
+            )
         )
         await insert_ignore(
             session,
@@ -231,7 +243,7 @@ async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = No
                 values[column] = value
         values["next_retry_at"] = _parse(upd.nextRetryAt)
         values["status"] = status.value
-        guard = Notification.status.not_in(_TERMINAL)
+        guard: ColumnElement[bool] = Notification.status.not_in(_TERMINAL)
         if status == Status.SENT:
             # sent is the one terminal state a row may still reach from 'failed' written by an
             # attempt that raced a successful one; never from 'cancelled'.
@@ -260,10 +272,15 @@ async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = No
 
 async def set_queue_paused(db: Database, queue: str, paused: bool, *, reason: str | None, actor: str | None) -> None:
     async with db.transaction() as session:
-        await insert_ignore(session, QueueState, {"queue": queue, "paused": paused, "reason": reason,
-                                                  "updated_by": actor, "updated_at": utcnow()}, ["queue"])
+        await insert_ignore(
+            session,
+            QueueState,
+            {"queue": queue, "paused": paused, "reason": reason, "updated_by": actor, "updated_at": utcnow()},
+            ["queue"],
+        )
         await session.execute(
-            update(QueueState).where(QueueState.queue == queue)
+            update(QueueState)
+            .where(QueueState.queue == queue)
             .values(paused=paused, reason=reason, updated_by=actor, updated_at=utcnow())
         )
 

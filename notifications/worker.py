@@ -38,12 +38,16 @@ class WorkerOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerOptions:
-        return cls(settings.email_concurrency, settings.push_concurrency,
-                   timedelta(seconds=settings.graceful_shutdown_seconds))
+        return cls(
+            settings.email_concurrency, settings.push_concurrency, timedelta(seconds=settings.graceful_shutdown_seconds)
+        )
 
 
 def build_workers(
-    client: Client, settings: Settings, db: Database, providers: Providers | None = None,
+    client: Client,
+    settings: Settings,
+    db: Database,
+    providers: Providers | None = None,
     options: WorkerOptions | None = None,
 ) -> list[Worker]:
     options = options or WorkerOptions.from_settings(settings)
@@ -54,8 +58,10 @@ def build_workers(
             client,
             task_queue=TASK_QUEUES[channel],
             workflows=[NotificationWorkflow],
-            activities=[activities.send_email if channel == Channel.EMAIL else activities.send_push,
-                        activities.record_status],
+            activities=[
+                activities.send_email if channel == Channel.EMAIL else activities.send_push,
+                activities.record_status,
+            ],
             max_concurrent_activities=concurrency[channel],
             graceful_shutdown_timeout=options.graceful_shutdown,
         )
@@ -74,8 +80,9 @@ async def running_workers(workers: list[Worker]) -> AsyncIterator[list[Worker]]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def run_worker(settings: Settings, options: WorkerOptions | None = None,
-                     stop: asyncio.Event | None = None) -> None:
+async def run_worker(
+    settings: Settings, options: WorkerOptions | None = None, stop: asyncio.Event | None = None
+) -> None:
     """Run until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully."""
     db = Database.from_settings(settings)
     providers = build_providers(settings, db)  # refuses to start on a misconfigured provider
@@ -90,13 +97,18 @@ async def run_worker(settings: Settings, options: WorkerOptions | None = None,
         loop.add_signal_handler(sig, stop.set)
     options = options or WorkerOptions.from_settings(settings)
     workers = build_workers(client, settings, db, providers, options)
-    log.info("worker polling %s (email concurrency %d, push concurrency %d)",
-             ", ".join(TASK_QUEUES.values()), options.email_concurrency, options.push_concurrency)
+    log.info(
+        "worker polling %s (email concurrency %d, push concurrency %d)",
+        ", ".join(TASK_QUEUES.values()),
+        options.email_concurrency,
+        options.push_concurrency,
+    )
     try:
         async with running_workers(workers):
             await stop.wait()
-            log.info("shutting down: waiting up to %.0fs for sends in flight",
-                     options.graceful_shutdown.total_seconds())
+            log.info(
+                "shutting down: waiting up to %.0fs for sends in flight", options.graceful_shutdown.total_seconds()
+            )
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

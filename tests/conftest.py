@@ -124,7 +124,8 @@ class System:
     async def attempts(self, notification_id: str) -> list[DeliveryAttempt]:
         async with self.db.sessions() as session:
             rows = await session.scalars(
-                select(DeliveryAttempt).where(DeliveryAttempt.notification_id == notification_id)
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.notification_id == notification_id)
                 .order_by(DeliveryAttempt.attempt)
             )
             return list(rows)
@@ -141,8 +142,9 @@ class System:
             if row is not None and row.status in statuses:
                 return row
             await asyncio.sleep(0.05)
-        raise AssertionError(f"{notification_id} did not reach {statuses}; last row status: "
-                             f"{row.status if row else None}")
+        raise AssertionError(
+            f"{notification_id} did not reach {statuses}; last row status: {row.status if row else None}"
+        )
 
     @asynccontextmanager
     async def worker(self, providers: Providers | None = None, **options: Any) -> AsyncIterator[list[Worker]]:
@@ -198,5 +200,6 @@ def outbox_providers(system: System) -> Providers:
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     exe = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "notifications"
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, cwd=ROOT)
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, cwd=ROOT
+    )

@@ -14,24 +14,54 @@ from tests.conftest import ROOT, System
 
 async def cli(system: System, *args: str) -> subprocess.CompletedProcess[str]:
     s = system.settings
-    env = {**os.environ, "TEMPORAL_ADDRESS": s.temporal_address, "DATABASE_URL": s.database_url,
-           "DATA_DIR": str(s.data_dir)}
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": s.temporal_address,
+        "DATABASE_URL": s.database_url,
+        "DATA_DIR": str(s.data_dir),
+    }
     exe = Path(sys.executable).parent / "notifications"
-    return await asyncio.to_thread(subprocess.run, [str(exe), *args], capture_output=True, text=True,
-                                   env=env, cwd=ROOT, timeout=60)
+    return await asyncio.to_thread(
+        subprocess.run, [str(exe), *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+    )
 
 
 async def test_send_status_and_outbox(system: System) -> None:
     async with system.worker():
-        sent = await cli(system, "send", "email", "--to", "a@example.com", "--subject", "Test Email",
-                         "--message", "<p>This is a test email from the notification worker.</p>",
-                         "--priority", "5", "--id", "cli-email-1", "--wait")
+        sent = await cli(
+            system,
+            "send",
+            "email",
+            "--to",
+            "a@example.com",
+            "--subject",
+            "Test Email",
+            "--message",
+            "<p>This is a test email from the notification worker.</p>",
+            "--priority",
+            "5",
+            "--id",
+            "cli-email-1",
+            "--wait",
+        )
         assert sent.returncode == 0, sent.stderr
         record = json.loads(sent.stdout)
         assert record["notificationId"] == "cli-email-1" and record["status"] == "sent"
 
-        pushed = await cli(system, "send", "push", "--user-id", "507f1f77bcf86cd7994390e", "--title", "Test Push",
-                           "--message", "This is a test push notification", "--data", "k=v", "--wait")
+        pushed = await cli(
+            system,
+            "send",
+            "push",
+            "--user-id",
+            "507f1f77bcf86cd7994390e",
+            "--title",
+            "Test Push",
+            "--message",
+            "This is a test push notification",
+            "--data",
+            "k=v",
+            "--wait",
+        )
         assert pushed.returncode == 0, pushed.stderr
         assert json.loads(pushed.stdout)["status"] == "sent"
 
@@ -65,8 +95,7 @@ async def test_cli_errors_are_clear(system: System) -> None:
     assert missing.returncode == 1 and "no notification with ID 'no-such-id'" in missing.stderr
     invalid = await cli(system, "send", "email", "--to", "not-an-address", "--subject", "s", "--message", "m")
     assert invalid.returncode == 2 and invalid.stderr.startswith("error: to:")
-    priority = await cli(system, "send", "push", "--user-id", "u", "--title", "t", "--message", "m",
-                         "--priority", "11")
+    priority = await cli(system, "send", "push", "--user-id", "u", "--title", "t", "--message", "m", "--priority", "11")
     assert priority.returncode == 2 and "must be from 1 to 10" in priority.stderr
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import uuid
+
+import pytest
 
 from notifications import enqueue_email_notification, enqueue_push_notification
 from tests.conftest import System, wait_until

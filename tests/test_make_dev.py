@@ -29,8 +29,9 @@ async def test_make_dev_runs_the_system(tmp_path: Path) -> None:
     env.pop("DATABASE_URL", None)
     log = tmp_path / "dev.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(["make", "dev"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            ["make", "dev"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + 240  # may (re)install the virtualenv first
         while "Worker:" not in log.read_text():
@@ -45,8 +46,9 @@ async def test_make_dev_runs_the_system(tmp_path: Path) -> None:
         client = await NotificationClient.connect(settings)
         try:
             nid = f"dev-{uuid.uuid4().hex[:8]}"
-            await client.enqueue_email({"notificationId": nid, "to": "a@example.com", "subject": "Hi",
-                                        "html": "<p>Hello</p>"}, 7)
+            await client.enqueue_email(
+                {"notificationId": nid, "to": "a@example.com", "subject": "Hi", "html": "<p>Hello</p>"}, 7
+            )
             for _ in range(200):
                 if (await client.get(nid)).status == "sent":
                     break

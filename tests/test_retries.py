@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 
 import pytest
@@ -37,7 +38,7 @@ async def test_transient_failures_are_retried_with_jittered_backoff(system: Syst
 
     times = [c.at for c in provider.calls_for(nid)]
     assert len(times) == 4
-    for attempt, (before, after) in enumerate(zip(times, times[1:], strict=False), start=1):
+    for attempt, (before, after) in enumerate(itertools.pairwise(times), start=1):
         gap_ms = (after - before) * 1000
         exponential = BASE_MS * 2 ** (attempt - 1)
         # the seed's formula: exponential + up to 30 % jitter (plus scheduling slack)
@@ -65,12 +66,14 @@ async def test_jitter_spreads_retries(system: System) -> None:
             await system.client.enqueue_email(email(nid))
         for nid in ids:
             await system.wait_status(nid, "sent")
+
     async def gaps() -> list[float]:
         out = []
         for nid in ids:
             rows = await system.attempts(nid)
             out.append((rows[1].started_at - rows[0].finished_at).total_seconds())
         return out
+
     observed = await gaps()
     assert max(observed) - min(observed) > 0.005, observed
 
@@ -85,7 +88,8 @@ async def test_always_failing_notification_fails_after_exactly_five_attempts(sys
 
         async def visible() -> bool:
             found = await system.temporal.count_workflows(
-                f'WorkflowId = "notification-{nid}" AND NotificationStatus = "failed"')
+                f'WorkflowId = "notification-{nid}" AND NotificationStatus = "failed"'
+            )
             return found.count == 1
 
         await wait_until(visible, timeout=10)

@@ -28,7 +28,8 @@ async def test_row_converges_after_database_outage(system: System) -> None:
     try:
         async with system.worker(Providers(email=provider, push=provider)):
             await system.client.enqueue_email(
-                {"notificationId": nid, "to": "a@example.com", "subject": "s", "html": "<p>x</p>"})
+                {"notificationId": nid, "to": "a@example.com", "subject": "s", "html": "<p>x</p>"}
+            )
             await asyncio.wait_for(provider.entered.wait(), 20)
             await asyncio.to_thread(set_connections, database, False)
             provider.gate.set()  # type: ignore[union-attr]
@@ -48,8 +49,11 @@ async def test_row_converges_after_database_outage(system: System) -> None:
     finally:
         await asyncio.to_thread(set_connections, database, True)
     history = await system.client.handle(nid).fetch_history()
-    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
-                 if e.HasField("activity_task_scheduled_event_attributes")]
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
     assert scheduled == ["send_email", "record_status"]  # the send's own SQL write failed; the mirror caught up
     assert provider.delivered[nid] == 1
     assert row.provider_message_id == f"scripted-{nid}" and row.attempts == 1 and row.completed_at is not None

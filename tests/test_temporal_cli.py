@@ -39,18 +39,29 @@ async def test_query_and_signal_with_the_temporal_cli(slow_retry_system: System)
     provider.fail(nid, unavailable())
 
     async def query() -> dict[str, object]:
-        out = await temporal(address, "workflow", "query", "--workflow-id", workflow_id, "--type", "status",
-                             "-o", "json")
+        out = await temporal(
+            address, "workflow", "query", "--workflow-id", workflow_id, "--type", "status", "-o", "json"
+        )
         result: dict[str, object] = json.loads(out)["queryResult"][0]
         return result
 
     async with system.worker(Providers(email=provider, push=provider)):
         await system.client.enqueue_email(
-            {"notificationId": nid, "to": "a@example.com", "subject": "s", "html": "<p>x</p>"}, 6)
+            {"notificationId": nid, "to": "a@example.com", "subject": "s", "html": "<p>x</p>"}, 6
+        )
         await wait_until(lambda: _called(provider, nid))
         # In its retry backoff: pause from the CLI, with a reason.
-        await temporal(address, "workflow", "signal", "--workflow-id", workflow_id, "--name", "pause",
-                       "--input", '{"reason": "maintenance"}')
+        await temporal(
+            address,
+            "workflow",
+            "signal",
+            "--workflow-id",
+            workflow_id,
+            "--name",
+            "pause",
+            "--input",
+            '{"reason": "maintenance"}',
+        )
 
         async def paused() -> bool:
             return (await query())["paused"] is True
@@ -69,8 +80,15 @@ async def test_query_and_signal_with_the_temporal_cli(slow_retry_system: System)
     assert final["status"] == "sent" and final["attempts"] == 2 and final["paused"] is False
     assert provider.delivered[nid] == 1
 
-    listed = await temporal(address, "workflow", "list", "--query",
-                            f'WorkflowId = "{workflow_id}" AND NotificationStatus = "sent"', "-o", "json")
+    listed = await temporal(
+        address,
+        "workflow",
+        "list",
+        "--query",
+        f'WorkflowId = "{workflow_id}" AND NotificationStatus = "sent"',
+        "-o",
+        "json",
+    )
     assert workflow_id in listed
 
 

@@ -30,14 +30,16 @@ def start_worker(system: System, **env: str) -> subprocess.Popen[bytes]:
         **env,
     }
     exe = Path(sys.executable).parent / "notifications"
-    return subprocess.Popen([str(exe), "worker"], env=environment, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [str(exe), "worker"], env=environment, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
 
 
 async def attempt_in_progress(system: System, nid: str) -> bool:
     async with system.db.sessions() as session:
-        outcomes = list(await session.scalars(
-            select(DeliveryAttempt.outcome).where(DeliveryAttempt.notification_id == nid)))
+        outcomes = list(
+            await session.scalars(select(DeliveryAttempt.outcome).where(DeliveryAttempt.notification_id == nid))
+        )
     return "in_progress" in outcomes
 
 
@@ -56,7 +58,8 @@ async def test_sigkill_mid_send_then_new_worker_sends_exactly_once(process_syste
     worker = start_worker(system, OUTBOX_LATENCY_MS="2000", SEND_TIMEOUT_SECONDS="4")
     try:
         await system.client.enqueue_email(
-            {"notificationId": nid, "to": "a@example.com", "subject": "s", "html": "<p>x</p>"})
+            {"notificationId": nid, "to": "a@example.com", "subject": "s", "html": "<p>x</p>"}
+        )
         await wait_until(lambda: attempt_in_progress(system, nid), timeout=30)
         await wait_until(lambda: _outbox_has(system, nid), timeout=10)
         worker.send_signal(signal.SIGKILL)
@@ -85,7 +88,8 @@ async def test_sigterm_lets_the_send_in_flight_finish(process_system: System) ->
     worker = start_worker(system, OUTBOX_LATENCY_MS="1500", GRACEFUL_SHUTDOWN_SECONDS="10")
     try:
         await system.client.enqueue_email(
-            {"notificationId": nid, "to": "a@example.com", "subject": "s", "html": "<p>x</p>"})
+            {"notificationId": nid, "to": "a@example.com", "subject": "s", "html": "<p>x</p>"}
+        )
         await wait_until(lambda: attempt_in_progress(system, nid), timeout=30)
         started = time.monotonic()
         worker.send_signal(signal.SIGTERM)

@@ -190,10 +190,17 @@ class NotificationWorkflow:
         await workflow.execute_activity(
             RECORD_STATUS_ACTIVITY,
             StatusUpdate(
-                notification=self._inp, status=self._status.value, attempts=self._attempts, paused=self._paused,
-                errorCode=self._error_code, errorMessage=self._error_message, provider=self._provider,
-                providerMessageId=self._message_id, lastAttemptAt=self._last_attempt_at,
-                completedAt=self._completed_at, nextRetryAt=self._next_retry_at,
+                notification=self._inp,
+                status=self._status.value,
+                attempts=self._attempts,
+                paused=self._paused,
+                errorCode=self._error_code,
+                errorMessage=self._error_message,
+                provider=self._provider,
+                providerMessageId=self._message_id,
+                lastAttemptAt=self._last_attempt_at,
+                completedAt=self._completed_at,
+                nextRetryAt=self._next_retry_at,
             ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(
@@ -303,4 +310,3 @@ class NotificationWorkflow:
     @staticmethod
     def _now() -> str:
         return workflow.now().isoformat()
-

@@ -41,19 +41,37 @@ async def _with_client(fn: Callable[[Any], Awaitable[Any]]) -> Any:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("worker", help="run the notification worker (both task queues)",
-                       description="Run the worker polling notification-email and notification-push.")
-    p.add_argument("--email-concurrency", type=_positive, metavar="<number>",
-                   help="Email worker concurrency (default: 5, EMAIL_CONCURRENCY)")
-    p.add_argument("--push-concurrency", type=_positive, metavar="<number>",
-                   help="Push worker concurrency (default: 10, PUSH_CONCURRENCY)")
-    p.add_argument("--env", choices=["development", "production"], metavar="<string>",
-                   help="Environment (default: development, ENV)")
+    p = sub.add_parser(
+        "worker",
+        help="run the notification worker (both task queues)",
+        description="Run the worker polling notification-email and notification-push.",
+    )
+    p.add_argument(
+        "--email-concurrency",
+        type=_positive,
+        metavar="<number>",
+        help="Email worker concurrency (default: 5, EMAIL_CONCURRENCY)",
+    )
+    p.add_argument(
+        "--push-concurrency",
+        type=_positive,
+        metavar="<number>",
+        help="Push worker concurrency (default: 10, PUSH_CONCURRENCY)",
+    )
+    p.add_argument(
+        "--env",
+        choices=["development", "production"],
+        metavar="<string>",
+        help="Environment (default: development, ENV)",
+    )
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("dev", help="run everything locally: Temporal dev server, SQLite, worker",
-                       description="Start a Temporal dev server (unless TEMPORAL_ADDRESS already answers), "
-                                   "migrate the database and run the worker. Ctrl-C stops it all.")
+    p = sub.add_parser(
+        "dev",
+        help="run everything locally: Temporal dev server, SQLite, worker",
+        description="Start a Temporal dev server (unless TEMPORAL_ADDRESS already answers), "
+        "migrate the database and run the worker. Ctrl-C stops it all.",
+    )
     p.add_argument("--email-concurrency", type=_positive, metavar="<number>")
     p.add_argument("--push-concurrency", type=_positive, metavar="<number>")
     p.set_defaults(func=cmd_dev)
@@ -66,8 +84,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("notification_id")
     p.set_defaults(func=cmd_status)
 
-    for name, help_text in (("pause", "pause one notification"), ("resume", "resume one notification"),
-                            ("cancel", "cancel a notification that has not been sent yet")):
+    for name, help_text in (
+        ("pause", "pause one notification"),
+        ("resume", "resume one notification"),
+        ("cancel", "cancel a notification that has not been sent yet"),
+    ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("notification_id")
         if name == "pause":
@@ -111,8 +132,9 @@ def _common_send_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id", dest="notification_id", help="notificationId (generated when absent)")
     p.add_argument("--type")
     p.add_argument("--priority", type=_priority, default=None, help="1 (low) to 10 (most urgent), default 5")
-    p.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
-                   help="template variables / push data; repeatable")
+    p.add_argument(
+        "--data", action="append", default=[], metavar="KEY=VALUE", help="template variables / push data; repeatable"
+    )
     if "--user-id" not in p._option_string_actions:
         p.add_argument("--user-id")
     p.add_argument("--tenant")
@@ -188,8 +210,11 @@ def _data(pairs: list[str]) -> dict[str, str] | None:
 
 async def cmd_send(args: argparse.Namespace) -> None:
     payload: dict[str, Any] = {
-        "notificationId": args.notification_id, "type": args.type, "userId": args.user_id,
-        "tenant": args.tenant, "data": _data(args.data),
+        "notificationId": args.notification_id,
+        "type": args.type,
+        "userId": args.user_id,
+        "tenant": args.tenant,
+        "data": _data(args.data),
     }
     if args.channel == "email":
         payload.update(to=args.to, subject=args.subject, html=args.html, text=args.text)
@@ -233,8 +258,10 @@ async def cmd_outbox(args: argparse.Namespace) -> None:
         async with db.sessions() as session:
             rows = await list_outbox(session, args.limit)
         for row in rows:
-            print(f"{row.created_at:%Y-%m-%d %H:%M:%S} {row.channel:5} {row.notification_id}  "
-                  f"to={row.recipient}  {row.subject or ''}")
+            print(
+                f"{row.created_at:%Y-%m-%d %H:%M:%S} {row.channel:5} {row.notification_id}  "
+                f"to={row.recipient}  {row.subject or ''}"
+            )
         if not rows:
             print("the outbox is empty", file=sys.stderr)
     finally:

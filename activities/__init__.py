@@ -1,0 +1,1 @@
+"""Temporal activities: everything that talks to the outside world (providers, SQL)."""
