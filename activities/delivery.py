@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
+from temporalio.common import MetricMeter
 from temporalio.exceptions import ApplicationError
 
 from activities.providers import EmailMessage, Providers, PushMessage
@@ -27,6 +29,7 @@ from notifications.backoff import retry_delay
 from notifications.config import Settings
 from notifications.db import Database
 from notifications.errors import DeliveryError, ErrorCategory, ErrorCode
+from notifications.metrics import DeliveryMetrics
 from notifications.models import utcnow
 from notifications.types import (
     QUEUE_PAUSED_ERROR,
@@ -57,10 +60,13 @@ _OUTCOME = {
 class DeliveryActivities:
     """Activities bound to one worker's database and providers (one client per worker)."""
 
-    def __init__(self, settings: Settings, db: Database, providers: Providers) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, providers: Providers, metrics: DeliveryMetrics | None = None
+    ) -> None:
         self.settings = settings
         self.db = db
         self.providers = providers
+        self.metrics = metrics or DeliveryMetrics(MetricMeter.noop)
 
     @activity.defn(name=SEND_EMAIL_ACTIVITY)
     async def send_email(self, inp: SendInput) -> SendResult:
@@ -115,6 +121,7 @@ class DeliveryActivities:
             await self._finish_failure(n, run_id, attempt, error, final=True, next_delay=None)
             raise _final_error(error, attempt)
 
+        called = time.perf_counter()
         try:
             result = await asyncio.wait_for(self._call_provider(n), timeout=policy.sendTimeoutMs / 1000 * 0.9)
         except TimeoutError:
@@ -124,13 +131,19 @@ class DeliveryActivities:
         except Exception as exc:  # an unclassified failure is the seed's SEND_FAILED, retried
             error = DeliveryError(ErrorCode.SEND_FAILED, f"{type(exc).__name__}: {exc}"[:500])
         else:
+            self.metrics.provider_call(n.channel, result.provider, time.perf_counter() - called)
+            self.metrics.attempt(n.channel, "sent", None)
+            self.metrics.delivered(n.channel, n.type, result.provider, n.enqueuedAt)
             return await self._finish_success(n, run_id, attempt, result, mirrored, ctx)
 
+        self.metrics.provider_call(n.channel, self._provider_name(n), time.perf_counter() - called)
+        self.metrics.attempt(n.channel, _OUTCOME[error.category], error.code.value)
         final = not error.retryable or attempt >= policy.maxAttempts
         next_delay = None if final else self._next_delay(error, attempt, policy)
         log.warning("send attempt failed: %s%s", error.code.value, " (final)" if final else "", extra=ctx)
         await self._finish_failure(n, run_id, attempt, error, final=final, next_delay=next_delay)
         if final:
+            self.metrics.gave_up(n.channel, n.type, error.code.value)
             raise _final_error(error, attempt)
         assert next_delay is not None
         await self._report(n, attempt, error, next_delay)

@@ -25,9 +25,7 @@ def _alias(*names: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
     env: Literal["development", "production"] = Field(
         "development", validation_alias=_alias("ENV", "NOTIFICATIONS_ENV")
@@ -58,6 +56,12 @@ class Settings(BaseSettings):
     mirror_retry_max_seconds: float = Field(30.0, gt=0, description="cap of the SQL-mirror retry backoff")
     default_priority: int = Field(5, ge=1, le=10)
 
+    # --- Logs and metrics (issue 5) -------------------------------------------------------
+    log_level: str = "INFO"
+    log_format: Literal["auto", "text", "json"] = Field("auto", description="auto: json in production")
+    log_file: Path | None = Path("logs/notifications.log")
+    metrics_bind: str = Field("127.0.0.1:9464", description="worker Prometheus endpoint; empty disables")
+
     # --- Providers ----------------------------------------------------------------
     email_provider: Literal["outbox", "resend", "smtp"] = "outbox"
     push_provider: Literal["outbox", "fcm"] = "outbox"
@@ -67,6 +71,59 @@ class Settings(BaseSettings):
     # --- providers (issue 3) -------------------------------------------------------
     resend_api_key: SecretStr | None = None
     resend_api_url: str = "https://api.resend.com"
+    provider_timeout_seconds: float = Field(
+        10.0, gt=0, description="bound of one provider call (HTTP or SMTP); keep below 0.9 x SEND_TIMEOUT_SECONDS"
+    )
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="starttls (port 587), tls (implicit TLS, port 465) or none (local relays only)"
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_message_id_domain: str | None = Field(None, description="domain of Message-ID; default MAIL_FROM's")
+    fcm_project_id: str | None = Field(
+        None, validation_alias=_alias("FCM_PROJECT_ID", "FIREBASE_PROJECT_ID", "GOOGLE_CLOUD_PROJECT")
+    )
+    google_application_credentials: Path | None = Field(None, validation_alias=_alias("GOOGLE_APPLICATION_CREDENTIALS"))
+    fcm_credentials_json: SecretStr | None = Field(
+        None,
+        validation_alias=_alias("FCM_CREDENTIALS_JSON", "FIREBASE_CREDENTIALS_JSON"),
+        description="the service-account JSON itself, for platforms that inject secrets as variables",
+    )
+    fcm_api_url: str | None = Field(None, description="FCM endpoint base, e.g. a proxy or a local fake")
+    circuit_failure_threshold: int = Field(5, ge=1, description="consecutive transient failures that open it")
+    circuit_cooldown_seconds: float = Field(30.0, gt=0, description="how long an open circuit fails fast")
+    templates_dir: Path | None = Field(None, description="operator templates, searched before the built-in ones")
+
+    # --- API (issue 4) ---------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", validation_alias=_alias("API_HOST"))
+    api_port: int = Field(8000, ge=1, le=65535, validation_alias=_alias("API_PORT"))
+    jwt_secret: SecretStr | None = Field(None, description="HS256 signing secret of admin/service tokens")
+    jwt_public_key: str | None = Field(
+        None, description="PEM public key (or a path to one): tokens are then verified with RS256"
+    )
+    jwt_private_key: SecretStr | None = Field(
+        None, description="PEM private key (or a path) used by `notifications token` to mint RS256 tokens"
+    )
+    jwt_issuer: str | None = Field(None, description="required `iss` claim, when set")
+    jwt_audience: str | None = Field(None, description="required `aud` claim, when set")
+    jwt_leeway_seconds: float = Field(0.0, ge=0, description="clock skew tolerated on `exp`")
+    api_rate_limit: int = Field(30, ge=1, description="queue operations per token subject per window")
+    api_rate_limit_window_seconds: float = Field(60.0, gt=0)
+    api_max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="larger request bodies get 413")
+    api_worker_stale_seconds: float = Field(
+        90.0,
+        gt=0,
+        description="a task-queue poller not seen for this long counts as gone; must exceed Temporal's "
+        "long-poll interval (60 s by default), since an idle worker re-polls only that often",
+    )
+    api_check_timeout_seconds: float = Field(3.0, gt=0, description="timeout of each health-check probe")
+
+    @field_validator("log_file", mode="before")
+    @classmethod
+    def _no_log_file(cls, value: object) -> object:
+        return None if value in ("", "none", "off") else value
 
     @field_validator("data_dir")
     @classmethod
@@ -106,9 +163,7 @@ def to_async_url(url: str) -> str:
 
 
 def to_sync_url(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql+psycopg://").replace(
-        "sqlite+aiosqlite://", "sqlite://"
-    )
+    return url.replace("postgresql+asyncpg://", "postgresql+psycopg://").replace("sqlite+aiosqlite://", "sqlite://")
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile
+from temporalio.runtime import Runtime
 
 from notifications.config import Settings
 from notifications.types import SEARCH_ATTRIBUTES
@@ -15,13 +16,15 @@ from notifications.types import SEARCH_ATTRIBUTES
 log = logging.getLogger("notifications.temporal")
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     """TLS, API key and `temporal.toml` profiles come from the standard TEMPORAL_* variables;
     address and namespace from our settings (which read the same variables)."""
     profile = ClientConfigProfile.load()
     config = profile.to_client_connect_config()
     config["target_host"] = settings.temporal_address
     config["namespace"] = settings.temporal_namespace
+    if runtime is not None:
+        config["runtime"] = runtime
     return await Client.connect(**config)
 
 

@@ -23,6 +23,7 @@ from activities.delivery import DeliveryActivities
 from activities.providers import Providers, build_providers
 from notifications.config import Settings
 from notifications.db import Database
+from notifications.metrics import DeliveryMetrics, prometheus_runtime
 from notifications.temporal import connect, ensure_search_attributes
 from notifications.types import TASK_QUEUES, Channel
 from workflows import NotificationWorkflow
@@ -49,9 +50,10 @@ def build_workers(
     db: Database,
     providers: Providers | None = None,
     options: WorkerOptions | None = None,
+    metrics: DeliveryMetrics | None = None,
 ) -> list[Worker]:
     options = options or WorkerOptions.from_settings(settings)
-    activities = DeliveryActivities(settings, db, providers or build_providers(settings, db))
+    activities = DeliveryActivities(settings, db, providers or build_providers(settings, db), metrics)
     concurrency = {Channel.EMAIL: options.email_concurrency, Channel.PUSH: options.push_concurrency}
     return [
         Worker(
@@ -86,7 +88,9 @@ async def run_worker(
     """Run until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully."""
     db = Database.from_settings(settings)
     providers = build_providers(settings, db)  # refuses to start on a misconfigured provider
-    client = await connect(settings)
+    runtime = prometheus_runtime(settings.metrics_bind) if settings.metrics_bind else None
+    metrics = DeliveryMetrics(runtime.metric_meter) if runtime else None
+    client = await connect(settings, runtime=runtime)
     try:
         await ensure_search_attributes(client)
     except Exception as exc:  # e.g. no operator permission on Temporal Cloud: registration is an admin's job
@@ -96,7 +100,7 @@ async def run_worker(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     options = options or WorkerOptions.from_settings(settings)
-    workers = build_workers(client, settings, db, providers, options)
+    workers = build_workers(client, settings, db, providers, options, metrics)
     log.info(
         "worker polling %s (email concurrency %d, push concurrency %d)",
         ", ".join(TASK_QUEUES.values()),

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from notifications.models import DeliveryAttempt
-from tests.conftest import ROOT, System, make_settings, make_system, wait_until
+from tests.conftest import ROOT, System, free_port, make_settings, make_system, wait_until
 
 
 def start_worker(system: System, **env: str) -> subprocess.Popen[bytes]:
@@ -27,6 +27,8 @@ def start_worker(system: System, **env: str) -> subprocess.Popen[bytes]:
         "DATABASE_URL": s.database_url,
         "DATA_DIR": str(s.data_dir),
         "BASE_DELAY_MS": str(s.base_delay_ms),
+        "METRICS_BIND": f"127.0.0.1:{free_port()}",
+        "LOG_FILE": str(s.data_dir / "worker.log"),
         **env,
     }
     exe = Path(sys.executable).parent / "notifications"
@@ -70,9 +72,13 @@ async def test_sigkill_mid_send_then_new_worker_sends_exactly_once(process_syste
     row = await system.row(nid)
     assert row is not None and row.status == "retrying"
 
-    replacement = start_worker(system, OUTBOX_LATENCY_MS="0", SEND_TIMEOUT_SECONDS="4")
+    metrics_port = free_port()
+    replacement = start_worker(
+        system, OUTBOX_LATENCY_MS="0", SEND_TIMEOUT_SECONDS="4", METRICS_BIND=f"127.0.0.1:{metrics_port}"
+    )
     try:
         row = await system.wait_status(nid, "sent", timeout=30)
+        scraped = await asyncio.to_thread(_scrape, metrics_port)
     finally:
         replacement.send_signal(signal.SIGTERM)
         replacement.wait(20)
@@ -80,6 +86,18 @@ async def test_sigkill_mid_send_then_new_worker_sends_exactly_once(process_syste
     log = await system.attempts(nid)
     assert [(a.attempt, a.outcome) for a in log] == [(1, "interrupted"), (2, "sent")]
     assert row.attempts == 2 and row.provider_message_id == f"outbox-{nid}"
+    # Prometheus metrics of the worker that delivered it: ours and the SDK's, conventional names.
+    assert 'notifications_sent_total{channel="email",provider="outbox",' in scraped
+    assert "notification_provider_call_duration_seconds_bucket" in scraped
+    assert "notification_end_to_end_latency_seconds_count" in scraped
+    assert "temporal_activity_execution_latency_seconds" in scraped or "temporal_" in scraped
+
+
+def _scrape(port: int) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return str(response.read().decode())
 
 
 async def test_sigterm_lets_the_send_in_flight_finish(process_system: System) -> None:

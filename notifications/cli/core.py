@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from notifications.config import Settings, get_settings
-from notifications.logs import configure_logging
+from notifications.logs import configure_from_settings
 
 
 def _positive(value: str) -> int:
@@ -154,15 +154,16 @@ def cmd_worker(args: argparse.Namespace) -> Awaitable[None]:
     from notifications.worker import run_worker
 
     settings = _settings_with(args)
-    configure_logging()
+    configure_from_settings(settings)
     return run_worker(settings)
 
 
 def cmd_dev(args: argparse.Namespace) -> Awaitable[None]:
     from notifications.dev import run_dev
 
-    configure_logging()
-    return run_dev(_settings_with(args))
+    settings = _settings_with(args)
+    configure_from_settings(settings)
+    return run_dev(settings)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
