@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     log_file: Path | None = Path("logs/notifications.log")
     metrics_bind: str = Field("127.0.0.1:9464", description="worker Prometheus endpoint; empty disables")
 
+    # --- Encryption of Temporal payloads (issue 5) -------------------------------------------
+    encryption_keys: SecretStr | None = Field(
+        None, description="<id>:<base64 key>[,...]; the first encrypts, all decrypt (rotation)"
+    )
+
     # --- Providers ----------------------------------------------------------------
     email_provider: Literal["outbox", "resend", "smtp"] = "outbox"
     push_provider: Literal["outbox", "fcm"] = "outbox"

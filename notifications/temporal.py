@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import Runtime
 
+from notifications.codec import data_converter
 from notifications.config import Settings
 from notifications.types import SEARCH_ATTRIBUTES
 
@@ -25,6 +26,8 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     config["namespace"] = settings.temporal_namespace
     if runtime is not None:
         config["runtime"] = runtime
+    keys = settings.encryption_keys.get_secret_value() if settings.encryption_keys else None
+    config["data_converter"] = data_converter(keys)
     return await Client.connect(**config)
 
 

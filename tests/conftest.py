@@ -35,6 +35,7 @@ from notifications.db import Database
 from notifications.devserver import dev_server_flags, temporal_binary
 from notifications.migrate import upgrade
 from notifications.models import DeliveryAttempt, Notification, OutboxMessage
+from notifications.temporal import connect
 from notifications.types import SEARCH_ATTRIBUTES
 from notifications.worker import WorkerOptions, build_workers, running_workers
 
@@ -176,7 +177,7 @@ async def terminate_running(client: Client) -> None:
 @asynccontextmanager
 async def make_system(settings: Settings) -> AsyncIterator[System]:
     await asyncio.to_thread(upgrade, settings)
-    temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    temporal = await connect(settings)
     db = Database.from_settings(settings)
     system = System(settings, temporal, db, NotificationClient(temporal, db, settings))
     try:
