@@ -87,7 +87,11 @@ class DeliveryActivities:
         policy = n.policy or DeliveryPolicy()
         run_id = info.workflow_run_id or ""
         attempt = inp.attemptOffset + info.attempt
-        ctx: dict[str, Any] = {"notification_id": n.notificationId, "workflow_id": info.workflow_id, "channel": n.channel}
+        ctx: dict[str, Any] = {
+            "notification_id": n.notificationId,
+            "workflow_id": info.workflow_id,
+            "channel": n.channel,
+        }
 
         mirrored = True
         try:

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     log_file: Path | None = Path("logs/notifications.log")
     metrics_bind: str = Field("127.0.0.1:9464", description="worker Prometheus endpoint; empty disables")
 
+    # --- Retention of SQL records (issue 5): the seed's removeOnComplete / removeOnFail ------
+    retention_sent_days: float = Field(7.0, gt=0, description="sent notifications and their logs are kept this long")
+    retention_failed_days: float = Field(30.0, gt=0, description="failed and cancelled ones, this long")
+    retention_interval_minutes: float = Field(60.0, gt=0, description="how often the purge Schedule runs")
+
     # --- Encryption of Temporal payloads (issue 5) -------------------------------------------
     encryption_keys: SecretStr | None = Field(
         None, description="<id>:<base64 key>[,...]; the first encrypts, all decrypt (rotation)"

@@ -27,7 +27,9 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*")
 _RESEND_KEY = re.compile(r"\bre_[A-Za-z0-9_]{6,}")
-_SECRET_ASSIGN = re.compile(r"(?i)\b(api[_-]?key|secret|password|token|private[_-]?key)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
+_SECRET_ASSIGN = re.compile(
+    r"(?i)\b(api[_-]?key|secret|password|token|private[_-]?key)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"
+)
 # FCM registration tokens and other long opaque credentials
 _LONG_TOKEN = re.compile(r"\b[A-Za-z0-9_\-]{20,}:[A-Za-z0-9_\-]{40,}\b|\b[A-Za-z0-9_\-]{100,}\b")
 

@@ -24,11 +24,8 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     config = profile.to_client_connect_config()
     config["target_host"] = settings.temporal_address
     config["namespace"] = settings.temporal_namespace
-    if runtime is not None:
-        config["runtime"] = runtime
     keys = settings.encryption_keys.get_secret_value() if settings.encryption_keys else None
-    config["data_converter"] = data_converter(keys)
-    return await Client.connect(**config)
+    return await Client.connect(**config, runtime=runtime, data_converter=data_converter(keys))
 
 
 async def ensure_search_attributes(client: Client) -> None:

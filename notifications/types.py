@@ -159,3 +159,23 @@ CHANNEL_ATTRIBUTE = SearchAttributeKey.for_keyword("NotificationChannel")
 TYPE_ATTRIBUTE = SearchAttributeKey.for_keyword("NotificationType")
 PRIORITY_ATTRIBUTE = SearchAttributeKey.for_int("NotificationPriority")
 SEARCH_ATTRIBUTES = (STATUS_ATTRIBUTE, CHANNEL_ATTRIBUTE, TYPE_ATTRIBUTE, PRIORITY_ATTRIBUTE)
+
+
+# Retention (the seed's removeOnComplete / removeOnFail), run by a Temporal Schedule.
+MAINTENANCE_TASK_QUEUE = "notification-maintenance"
+RETENTION_WORKFLOW_NAME = "RetentionWorkflow"
+RETENTION_SCHEDULE_ID = "notifications-retention"
+PURGE_ACTIVITY = "purge_expired"
+
+
+@dataclass
+class PurgeRequest:
+    sentDays: float = 7
+    failedDays: float = 30
+
+
+@dataclass
+class PurgeResult:
+    notifications: int = 0
+    deliveryAttempts: int = 0
+    outboxMessages: int = 0

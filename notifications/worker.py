@@ -21,12 +21,14 @@ from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
 from activities.providers import Providers, build_providers
+from activities.retention import RetentionActivities
 from notifications.config import Settings
 from notifications.db import Database
 from notifications.metrics import DeliveryMetrics, prometheus_runtime
+from notifications.retention import ensure_retention_schedule
 from notifications.temporal import connect, ensure_search_attributes
-from notifications.types import TASK_QUEUES, Channel
-from workflows import NotificationWorkflow
+from notifications.types import MAINTENANCE_TASK_QUEUE, TASK_QUEUES, Channel
+from workflows import NotificationWorkflow, RetentionWorkflow
 
 log = logging.getLogger("notifications.worker")
 
@@ -55,7 +57,15 @@ def build_workers(
     options = options or WorkerOptions.from_settings(settings)
     activities = DeliveryActivities(settings, db, providers or build_providers(settings, db), metrics)
     concurrency = {Channel.EMAIL: options.email_concurrency, Channel.PUSH: options.push_concurrency}
-    return [
+    maintenance = Worker(
+        client,
+        task_queue=MAINTENANCE_TASK_QUEUE,
+        workflows=[RetentionWorkflow],
+        activities=[RetentionActivities(db).purge_expired],
+        max_concurrent_activities=1,
+        graceful_shutdown_timeout=options.graceful_shutdown,
+    )
+    return [maintenance] + [
         Worker(
             client,
             task_queue=TASK_QUEUES[channel],
@@ -95,6 +105,7 @@ async def run_worker(
         await ensure_search_attributes(client)
     except Exception as exc:  # e.g. no operator permission on Temporal Cloud: registration is an admin's job
         log.warning("could not register search attributes: %s", exc)
+    await ensure_retention_schedule(client, settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -20,8 +20,8 @@ async def test_history_holds_only_ciphertext(temporal_address: str, database_url
     nid = f"enc-{uuid.uuid4().hex[:8]}"
     async with make_system(settings) as system, system.worker():
         await system.client.enqueue_email(
-            {"notificationId": nid, "to": SECRET_BITS[0], "subject": SECRET_BITS[1],
-             "html": f"<p>{SECRET_BITS[2]}</p>"})
+            {"notificationId": nid, "to": SECRET_BITS[0], "subject": SECRET_BITS[1], "html": f"<p>{SECRET_BITS[2]}</p>"}
+        )
         await system.wait_status(nid, "sent")
         status = await system.client.status(nid)  # the codec client reads plaintext
         assert status["status"] == "sent"

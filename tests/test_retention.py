@@ -1,0 +1,75 @@
+"""Retention: a Temporal Schedule purges sent and failed records (and their logs) past their age."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from notifications.models import DeliveryAttempt, Notification, OutboxMessage, utcnow
+from notifications.retention import ensure_retention_schedule
+from notifications.types import RETENTION_SCHEDULE_ID
+from tests.conftest import System, wait_until
+
+
+async def seed(system: System, nid: str, status: str, age_days: float) -> None:
+    done = utcnow() - timedelta(days=age_days)
+    async with system.db.transaction() as session:
+        session.add(
+            Notification(
+                id=nid,
+                channel="email",
+                status=status,
+                priority=5,
+                recipient="a@example.com",
+                content={},
+                attempts=1,
+                workflow_id=f"notification-{nid}",
+                completed_at=done,
+                created_at=done,
+                updated_at=done,
+            )
+        )
+        await session.flush()
+        session.add(
+            DeliveryAttempt(
+                notification_id=nid,
+                run_id="r",
+                attempt=1,
+                started_at=done,
+                finished_at=done,
+                outcome="sent" if status == "sent" else "permanent_error",
+                details={},
+            )
+        )
+        session.add(OutboxMessage(notification_id=nid, channel="email", body={}, provider_message_id=f"o-{nid}"))
+
+
+async def test_schedule_purges_expired_records(system: System) -> None:
+    await seed(system, "old-sent", "sent", 8)  # sent: kept 7 days
+    await seed(system, "new-sent", "sent", 1)
+    await seed(system, "old-failed", "failed", 31)  # failed: kept 30 days
+    await seed(system, "young-failed", "failed", 8)
+    await seed(system, "old-cancelled", "cancelled", 40)
+    await ensure_retention_schedule(system.temporal, system.settings)
+    await ensure_retention_schedule(system.temporal, system.settings)  # idempotent: updates in place
+    schedule = system.temporal.get_schedule_handle(RETENTION_SCHEDULE_ID)
+    try:
+        description = await schedule.describe()
+        assert description.schedule.spec.intervals[0].every == timedelta(minutes=60)
+        async with system.worker():
+            await schedule.trigger()
+
+            async def purged() -> bool:
+                async with system.db.sessions() as session:
+                    return await session.scalar(select(func.count()).select_from(Notification)) == 2
+
+            await wait_until(purged, timeout=20)
+    finally:
+        await schedule.delete()
+    async with system.db.sessions() as session:
+        kept = set(await session.scalars(select(Notification.id)))
+        logs = set(await session.scalars(select(DeliveryAttempt.notification_id)))
+        outbox = set(await session.scalars(select(OutboxMessage.notification_id)))
+    assert kept == {"new-sent", "young-failed"}
+    assert logs == kept and outbox == kept
