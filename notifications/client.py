@@ -197,7 +197,8 @@ class NotificationClient(DevicesMixin):
                         SearchAttributePair(PRIORITY_ATTRIBUTE, inp.priority),
                     ]
                 ),
-                priority=Priority(priority_key=temporal_priority_key(inp.priority)),
+                # Fairness by tenant: one tenant's burst cannot starve another's at the same priority.
+                priority=Priority(priority_key=temporal_priority_key(inp.priority), fairness_key=inp.tenant),
                 static_summary=f"{inp.channel} · {inp.type or 'no type'} · to {_masked_recipient(inp)}",
                 static_details=(
                     f"**Notification** `{inp.notificationId}`\n\n**Channel:** {inp.channel}\n\n"

@@ -25,6 +25,7 @@ DYNAMIC_CONFIG = [
     "matching.numTaskqueueReadPartitions=1",
     "matching.numTaskqueueWritePartitions=1",
     "matching.priorityLevels=10",
+    "matching.enableFairness=true",
     "frontend.MaxConcurrentBatchOperationPerNamespace=10",
 ]
 
