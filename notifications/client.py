@@ -41,12 +41,12 @@ from notifications.errors import (
 from notifications.models import DeliveryAttempt, Notification
 from notifications.redact import mask_email, mask_token
 from notifications.schemas import (
-    _aware,
     MAX_PUSH_PAYLOAD,
     DeliveryAttemptRecord,
     EmailNotification,
     NotificationRecord,
     PushNotification,
+    as_utc,
     validate_payload,
     validate_priority,
 )
@@ -168,7 +168,7 @@ class NotificationClient(DevicesMixin):
         if row.status != Status.PENDING:
             return NotificationRecord.from_row(row)  # already enqueued: same ID, same notification
         inp.startPaused = queue_paused
-        inp.enqueuedAt = _aware(row.created_at).isoformat()
+        inp.enqueuedAt = as_utc(row.created_at).isoformat()
         run_id = await self._start(inp)
         async with self.db.transaction() as session:
             await session.execute(

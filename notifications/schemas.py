@@ -84,7 +84,7 @@ def validate_priority(priority: Any, default: int) -> int:
     return priority
 
 
-def _aware(value: Any) -> Any:
+def as_utc(value: Any) -> Any:
     """SQLite hands back naive datetimes; every time we store is UTC."""
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -97,7 +97,7 @@ class _Record(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _utc(cls, value: Any) -> Any:
-        return _aware(value)
+        return as_utc(value)
 
 
 class NotificationRecord(_Record):
