@@ -77,3 +77,29 @@ async def test_push_is_sent_and_mirrored(system: System) -> None:
     assert status["status"] == "sent" and status["channel"] == "push"
     [message] = await system.outbox()
     assert message.body["data"] == {"appointmentId": "507f1f77bcf86cd7994390g", "type": "appointment_reminder"}
+
+
+async def test_web_ui_reads_well(system: System) -> None:
+    """What the Web UI shows: a static summary, a summary on the send activity, live details."""
+    from temporalio.api.sdk.v1 import WorkflowMetadata
+    from temporalio.converter import DataConverter
+
+    nid = f"ui-{uuid.uuid4().hex[:8]}"
+    async with system.worker():
+        await system.client.enqueue_email(
+            {"notificationId": nid, "to": "patient@example.com", "subject": "s", "html": "<p>x</p>", "type": "welcome"},
+            7,
+        )
+        await system.wait_status(nid, "sent")
+        handle = system.client.handle(nid)
+        await handle.result()
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        description = await handle.describe()
+        history = await handle.fetch_history()
+    assert await description.static_summary() == "email · welcome · to p***@e***.com"
+    assert "patient@example.com" not in (await description.static_details() or "")
+    details = metadata.current_details
+    assert "**Status:** sent" in details and "**Attempt:** 1 of 5" in details and "**Paused:** no" in details
+    [scheduled] = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
+    summary = DataConverter.default.payload_converter.from_payloads([scheduled.user_metadata.summary])[0]
+    assert summary == "send email to p***@e***.com (attempt 1+)"
