@@ -123,6 +123,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = queues_sub.add_parser("status", help="show whether each queue is paused")
     p.set_defaults(func=cmd_queues, action="status")
 
+    p = sub.add_parser("keygen", help="print a new ENCRYPTION_KEYS entry (AES-256-GCM key with an ID)")
+    p.add_argument("--key-id", default="k1", help="the key's ID, stored with every payload it encrypts")
+    p.set_defaults(func=cmd_keygen)
+
     p = sub.add_parser("outbox", help="show what the development outbox provider recorded")
     p.add_argument("--limit", type=_positive, default=20)
     p.set_defaults(func=cmd_outbox)
@@ -248,6 +252,12 @@ async def cmd_queues(args: argparse.Namespace) -> None:
         _print(states)
 
     await _with_client(act)
+
+
+def cmd_keygen(args: argparse.Namespace) -> None:
+    from notifications.codec import new_key_spec
+
+    print(new_key_spec(args.key_id))
 
 
 async def cmd_outbox(args: argparse.Namespace) -> None:
