@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import notifications.provider_state  # noqa: F401  (registers the provider_state table)
 from notifications.config import get_settings
 from notifications.models import Base
 

@@ -16,7 +16,12 @@ from typing import Any
 
 from notifications.errors import NotificationError, NotificationValidationError
 
-COMMAND_MODULES = ["notifications.cli.core"]
+COMMAND_MODULES = [
+    "notifications.cli.core",
+    "notifications.cli.devices",
+    "notifications.cli.api",
+    "notifications.cli.bench",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,178 @@
+"""Email through Resend with the official SDK, on the event loop (`Emails.send_async`).
+
+Every send carries the notification ID as `Idempotency-Key`: Resend keeps keys for
+24 h, so a retry after a timeout or a worker crash returns the first email's ID
+instead of sending a second email.
+
+The SDK keeps its configuration in module globals (`resend.api_key`, `resend.api_url`,
+the async HTTP client). This provider sets the key and URL right before each call,
+with no await in between, so two providers in one process (tests, a migration)
+cannot see each other's settings; the SDK reads them synchronously before its
+first await. The HTTP client the SDK uses is ours: it pools connections per
+provider (the SDK's default opens one client per email), bounds every call by
+PROVIDER_TIMEOUT_SECONDS, and tells timeouts from refused connections, which the
+SDK would otherwise fold into one "HttpClientError" with code 500.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import resend
+from resend.exceptions import ResendError
+from resend.http_client_async import AsyncHTTPClient
+
+from activities.providers.base import DeliveryResult, EmailMessage
+from activities.providers.httputil import code_for_status, retry_after_seconds, scrub_addresses
+from notifications.config import Settings
+from notifications.errors import DeliveryError, ErrorCode, ProviderConfigurationError
+
+log = logging.getLogger("notifications.providers.resend")
+
+_current_client: contextvars.ContextVar[httpx.AsyncClient | None] = contextvars.ContextVar(
+    "resend_http_client", default=None
+)
+
+
+class _TransportError(ResendError):
+    """No HTTP answer at all: `kind` is "timeout" or "connection"."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(code=0, error_type=kind, message=message, suggested_action="retry later")
+        self.kind = kind
+
+
+class _RoutingHTTPClient(AsyncHTTPClient):
+    """The SDK's async HTTP client: sends through the calling provider's pooled httpx client."""
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        json: dict[str, object] | list[object] | None = None,
+        files: dict[str, Any] | None = None,
+        data: dict[str, str] | None = None,
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        client = _current_client.get()
+        if client is None:  # someone else in the process uses the SDK directly
+            async with httpx.AsyncClient(timeout=30) as fallback:
+                return await self._send(fallback, method, url, headers, json, files, data)
+        return await self._send(client, method, url, headers, json, files, data)
+
+    @staticmethod
+    async def _send(
+        client: httpx.AsyncClient, method: str, url: str, headers: Mapping[str, str],
+        json: Any, files: Any, data: Any,
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        try:
+            if files is not None:
+                resp = await client.request(method, url, headers=headers, files=files, data=data)
+            else:
+                resp = await client.request(method, url, headers=headers, json=json if data is None else None,
+                                            data=data)
+        except httpx.TimeoutException as exc:
+            raise _TransportError("timeout", f"no answer from Resend in time ({type(exc).__name__})") from exc
+        except httpx.RequestError as exc:
+            raise _TransportError("connection", f"cannot reach Resend ({type(exc).__name__})") from exc
+        return resp.content, resp.status_code, resp.headers
+
+
+_ROUTER = _RoutingHTTPClient()
+
+
+def _install_router() -> None:
+    if resend.default_async_http_client is not _ROUTER:
+        resend.default_async_http_client = _ROUTER
+
+
+class ResendProvider:
+    name = "resend"
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.resend_api_key is None or not settings.resend_api_key.get_secret_value().strip():
+            raise ProviderConfigurationError("EMAIL_PROVIDER=resend needs RESEND_API_KEY")
+        if not settings.mail_from:
+            raise ProviderConfigurationError("EMAIL_PROVIDER=resend needs MAIL_FROM")
+        if not settings.resend_api_url.startswith(("http://", "https://")):
+            raise ProviderConfigurationError("RESEND_API_URL must be an http(s) URL")
+        self._api_key = settings.resend_api_key.get_secret_value().strip()
+        self._api_url = settings.resend_api_url.rstrip("/")
+        self._timeout = settings.provider_timeout_seconds
+        self._client: httpx.AsyncClient | None = None
+        _install_router()
+
+    def _http(self) -> httpx.AsyncClient:
+        # Created on first use, i.e. inside the worker's event loop it will serve.
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout))
+        return self._client
+
+    async def send_email(self, message: EmailMessage, *, idempotency_key: str) -> DeliveryResult:
+        params: dict[str, Any] = {"from": message.sender, "to": [message.to], "subject": message.subject}
+        if message.html:
+            params["html"] = message.html
+        if message.text:
+            params["text"] = message.text
+        token = _current_client.set(self._http())
+        try:
+            resend.api_key = self._api_key
+            resend.api_url = self._api_url
+            response = await resend.Emails.send_async(
+                params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        except ResendError as exc:
+            raise classify(exc) from None
+        finally:
+            _current_client.reset(token)
+        message_id = response.get("id") if isinstance(response, Mapping) else None
+        if not message_id:
+            raise DeliveryError(ErrorCode.SEND_FAILED, "Resend accepted the request but returned no email ID")
+        return DeliveryResult(provider=self.name, provider_message_id=str(message_id))
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def classify(exc: ResendError) -> DeliveryError:
+    """One Resend error -> one code of the taxonomy (by HTTP status and error name, not by class)."""
+    if isinstance(exc, _TransportError):
+        code = ErrorCode.TIMEOUT if exc.kind == "timeout" else ErrorCode.CONNECTION_ERROR
+        return DeliveryError(code, exc.message)
+    try:
+        status = int(exc.code)
+    except (TypeError, ValueError):
+        status = 500
+    name = str(exc.error_type or "").lower()
+    text = str(exc.message or "")
+    message = scrub_addresses(f"Resend {status} {name}: {text}")[:500]
+    retry_after = retry_after_seconds(exc.headers)
+    details: dict[str, object] = {"httpStatus": status, "providerError": name}
+    if status == 0 or name == "httpclienterror":
+        return DeliveryError(ErrorCode.CONNECTION_ERROR, message, details=details)
+    if status == 409:
+        if "concurrent" in name:  # the first attempt with this key is still being processed
+            return DeliveryError(ErrorCode.PROVIDER_UNAVAILABLE, message, retry_after=retry_after,
+                                 details=details)
+        return DeliveryError(ErrorCode.IDEMPOTENCY_CONFLICT, message, details=details)
+    if status == 403 and name != "invalid_api_key":
+        # e.g. an unverified sending domain: nothing a retry would fix, an operator must.
+        return DeliveryError(ErrorCode.CONFIGURATION_ERROR, message, details=details)
+    if status in (400, 422):
+        if name == "invalid_from_address":
+            return DeliveryError(ErrorCode.CONFIGURATION_ERROR, message, details=details)
+        if "`to`" in text or "recipient" in text.lower():
+            return DeliveryError(ErrorCode.INVALID_RECIPIENT, message, details=details)
+    code = code_for_status(status)
+    return DeliveryError(code, message, retry_after=retry_after if code.value in _HONOUR_RETRY_AFTER else None,
+                         details=details)
+
+
+_HONOUR_RETRY_AFTER = {ErrorCode.RATE_LIMITED.value, ErrorCode.PROVIDER_UNAVAILABLE.value, ErrorCode.TIMEOUT.value}

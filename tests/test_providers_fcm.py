@@ -1,0 +1,147 @@
+"""Push through the real firebase-admin SDK against a fake FCM v1 endpoint, through the workflow."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from notifications.config import Settings
+from notifications.devices import list_devices, register_device
+from tests.conftest import System, make_settings
+from tests.fakes.fcm import FakeFCM, Step, error
+from tests.fakes.support import gap_seconds, outcomes
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeFCM]:
+    async with FakeFCM() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(temporal_address: str, database_url: str, tmp_path: Path, fake: FakeFCM) -> Settings:
+    return make_settings(
+        temporal_address, database_url, tmp_path, push_provider="fcm", fcm_api_url=fake.url,
+        fcm_project_id="uzima-test", provider_timeout_seconds=0.5, max_retries=4, circuit_failure_threshold=1000,
+    )
+
+
+def token(label: str) -> str:
+    return f"{label}-{uuid.uuid4().hex}"
+
+
+async def push(system: System, *, user: str | None = None, device: str | None = None, label: str = "p") -> str:
+    payload = {"notificationId": f"{label}-{uuid.uuid4().hex[:10]}", "title": "Hello", "message": "Your results",
+               "data": {"screen": "results"}}
+    if user:
+        payload["userId"] = user
+    if device:
+        payload["token"] = device
+    return (await system.client.enqueue_push(payload)).notification_id
+
+
+async def test_user_push_reaches_every_valid_device_and_prunes_dead_one(system: System, fake: FakeFCM) -> None:
+    user = f"user-{uuid.uuid4().hex[:6]}"
+    alive1, dead, alive2 = token("a"), token("dead"), token("b")
+    for t in (alive1, dead, alive2):
+        await system.client.register_device(user, t, platform="android")
+    fake.unregistered.add(dead)
+
+    async with system.worker():
+        first = await push(system, user=user, label="multi")
+        result = (await outcomes(system, [first]))[first]
+        second = await push(system, user=user, label="again")
+        again = (await outcomes(system, [second]))[second]
+
+    assert result.row.status == "sent" and result.row.attempts == 1 and result.row.provider == "fcm"
+    [attempt] = result.attempts
+    assert attempt.outcome == "sent"
+    assert attempt.details["sent"] == 2 and attempt.details["failed"] == 1
+    by_outcome = {d["outcome"]: d for d in attempt.details["devices"] if d["outcome"] == "failed"}
+    assert by_outcome["failed"]["errorCode"] == "UNREGISTERED"
+    assert by_outcome["failed"]["token"] == "…" + dead[-4:]  # masked in the log
+    assert all(t not in str(attempt.details) for t in (alive1, dead, alive2))
+
+    devices = {d.token: d for d in await list_devices(system.db, user)}
+    assert devices[dead].valid is False and devices[dead].invalid_reason == "UNREGISTERED"
+    assert devices[alive1].valid and devices[alive2].valid and devices[alive1].last_used_at is not None
+
+    # the dead token is never used again
+    assert again.row.status == "sent"
+    assert len(fake.requests_for(dead)) == 1 and len(fake.requests_for(alive1)) == 2
+    sent = fake.requests_for(alive1)[0].json()["message"]
+    assert sent["notification"] == {"title": "Hello", "body": "Your results"}
+    assert sent["data"] == {"screen": "results", "notificationId": first}
+    assert fake.requests_for(alive1)[0].headers["authorization"] == "Bearer fcm-dev-token"
+
+
+async def test_user_with_only_dead_devices_fails_permanently(system: System, fake: FakeFCM) -> None:
+    user = f"user-{uuid.uuid4().hex[:6]}"
+    dead = [token("d1"), token("d2")]
+    for t in dead:
+        await register_device(system.db, user, t)
+    fake.unregistered.update(dead)
+    async with system.worker():
+        n = await push(system, user=user, label="alldead")
+        nobody = await push(system, user="user-without-devices", label="nodevice")
+        results = await outcomes(system, [n, nobody])
+
+    assert results[n].row.status == "failed" and results[n].row.attempts == 1
+    assert results[n].row.error_code == "NO_VALID_DEVICES"
+    assert results[n].attempts[0].details["failed"] == 2
+    assert all(not d.valid for d in await list_devices(system.db, user))
+    assert results[nobody].row.status == "failed" and results[nobody].codes == ["NO_VALID_DEVICES"]
+
+
+CASES: dict[str, tuple[list[Step], str, int, list[str | None]]] = {
+    # device token label: (scripted answers, status, attempts, code of each attempt)
+    "unregistered": ([error(404, "UNREGISTERED", "Requested entity was not found.")], "failed", 1,
+                     ["UNREGISTERED"]),
+    "invalid": ([error(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token")],
+                "failed", 1, ["VALIDATION_ERROR"]),
+    "toobig": ([error(400, "INVALID_ARGUMENT", "Message is too big")], "failed", 1, ["PAYLOAD_TOO_LARGE"]),
+    "quota": ([error(429, "QUOTA_EXCEEDED", "Quota exceeded.", retry_after="1")], "sent", 2,
+              ["RATE_LIMITED", None]),
+    "quotaNoRa": ([error(429, "QUOTA_EXCEEDED", "Quota exceeded.")], "sent", 2, ["RATE_LIMITED", None]),
+    "unavailable": ([error(503, "UNAVAILABLE", "The service is currently unavailable.", retry_after="1")], "sent",
+                    2, ["PROVIDER_UNAVAILABLE", None]),
+    "internal": ([error(500, "INTERNAL", "Internal error.")] * 4, "failed", 4, ["PROVIDER_UNAVAILABLE"] * 4),
+    "slow": ([Step(delay=1.5)], "sent", 2, ["TIMEOUT", None]),
+    "apns": ([error(401, "THIRD_PARTY_AUTH_ERROR", "APNs certificate rejected")], "failed", 1, ["AUTH_ERROR"]),
+    "sender": ([error(403, "SENDER_ID_MISMATCH", "SenderId mismatch")], "failed", 1, ["INVALID_RECIPIENT"]),
+}
+
+
+async def test_each_error_class_ends_right(system: System, fake: FakeFCM) -> None:
+    tokens = {label: token(label) for label in CASES}
+    # the explicit UNREGISTERED token is also a registered device: it gets marked invalid
+    await register_device(system.db, "owner-1", tokens["unregistered"])
+    ids = {}
+    async with system.worker():
+        for label, (steps, *_rest) in CASES.items():
+            fake.script(tokens[label], *steps)
+            ids[label] = await push(system, device=tokens[label], label=label)
+        results = await outcomes(system, list(ids.values()))
+
+    for label, (_steps, status, attempts, codes) in CASES.items():
+        result = results[ids[label]]
+        assert (label, result.row.status, result.row.attempts, result.codes) == (label, status, attempts, codes)
+        # one Temporal attempt = one HTTP request: firebase-admin's own retries are off
+        assert len(fake.requests_for(tokens[label])) == attempts, label
+
+    for label in ("quota", "unavailable"):  # Retry-After honoured
+        first, second = results[ids[label]].attempts
+        assert gap_seconds(first, second) >= 0.95, label
+    first, second = results[ids["quotaNoRa"]].attempts
+    assert gap_seconds(first, second) < 0.8
+    [device] = await list_devices(system.db, "owner-1")
+    assert device.valid is False and device.invalid_reason == "UNREGISTERED"
+
+    async with system.worker():  # an invalidated token named directly is refused without a call
+        n = await push(system, device=tokens["unregistered"], label="deadagain")
+        again = (await outcomes(system, [n]))[n]
+    assert again.row.status == "failed" and again.codes == ["UNREGISTERED"]
+    assert len(fake.requests_for(tokens["unregistered"])) == 1
