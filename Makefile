@@ -27,7 +27,14 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy notifications workflows activities
+	$(BIN)/mypy notifications workflows activities api
+
+## Benchmark against bare Temporal workflows (own dev servers, temp dirs); writes bench/results.json
+bench: $(STAMP)
+	$(BIN)/notifications bench $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/notifications bench --quick --output bench/results-quick.json $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -41,6 +41,8 @@ async def run_dev(settings: Settings) -> None:
             db_file=settings.temporal_dev_db_path,
             ui_port=settings.temporal_ui_port,
             log_file=settings.data_dir / "temporal.log",
+            http_port=settings.temporal_http_port,
+            metrics_port=settings.temporal_metrics_port,
         )
         host, _ = split_address(settings.temporal_address)
         ui = f"http://{host}:{settings.temporal_ui_port}"
@@ -74,3 +76,12 @@ async def run_dev(settings: Settings) -> None:
             except subprocess.TimeoutExpired:
                 server.kill()
         print("stopped", flush=True)
+
+
+async def _run_api(settings: Settings, stop: asyncio.Event) -> None:
+    from api.server import run_dev_api  # imported late: api imports notifications.*
+
+    await run_dev_api(settings, stop)
+
+
+EXTRA_SERVICES.append(("api", _run_api))

@@ -70,6 +70,8 @@ def start_dev_server(
     ui_port: int | None,
     extra: list[str] | None = None,
     log_file: Path | None = None,
+    http_port: int | None = None,
+    metrics_port: int | None = None,
 ) -> subprocess.Popen[bytes]:
     host, port = split_address(address)
     cmd = [
@@ -95,6 +97,9 @@ def start_dev_server(
             "synchronous=normal",
         ]
     cmd += ["--ui-port", str(ui_port), "--ui-disable-news-fetch"] if ui_port else ["--headless"]
+    # Pinned so they cannot collide with ports other programs pick at random meanwhile.
+    cmd += ["--http-port", str(http_port)] if http_port else []
+    cmd += ["--metrics-port", str(metrics_port)] if metrics_port else []
     cmd += extra or []
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)

@@ -98,7 +98,12 @@ async def run_worker(
     """Run until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully."""
     db = Database.from_settings(settings)
     providers = build_providers(settings, db)  # refuses to start on a misconfigured provider
-    runtime = prometheus_runtime(settings.metrics_bind) if settings.metrics_bind else None
+    runtime = None
+    if settings.metrics_bind:
+        try:
+            runtime = prometheus_runtime(settings.metrics_bind)
+        except Exception as exc:  # a busy port must not stop deliveries
+            log.error("metrics disabled: cannot serve Prometheus on %s (%s)", settings.metrics_bind, exc)
     metrics = DeliveryMetrics(runtime.metric_meter) if runtime else None
     client = await connect(settings, runtime=runtime)
     try:

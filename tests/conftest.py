@@ -55,7 +55,10 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_binary(),
         port=free_port(),
         search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=dev_server_flags(with_search_attributes=False),
+        dev_server_extra_args=[
+            *dev_server_flags(with_search_attributes=False),
+            *("--http-port", str(free_port()), "--metrics-port", str(free_port())),
+        ],
     )
     yield env
     await env.shutdown()

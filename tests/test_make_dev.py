@@ -8,6 +8,8 @@ import signal
 import subprocess
 import time
 import uuid
+
+import httpx
 from pathlib import Path
 
 from notifications.client import NotificationClient
@@ -24,6 +26,9 @@ async def test_make_dev_runs_the_system(tmp_path: Path) -> None:
         "TEMPORAL_ADDRESS": address,
         "TEMPORAL_UI_PORT": str(ui_port),
         "API_PORT": str(api_port),
+        "TEMPORAL_HTTP_PORT": str(free_port()),
+        "TEMPORAL_METRICS_PORT": str(free_port()),
+        "METRICS_BIND": f"127.0.0.1:{free_port()}",
         "DATA_DIR": str(tmp_path / "data"),
     }
     env.pop("DATABASE_URL", None)
@@ -41,6 +46,22 @@ async def test_make_dev_runs_the_system(tmp_path: Path) -> None:
         output = log.read_text()
         assert f"http://127.0.0.1:{ui_port}" in output
         assert is_listening(f"127.0.0.1:{ui_port}")
+        for _ in range(100):  # the admin API starts beside the worker and prints a token
+            if "Admin token" in log.read_text():
+                break
+            await asyncio.sleep(0.1)
+        token_line = log.read_text().split("Admin token", 1)[1].splitlines()[0]  # "(12 h): <jwt>"
+        token = token_line.split()[-1]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as http:
+            for _ in range(50):  # healthy once the worker's first polls reach Temporal
+                health = await http.get(
+                    "/api/admin/notifications/queues/health", headers={"Authorization": f"Bearer {token}"}
+                )
+                if health.status_code == 200:
+                    break
+                await asyncio.sleep(0.2)
+        assert health.status_code == 200, health.text
+        assert health.json()["status"] == "healthy"
 
         settings = Settings(temporal_address=address, data_dir=tmp_path / "data")
         client = await NotificationClient.connect(settings)
