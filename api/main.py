@@ -12,11 +12,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api.deps import AppContext
 from api.errors import BodyGuard, install_error_handlers
 from api.ratelimit import RateLimiter
-from api.routers import audit, dead_letter, enqueue, notifications, queues
+from api.routers import audit, codec, dead_letter, enqueue, metrics, notifications, queues
+from api.routers.metrics import ApiMetrics
 from api.schemas import ErrorBody
 from notifications.auth import key_set
 from notifications.client import NotificationClient
@@ -63,9 +65,25 @@ def create_app(settings: Settings, *, client: NotificationClient | None = None) 
         app.state.ctx = AppContext(settings, client, keys, limiter, time.monotonic())
     install_error_handlers(app)
     app.add_middleware(BodyGuard, max_body=settings.api_max_body_bytes)
+    app.state.metrics = ApiMetrics()
+    app.middleware("http")(app.state.metrics.middleware)
+    # The Web UI calls the codec server from the browser, from its own origin.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.codec_cors_origins,
+        allow_methods=["POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        allow_credentials=True,
+    )
     # Literal paths before /api/admin/notifications/{notification_id}.
-    for module in (queues, dead_letter, notifications, audit, enqueue):
+    for module in (queues, dead_letter, notifications, audit, enqueue, codec, metrics):
         app.include_router(module.router)
+
+    @app.get("/livez", tags=["health"], name="livez", include_in_schema=False)
+    async def livez() -> dict[str, str]:
+        """Liveness for orchestrators: the process answers (no auth, no dependencies checked)."""
+        return {"status": "ok"}
+
     return app
 
 

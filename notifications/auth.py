@@ -25,7 +25,7 @@ from notifications.config import Settings
 from notifications.errors import NotificationError
 
 Role = Literal["admin", "service"]
-ROLES: tuple[str, ...] = ("admin", "service")
+ROLES: tuple[str, ...] = ("admin", "service", "codec")  # codec: decode payloads only (Web UI)
 DEV_SECRET_FILE = "api-jwt-secret"
 
 

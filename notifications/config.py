@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     log_file: Path | None = Path("logs/notifications.log")
     metrics_bind: str = Field("127.0.0.1:9464", description="worker Prometheus endpoint; empty disables")
 
+    codec_cors_origins: list[str] = Field(
+        ["http://localhost:8233", "http://127.0.0.1:8233"],
+        description="origins (the Temporal Web UI) allowed to call the codec endpoints from a browser",
+    )
+
     # --- Retention of SQL records (issue 5): the seed's removeOnComplete / removeOnFail ------
     retention_sent_days: float = Field(7.0, gt=0, description="sent notifications and their logs are kept this long")
     retention_failed_days: float = Field(30.0, gt=0, description="failed and cancelled ones, this long")

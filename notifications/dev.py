@@ -35,12 +35,14 @@ async def run_dev(settings: Settings) -> None:
         ui = None
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        extra, settings = _codec_wiring(settings)
         server = await asyncio.to_thread(
             start_dev_server,
             settings.temporal_address,
             db_file=settings.temporal_dev_db_path,
             ui_port=settings.temporal_ui_port,
             log_file=settings.data_dir / "temporal.log",
+            extra=extra,
             http_port=settings.temporal_http_port,
             metrics_port=settings.temporal_metrics_port,
         )
@@ -76,6 +78,23 @@ async def run_dev(settings: Settings) -> None:
             except subprocess.TimeoutExpired:
                 server.kill()
         print("stopped", flush=True)
+
+
+def _codec_wiring(settings: Settings) -> tuple[list[str], Settings]:
+    """With encryption on, the Web UI decodes payloads through our API's codec endpoint.
+
+    The browser UI cannot send an Authorization header, so the endpoint carries a
+    decode-only (`codec` role) token in its path, and the UI's origin is allowed by CORS.
+    """
+    if not settings.encryption_keys:
+        return [], settings
+    from notifications.auth import mint_token
+
+    token = mint_token(settings, role="codec", ttl_seconds=30 * 24 * 3600, subject="dev-web-ui")
+    endpoint = f"http://{settings.api_host}:{settings.api_port}/codec/t/{token}"
+    origins = [f"http://localhost:{settings.temporal_ui_port}", f"http://127.0.0.1:{settings.temporal_ui_port}"]
+    settings = settings.model_copy(update={"codec_cors_origins": [*settings.codec_cors_origins, *origins]})
+    return ["--ui-codec-endpoint", endpoint], settings
 
 
 async def _run_api(settings: Settings, stop: asyncio.Event) -> None:

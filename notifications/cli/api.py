@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="mint a JWT for the admin API",
         description="Print a signed token (JWT_SECRET, JWT_PRIVATE_KEY or the development secret under DATA_DIR).",
     )
-    p.add_argument("--role", choices=["admin", "service"], default="admin")
+    p.add_argument("--role", choices=["admin", "service", "codec"], default="admin")
     p.add_argument("--ttl", type=_ttl, default=3600.0, metavar="DURATION", help="e.g. 15m, 1h, 7d (default 1h)")
     p.add_argument("--tenant", help="restrict the token to one tenant's notifications")
     p.add_argument("--subject", help="the `sub` claim recorded in the audit trail (default: <role>-cli)")
