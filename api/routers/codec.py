@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
-from temporalio.api.common.v1 import Payloads
+from temporalio.api.common.v1 import Payload, Payloads
 
 from api.deps import AppContext, authenticate, context
 from notifications.auth import InvalidTokenError, Principal, verify_token
@@ -37,7 +37,7 @@ def _header_principal(principal: Annotated[Principal, Depends(authenticate)]) ->
 async def _transform(request: Request, ctx: AppContext, operation: str) -> dict[str, Any]:
     try:
         body = await request.json()
-        payloads = ParseDict(body, Payloads()).payloads
+        payloads: list[Payload] = list(ParseDict(body, Payloads()).payloads)
     except (ValueError, ParseError) as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"expected {{'payloads': [...]}}: {exc}") from None
     codec = ctx.client.temporal.data_converter.payload_codec
@@ -48,7 +48,7 @@ async def _transform(request: Request, ctx: AppContext, operation: str) -> dict[
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc)) from None
     except Exception:  # cryptography's InvalidTag: tampered or foreign ciphertext
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail="payload cannot be decrypted") from None
-    return MessageToDict(Payloads(payloads=list(payloads)))
+    return MessageToDict(Payloads(payloads=payloads))
 
 
 @router.post("/encode", name="codec.encode")
