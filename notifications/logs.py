@@ -21,6 +21,24 @@ from typing import Any
 
 from notifications.redact import mask_email
 
+LIBRARY_LOGGERS = (
+    "temporalio",
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+    "alembic.runtime.migration",
+    "firebase_admin",
+    "google",
+    "urllib3",
+    "httpx",
+    "httpcore",
+    "hpack",
+    "resend",
+    "aiosmtplib",
+    "mail.log",
+    "asyncio",
+    "multipart",
+)
 CONTEXT_FIELDS = ("notification_id", "workflow_id", "channel", "attempt", "queue", "actor", "request_id")
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
@@ -126,9 +144,10 @@ def configure_logging(
         handler.addFilter(redactor)
         root.addHandler(handler)
     root.setLevel(level)
-    logging.getLogger("temporalio").setLevel(logging.WARNING)
-    for noisy in ("alembic.runtime.migration", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Libraries that log queries, request bodies or headers at DEBUG (aiosqlite logs every SQL
+    # statement with its parameters): capped at WARNING whatever LOG_LEVEL says.
+    for library in LIBRARY_LOGGERS:
+        logging.getLogger(library).setLevel(logging.WARNING)
     logging.captureWarnings(True)
 
 
