@@ -250,7 +250,11 @@ class DeliveryActivities:
                 error_code=error.code.value,
                 error_message=error.message,
                 next_retry_at=utcnow() + next_delay if next_delay is not None else None,
-                details=error.details,
+                # the delivery log keeps the delay chosen for the next attempt (backoff + jitter,
+                # or the provider's Retry-After)
+                details=error.details
+                if next_delay is None
+                else {**error.details, "retryDelayMs": round(next_delay.total_seconds() * 1000)},
             )
         except _DB_ERRORS as exc:  # a final failure is mirrored again by the workflow
             log.warning(
