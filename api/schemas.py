@@ -7,12 +7,20 @@ exactly the ones its dashboards read.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-from notifications.schemas import MAX_BODY, MAX_SUBJECT, NAME_PATTERN, EmailNotification, PushNotification
+from notifications.schemas import (
+    MAX_BODY,
+    MAX_SUBJECT,
+    NAME_PATTERN,
+    EmailNotification,
+    NotificationRecord,
+    PushNotification,
+    as_utc,
+)
 
 
 def _priority() -> Any:
@@ -115,33 +123,10 @@ class Enqueued(BaseModel):
     priority: int
 
 
-class NotificationOut(BaseModel):
-    """NotificationRecord's camelCase JSON."""
+class NotificationOut(NotificationRecord):
+    """NotificationRecord's camelCase JSON, the shape every route returns a notification in."""
 
     model_config = ConfigDict(extra="allow")
-
-    notificationId: str
-    workflowId: str
-    runId: str | None = None
-    tenant: str | None = None
-    channel: str
-    type: str | None = None
-    status: str
-    priority: int
-    userId: str | None = None
-    recipient: str | None = None
-    subject: str | None = None
-    attempts: int = 0
-    paused: bool = False
-    lastAttemptAt: datetime | None = None
-    nextRetryAt: datetime | None = None
-    errorCode: str | None = None
-    errorMessage: str | None = None
-    provider: str | None = None
-    messageId: str | None = None
-    completedAt: datetime | None = None
-    createdAt: datetime
-    updatedAt: datetime
 
 
 class NotificationPage(BaseModel):
@@ -200,10 +185,7 @@ class AuditEntry(BaseModel):
     @field_validator("at", mode="before")
     @classmethod
     def _utc(cls, value: Any) -> Any:
-        """SQLite hands back naive datetimes; every time we store is UTC."""
-        if isinstance(value, datetime) and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+        return as_utc(value)
 
 
 class AuditPage(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -21,15 +21,11 @@ from notifications.db import Database
 from notifications.errors import NotificationConflictError, NotificationValidationError
 from notifications.models import Device, utcnow
 from notifications.redact import mask_token
+from notifications.schemas import as_utc
 
 PLATFORMS = ("android", "ios", "web")
 MAX_TOKEN = 512
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")  # the payloads' tenant names
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class DeviceRecord(BaseModel):
@@ -50,7 +46,7 @@ class DeviceRecord(BaseModel):
     def from_row(cls, row: Device) -> DeviceRecord:
         record = cls.model_validate(row)
         for name in ("invalidated_at", "last_used_at", "created_at"):
-            setattr(record, name, _aware(getattr(record, name)))
+            setattr(record, name, as_utc(getattr(record, name)))
         return record
 
     def to_json(self, *, reveal_token: bool = False) -> dict[str, Any]:
@@ -82,8 +78,9 @@ async def register_device(
     async with db.transaction() as session:
         row = await session.scalar(select(Device).where(Device.token == token))
         if row is None:
-            row = Device(user_id=user_id, token=token, platform=platform, tenant=tenant, valid=True,
-                         created_at=utcnow())
+            row = Device(
+                user_id=user_id, token=token, platform=platform, tenant=tenant, valid=True, created_at=utcnow()
+            )
             session.add(row)
         elif not row.valid:
             raise NotificationConflictError(
@@ -141,7 +138,8 @@ async def mark_invalid(db: Database, tokens: Iterable[str], reason: str) -> None
         return
     async with db.transaction() as session:
         await session.execute(
-            update(Device).where(Device.token.in_(tokens), Device.valid.is_(True))
+            update(Device)
+            .where(Device.token.in_(tokens), Device.valid.is_(True))
             .values(valid=False, invalid_reason=reason, invalidated_at=utcnow())
         )
 
