@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications.db import Database
@@ -103,39 +103,40 @@ async def begin_attempt(db: Database, inp: NotificationInput, run_id: str, min_a
     """Open a send attempt; None when the channel's queue is paused (nothing written).
 
     The attempt number is the larger of Temporal's count and the attempts already
-    logged for this run, so attempts survive a pause (a new activity restarts
-    Temporal's count at 1) and a crashed attempt is never reused.
+    recorded for this run, so attempts survive a pause (a new activity restarts
+    Temporal's count at 1) and a crashed attempt is never reused. Four statements on
+    the common path: queue flag, row (locked on PostgreSQL), attempt row, row update.
     """
     async with db.transaction() as session:
         if await is_queue_paused(session, inp.channel):
             return None
-        await insert_notification(session, inp, Status.QUEUED)
         row = await session.get(Notification, inp.notificationId, with_for_update=not db.is_sqlite)
-        assert row is not None
+        if row is None:  # a workflow started without the client (e.g. from the temporal CLI)
+            await insert_notification(session, inp, Status.QUEUED)
+            row = await session.get(Notification, inp.notificationId, with_for_update=not db.is_sqlite)
+            assert row is not None
         if row.status == Status.SENT:
             return AttemptStart(attempt=row.attempts, already_sent=row)
-        logged = await session.scalar(
-            select(func.max(DeliveryAttempt.attempt)).where(
-                DeliveryAttempt.notification_id == inp.notificationId, DeliveryAttempt.run_id == run_id
-            )
-        )
-        attempt = max(min_attempt, (logged or 0) + 1)
+        # `attempts` counts this run's attempts (a manual retry starts a new run at 0).
+        prior = row.attempts if row.run_id == run_id else 0
+        attempt = max(min_attempt, prior + 1)
         now = utcnow()
-        # An attempt still in progress from a worker that died is closed as interrupted.
-        await session.execute(
-            update(DeliveryAttempt)
-            .where(
-                DeliveryAttempt.notification_id == inp.notificationId,
-                DeliveryAttempt.run_id == run_id,
-                DeliveryAttempt.outcome == "in_progress",
+        if prior:
+            # An attempt still in progress from a worker that died is closed as interrupted.
+            await session.execute(
+                update(DeliveryAttempt)
+                .where(
+                    DeliveryAttempt.notification_id == inp.notificationId,
+                    DeliveryAttempt.run_id == run_id,
+                    DeliveryAttempt.outcome == "in_progress",
+                )
+                .values(
+                    outcome="interrupted",
+                    finished_at=now,
+                    error_code="WORKER_LOST",
+                    error_message="the worker running this attempt stopped before it finished",
+                )
             )
-            .values(
-                outcome="interrupted",
-                finished_at=now,
-                error_code="WORKER_LOST",
-                error_message="the worker running this attempt stopped before it finished",
-            )
-        )
         await insert_ignore(
             session,
             DeliveryAttempt,
