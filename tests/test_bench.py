@@ -1,0 +1,83 @@
+"""`notifications bench` end to end with tiny numbers: every scenario runs, every notification is sent,
+and the JSON has the keys the README and the issue document."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+SCENARIO_KEYS = {
+    "notifications",
+    "sent",
+    "all_sent",
+    "wall_seconds",
+    "throughput_per_s",
+    "e2e_latency_ms",
+    "enqueue_latency_ms",
+    "server_cpu_s_per_1000",
+    "worker_cpu_s_per_1000",
+    "worker_peak_rss_mb",
+    "history_events_per_workflow",
+}
+
+
+def test_quick_bench_end_to_end(tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    exe = Path(sys.executable).parent / "notifications"
+    proc = subprocess.run(
+        [
+            str(exe),
+            "bench",
+            "--quick",
+            "--n",
+            "20",
+            "--secondary-n",
+            "20",
+            "--backlog",
+            "50",
+            "--unloaded-count",
+            "2",
+            "--history-sample",
+            "3",
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "| throughput /s |" in proc.stdout
+    results = json.loads(output.read_text())
+
+    scenarios = results["scenarios"]
+    for name in ("baseline", "ours_0ms"):
+        assert SCENARIO_KEYS <= scenarios[name].keys(), name
+        assert scenarios[name]["all_sent"] and scenarios[name]["sent"] == 20, scenarios[name]
+        assert set(scenarios[name]["e2e_latency_ms"]) == {"p50", "p95", "p99"}
+        assert set(scenarios[name]["enqueue_latency_ms"]) == {"p50", "p99"}
+    assert scenarios["baseline"]["history_events_per_workflow"] == 11  # one activity, nothing else
+    ours = scenarios["ours_0ms"]
+    assert ours["delivery_attempts"] == {"sent": 20} and ours["outbox_messages"] == 20  # exactly once
+
+    resend = scenarios["ours_resend"]
+    assert "skipped" in resend or (resend["all_sent"] and resend["fake_resend_emails"] == 20), resend
+    for run in scenarios["concurrency"]["runs"]:
+        assert run["all_sent"] and run["concurrency_bound_per_s"] > 0, run
+    backlog = scenarios["backlog"]
+    assert backlog["all_sent"] and backlog["sent_while_paused"] == 0, backlog
+    assert backlog["worker_rss_at_checkpoint_mb"] and backlog["worker_rss_at_backlog_mb"]
+    unloaded = scenarios["unloaded"]
+    assert unloaded["all_sent"] and unloaded["ours_enqueue_to_sent_ms"]["p50"] > 0
+
+    assert isinstance(results["throughput_ratio"], float) and results["throughput_ratio"] > 0
+    assert results["ratios"]["throughput_ratio"] == results["throughput_ratio"]
+    assert "throughput_ratio>=0.9" in results["targets"]
+    assert not [k for k, v in scenarios.items() if "error" in v]
