@@ -1,12 +1,12 @@
 """The Python client: where a notification enters the system.
 
-    validate -> insert the SQL row (pending) -> start NotificationWorkflow -> row queued
+    validate -> start NotificationWorkflow (it carries the whole notification) -> SQL row `queued`
 
-Enqueueing is idempotent on `notificationId`: the row insert is INSERT-or-ignore
-and the workflow ID `notification-<id>` is unique (duplicate starts rejected),
+Enqueueing is idempotent on `notificationId`: the workflow ID `notification-<id>`
+is unique (duplicate starts are rejected) and the row insert is INSERT-or-ignore,
 so the same ID twice gives one row, one workflow, one delivery. If Temporal is
-unreachable the row stays `pending` and the caller gets the error; enqueueing
-the same ID again starts it.
+unreachable nothing is stored and the caller gets the error; if the database is,
+the worker writes the row from the workflow input.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     Priority,
@@ -46,10 +47,10 @@ from notifications.schemas import (
     EmailNotification,
     NotificationRecord,
     PushNotification,
-    as_utc,
     validate_payload,
     validate_priority,
 )
+from notifications.sql import insert_ignore
 from notifications.templating import render_email, render_push
 from notifications.temporal import connect
 from notifications.types import (
@@ -160,23 +161,36 @@ class NotificationClient(DevicesMixin):
         return await self._enqueue(inp)
 
     async def _enqueue(self, inp: NotificationInput) -> NotificationRecord:
-        async with self.db.transaction() as session:
-            await store.insert_notification(session, inp, Status.PENDING)
-            row = await session.get(Notification, inp.notificationId)
-            assert row is not None
-            queue_paused = await store.is_queue_paused(session, inp.channel)
-        if row.status != Status.PENDING:
-            return NotificationRecord.from_row(row)  # already enqueued: same ID, same notification
-        inp.startPaused = queue_paused
-        inp.enqueuedAt = as_utc(row.created_at).isoformat()
+        """Start the workflow, then record the row: one SQL transaction per notification.
+
+        The workflow input carries the whole notification, so the row can never be the
+        only copy: if this process dies between the two steps, or the database refuses
+        the insert, the send activity creates the row from the input on its first attempt.
+        """
+        now = store.utcnow()
+        inp.enqueuedAt = now.isoformat()
+        async with self.db.sessions() as session:
+            inp.startPaused = await store.is_queue_paused(session, inp.channel)
         run_id = await self._start(inp)
-        async with self.db.transaction() as session:
-            await session.execute(
-                update(Notification)
-                .where(Notification.id == inp.notificationId, Notification.status == Status.PENDING.value)
-                .values(status=Status.QUEUED.value, run_id=run_id, updated_at=store.utcnow())
+        if run_id is None:  # this notificationId was enqueued before: one notification, one delivery
+            try:
+                return await self.get(inp.notificationId)
+            except NotificationNotFoundError:  # its first enqueue is still on its way to SQL
+                return NotificationRecord.from_row(Notification(**store.row_values(inp, Status.QUEUED, now)))
+        values = {**store.row_values(inp, Status.QUEUED, now), "run_id": run_id}
+        try:
+            async with self.db.transaction() as session:
+                inserted = await insert_ignore(session, Notification, values, ["id"])
+        except SQLAlchemyError as exc:
+            log.warning(
+                "notification enqueued; its SQL row will be written by the worker (%s)",
+                type(exc).__name__,
+                extra={"notification_id": inp.notificationId},
             )
-        return await self.get(inp.notificationId)
+            inserted = True
+        if inserted:
+            return NotificationRecord.from_row(Notification(**values))
+        return await self.get(inp.notificationId)  # the worker was faster
 
     async def _start(
         self, inp: NotificationInput, *, reuse: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE

@@ -33,7 +33,7 @@ from notifications.types import (
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
 
 
-def row_values(inp: NotificationInput, status: Status) -> dict[str, Any]:
+def row_values(inp: NotificationInput, status: Status, now: datetime | None = None) -> dict[str, Any]:
     """The notifications row for a workflow input."""
     if inp.channel == Channel.EMAIL:
         recipient, subject = inp.to, inp.subject
@@ -41,7 +41,7 @@ def row_values(inp: NotificationInput, status: Status) -> dict[str, Any]:
     else:
         recipient, subject = inp.token, inp.title
         content = {"message": inp.message, "data": inp.data or {}}
-    now = utcnow()
+    now = now or utcnow()
     return {
         "id": inp.notificationId,
         "tenant": inp.tenant,
@@ -85,7 +85,8 @@ def input_from_row(row: Notification, policy: DeliveryPolicy) -> NotificationInp
 
 
 async def insert_notification(session: AsyncSession, inp: NotificationInput, status: Status) -> bool:
-    return await insert_ignore(session, Notification, row_values(inp, status), ["id"])
+    enqueued = datetime.fromisoformat(inp.enqueuedAt) if inp.enqueuedAt else None
+    return await insert_ignore(session, Notification, row_values(inp, status, enqueued), ["id"])
 
 
 async def is_queue_paused(session: AsyncSession, channel: str) -> bool:

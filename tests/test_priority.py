@@ -26,11 +26,12 @@ async def test_backlog_is_sent_most_urgent_first(system: System) -> None:
     order = [priorities[c.key] for c in provider.calls]
     assert len(order) == len(priorities)
     # Task queues dispatch in priority order; workflow tasks run five at a time and hand their
-    # activity over eagerly, so near neighbours may swap, but nothing is overtaken from afar.
-    window = 5
-    inversions = [(i, j) for i in range(len(order)) for j in range(i + window, len(order)) if order[i] < order[j]]
-    assert not inversions, order
-    assert order[: order.count(10)].count(10) >= order.count(10) - 2, order
+    # activity over eagerly, so a few neighbours may swap. Random order would invert about half
+    # of all pairs of different priority; we allow 5 %.
+    pairs = [(a, b) for i, a in enumerate(order) for b in order[i + 1 :] if a != b]
+    inverted = [(a, b) for a, b in pairs if a < b]
+    assert len(inverted) <= 0.05 * len(pairs), (len(inverted), len(pairs), order)
+    assert order.index(min(order)) >= len(order) // 2, order  # the least urgent waits
 
 
 async def test_priority_is_visible_and_mapped(system: System) -> None:
