@@ -28,7 +28,8 @@ from notifications.metrics import DeliveryMetrics, prometheus_runtime
 from notifications.retention import ensure_retention_schedule
 from notifications.temporal import connect, ensure_search_attributes
 from notifications.types import MAINTENANCE_TASK_QUEUE, TASK_QUEUES, Channel
-from workflows import NotificationWorkflow, RetentionWorkflow
+from workflows.notification import NotificationWorkflow
+from workflows.retention import RetentionWorkflow
 
 log = logging.getLogger("notifications.worker")
 

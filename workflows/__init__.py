@@ -1,6 +1,9 @@
-"""Temporal workflows. Deterministic code only: I/O lives in activities/."""
+"""Temporal workflows. Deterministic code only: I/O lives in activities/.
 
-from workflows.notification import NotificationWorkflow
-from workflows.retention import RetentionWorkflow
+    workflows/notification.py   NotificationWorkflow: one per notification
+    workflows/retention.py      RetentionWorkflow: the purge run by a Schedule
 
-__all__ = ["NotificationWorkflow", "RetentionWorkflow"]
+This package imports nothing on purpose: the workflow sandbox re-imports a
+workflow's module (and its package) for every workflow it runs, so each
+notification pays for whatever is imported here.
+"""

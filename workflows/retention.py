@@ -1,6 +1,5 @@
 """RetentionWorkflow: the seed's removeOnComplete / removeOnFail, run by a Temporal Schedule."""
 
-from __future__ import annotations
 
 from datetime import timedelta
 
