@@ -353,9 +353,18 @@ class NotificationClient(DevicesMixin):
     async def _set_queues(
         self, channels: Iterable[Channel], paused: bool, *, reason: str | None, actor: str | None
     ) -> dict[str, dict[str, Any]]:
+        channels = list(channels)
+        signal = "pause" if paused else "resume"
         for channel in channels:
             await store.set_queue_paused(self.db, channel.value, paused, reason=reason, actor=actor)
-            await self._signal_running(channel, "pause" if paused else "resume", PauseRequest(reason, "queue"))
+            await self._signal_running(channel, signal, PauseRequest(reason, "queue"))
+        if not paused and self.settings.visibility_lag_seconds:
+            # Visibility lags a moment behind starts: a notification started just before the
+            # resume may have been missed above. A second pass reaches it (resume is idempotent),
+            # so held notifications need no frequent polling of the queue flag.
+            await asyncio.sleep(self.settings.visibility_lag_seconds)
+            for channel in channels:
+                await self._signal_running(channel, signal, PauseRequest(reason, "queue"))
         return await self.queue_states()
 
     async def _signal_running(self, channel: Channel, signal: str, request: PauseRequest) -> int:

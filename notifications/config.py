@@ -53,7 +53,10 @@ class Settings(BaseSettings):
     send_timeout_seconds: float = Field(30.0, gt=0, description="start-to-close timeout of one send attempt")
     graceful_shutdown_seconds: float = Field(30.0, ge=0, description="grace period for in-flight sends")
     queue_pause_recheck_seconds: float = Field(
-        60.0, gt=0, description="safety-net re-check of a paused queue when no resume signal arrives"
+        900.0, gt=0, description="last-resort re-check of a paused queue by a held notification"
+    )
+    visibility_lag_seconds: float = Field(
+        1.5, ge=0, description="resume signals running notifications again after this, for ones just started"
     )
     mirror_retry_max_seconds: float = Field(30.0, gt=0, description="cap of the SQL-mirror retry backoff")
     default_priority: int = Field(5, ge=1, le=10)

@@ -100,6 +100,7 @@ def make_settings(temporal_address: str, database_url: str, tmp_path: Path, **ov
         max_delay_ms=2000,
         send_timeout_seconds=5,
         queue_pause_recheck_seconds=3,
+        visibility_lag_seconds=0.2,
         graceful_shutdown_seconds=5,
         mirror_retry_max_seconds=1,
     )
