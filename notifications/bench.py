@@ -851,9 +851,7 @@ async def run_backlog(opts: BenchOptions, base: Path) -> dict[str, Any]:
             OUTBOX_LATENCY_MS="0",
         )
         await wait_worker_ready(st, ["notification-email", "notification-push"])
-        # Held workflows re-check a paused queue every QUEUE_PAUSE_RECHECK_SECONDS (60 s); the backlog
-        # takes longer than that to build here, so the safety net is stretched to keep the hold quiet.
-        client = await _client(st, queue_pause_recheck_seconds=3600)
+        client = await _client(st)
         prefix = f"backlog-{uuid.uuid4().hex[:6]}"
         out: dict[str, Any] = {"notifications": total, "checkpoint": checkpoint}
         try:

@@ -76,6 +76,7 @@ def build_workers(
                 activities.record_status,
             ],
             max_concurrent_activities=concurrency[channel],
+            max_cached_workflows=settings.workflow_cache_size,
             graceful_shutdown_timeout=options.graceful_shutdown,
         )
         for channel in Channel
