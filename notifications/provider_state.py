@@ -79,8 +79,7 @@ async def record_state(
         "updated_at": now,
     }
     if error_code is not None:
-        values.update(last_error_code=error_code, last_error_message=(error_message or "")[:1000],
-                      last_error_at=now)
+        values.update(last_error_code=error_code, last_error_message=(error_message or "")[:1000], last_error_at=now)
     if success:
         values["last_success_at"] = now
     async with db.transaction() as session:
@@ -115,8 +114,12 @@ def _is_configuration_error(code: str | None) -> bool:
 
 def health_of(row: ProviderState | None, channel: str, now: datetime | None = None) -> dict[str, Any]:
     if row is None:
-        return {"provider": _default_provider(channel), "status": "ok", "circuit": CIRCUIT_CLOSED,
-                "lastErrorCode": None}
+        return {
+            "provider": _default_provider(channel),
+            "status": "ok",
+            "circuit": CIRCUIT_CLOSED,
+            "lastErrorCode": None,
+        }
     now = now or utcnow()
     circuit = row.circuit
     opened_until = as_utc(row.opened_until)

@@ -78,11 +78,7 @@ def environment(templates_dir: Path | str | None = None) -> Environment:
 
 def template_names(templates_dir: Path | str | None = None) -> list[str]:
     """Every template type available (built-in and operator's), for CLIs and docs."""
-    names = {
-        name.split("/", 1)[0]
-        for name in environment(templates_dir).list_templates()
-        if "/" in name
-    }
+    names = {name.split("/", 1)[0] for name in environment(templates_dir).list_templates() if "/" in name}
     return sorted(names)
 
 
@@ -143,9 +139,7 @@ def render_email(
     return payload.subject, payload.html, payload.text
 
 
-def _render_email_template(
-    env: Environment, payload: EmailNotification, base: str
-) -> tuple[str, str | None, str]:
+def _render_email_template(env: Environment, payload: EmailNotification, base: str) -> tuple[str, str | None, str]:
     data = dict(payload.data or {})
     html = _render(env, f"{base}/{EMAIL_HTML}", data).strip() if _has(env, f"{base}/{EMAIL_HTML}") else ""
     if _has(env, f"{base}/{EMAIL_TEXT}"):
@@ -194,8 +188,28 @@ def render_push(payload: PushNotification, *, templates_dir: Path | str | None =
 
 
 # -- html -> text ----------------------------------------------------------------------------------
-_BLOCK_TAGS = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol",
-               "blockquote", "hr", "section", "article", "header", "footer"}
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "br",
+    "tr",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "ul",
+    "ol",
+    "blockquote",
+    "hr",
+    "section",
+    "article",
+    "header",
+    "footer",
+}
 _SKIP_TAGS = {"style", "script", "head", "title"}
 
 

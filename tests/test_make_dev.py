@@ -8,9 +8,9 @@ import signal
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import httpx
-from pathlib import Path
 
 from notifications.client import NotificationClient
 from notifications.config import Settings

@@ -26,8 +26,9 @@ def configured(settings: Settings, **overrides: object) -> Settings:
     return Settings(**{**settings.model_dump(), **overrides})
 
 
-MESSAGE = EmailMessage(notification_id="n-1", to="a@example.com", subject="s", html=None, text="t",
-                       sender="noreply@uzima.health")
+MESSAGE = EmailMessage(
+    notification_id="n-1", to="a@example.com", subject="s", html=None, text="t", sender="noreply@uzima.health"
+)
 
 
 @pytest.mark.parametrize(
@@ -50,9 +51,18 @@ def test_misconfigured_provider_refuses_to_build(system: System, overrides: dict
 def test_selection_and_default(system: System) -> None:
     default = build_providers(system.settings, system.db)
     assert isinstance(default.email, CircuitBreakerProvider) and isinstance(default.email.inner, OutboxProvider)
-    chosen = build_providers(configured(system.settings, **{
-        "email_provider": "smtp", "smtp_host": "127.0.0.1", "push_provider": "fcm",
-        "fcm_api_url": "http://127.0.0.1:9"}), system.db)
+    chosen = build_providers(
+        configured(
+            system.settings,
+            **{
+                "email_provider": "smtp",
+                "smtp_host": "127.0.0.1",
+                "push_provider": "fcm",
+                "fcm_api_url": "http://127.0.0.1:9",
+            },
+        ),
+        system.db,
+    )
     assert isinstance(chosen.email, CircuitBreakerProvider) and isinstance(chosen.push, CircuitBreakerProvider)
     assert isinstance(chosen.email.inner, SmtpProvider) and isinstance(chosen.push.inner, FcmProvider)
     assert chosen.push.inner.endpoint == "http://127.0.0.1:9/v1/projects/local-dev/messages:send"
@@ -62,11 +72,20 @@ def test_service_account_json_gives_the_project(system: System, tmp_path: Path) 
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    account = {"type": "service_account", "project_id": "uzima-prod", "private_key_id": "k1", "private_key": key,
-               "client_email": "fcm@uzima-prod.iam.gserviceaccount.com", "client_id": "1",
-               "token_uri": "https://oauth2.googleapis.com/token"}
+    key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
+    account = {
+        "type": "service_account",
+        "project_id": "uzima-prod",
+        "private_key_id": "k1",
+        "private_key": key,
+        "client_email": "fcm@uzima-prod.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
     path = tmp_path / "sa.json"
     path.write_text(json.dumps(account))
     for update in ({"google_application_credentials": path}, {"fcm_credentials_json": json.dumps(account)}):
@@ -76,31 +95,44 @@ def test_service_account_json_gives_the_project(system: System, tmp_path: Path) 
 
 
 def test_worker_refuses_to_start(system: System) -> None:
-    done = run_cli("worker", env={"EMAIL_PROVIDER": "resend", "RESEND_API_KEY": "",
-                                  "DATABASE_URL": system.settings.database_url,
-                                  "TEMPORAL_ADDRESS": system.settings.temporal_address}, timeout=30)
+    done = run_cli(
+        "worker",
+        env={
+            "EMAIL_PROVIDER": "resend",
+            "RESEND_API_KEY": "",
+            "DATABASE_URL": system.settings.database_url,
+            "TEMPORAL_ADDRESS": system.settings.temporal_address,
+        },
+        timeout=30,
+    )
     assert done.returncode == 1
     assert "RESEND_API_KEY" in done.stderr
 
 
 async def test_rejected_api_key_is_reported_degraded(system: System) -> None:
     async with FakeResend() as fake:
-        settings = configured(system.settings, **{
-            "email_provider": "resend", "resend_api_key": "re_wrong", "resend_api_url": fake.url})
+        settings = configured(
+            system.settings, **{"email_provider": "resend", "resend_api_key": "re_wrong", "resend_api_url": fake.url}
+        )
         providers = build_providers(settings, system.db)
         with pytest.raises(DeliveryError) as info:
             await providers.email.send_email(MESSAGE, idempotency_key="n-1")
     assert info.value.code is ErrorCode.AUTH_ERROR
     health = await provider_health(system.db)
-    assert health["email"] == {"provider": "resend", "status": "degraded", "circuit": "closed",
-                               "lastErrorCode": "AUTH_ERROR"}
+    assert health["email"] == {
+        "provider": "resend",
+        "status": "degraded",
+        "circuit": "closed",
+        "lastErrorCode": "AUTH_ERROR",
+    }
     assert health["push"]["status"] == "ok" and health["push"]["circuit"] == "closed"
 
 
 async def test_unreachable_servers_are_connection_errors(system: System) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    smtp = SmtpProvider(configured(system.settings, **{"smtp_host": "127.0.0.1", "smtp_port": free_port(),
-                                                          "smtp_security": "none"}))
+    smtp = SmtpProvider(
+        configured(system.settings, **{"smtp_host": "127.0.0.1", "smtp_port": free_port(), "smtp_security": "none"})
+    )
     with pytest.raises(DeliveryError) as info:
         await smtp.send_email(MESSAGE, idempotency_key="n-1")
     assert info.value.code is ErrorCode.CONNECTION_ERROR
@@ -108,8 +140,10 @@ async def test_unreachable_servers_are_connection_errors(system: System) -> None
     from activities.providers.base import PushMessage
 
     with pytest.raises(DeliveryError) as info:
-        await fcm.send_push(PushMessage(notification_id="n-2", user_id=None, token="tok-123456789", title="t",
-                                        body="b"), idempotency_key="n-2")
+        await fcm.send_push(
+            PushMessage(notification_id="n-2", user_id=None, token="tok-123456789", title="t", body="b"),
+            idempotency_key="n-2",
+        )
     assert info.value.code is ErrorCode.CONNECTION_ERROR
 
 
@@ -145,15 +179,20 @@ async def test_half_open_admits_one_probe_at_a_time(system: System) -> None:
     assert breaker.current_state() == "half_open"
     assert (await provider_health(system.db))["email"]["circuit"] == "half_open"
     inner.fail = False
-    results = await asyncio.gather(*(breaker.send_email(MESSAGE, idempotency_key="k") for _ in range(3)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(breaker.send_email(MESSAGE, idempotency_key="k") for _ in range(3)), return_exceptions=True
+    )
     ok = [r for r in results if isinstance(r, DeliveryResult)]
     refused = [r for r in results if isinstance(r, DeliveryError)]
     assert len(ok) == 1 and len(refused) == 2 and inner.calls == 3
     assert all(r.code is ErrorCode.CIRCUIT_OPEN for r in refused)
     assert breaker.current_state() == "closed"
     assert (await provider_health(system.db))["email"] == {
-        "provider": "slow", "status": "ok", "circuit": "closed", "lastErrorCode": "PROVIDER_UNAVAILABLE"}
+        "provider": "slow",
+        "status": "ok",
+        "circuit": "closed",
+        "lastErrorCode": "PROVIDER_UNAVAILABLE",
+    }
     # a failed probe reopens for a full cool-down
     inner.fail = True
     for _ in range(2):
@@ -166,11 +205,23 @@ async def test_half_open_admits_one_probe_at_a_time(system: System) -> None:
 
 
 def test_settings_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"EMAIL_PROVIDER": "smtp", "SMTP_HOST": "relay", "SMTP_SECURITY": "tls",
-                        "FCM_PROJECT_ID": "p1", "FCM_API_URL": "http://x", "CIRCUIT_FAILURE_THRESHOLD": "3",
-                        "CIRCUIT_COOLDOWN_SECONDS": "12", "TEMPLATES_DIR": "/srv/t"}.items():
+    for name, value in {
+        "EMAIL_PROVIDER": "smtp",
+        "SMTP_HOST": "relay",
+        "SMTP_SECURITY": "tls",
+        "FCM_PROJECT_ID": "p1",
+        "FCM_API_URL": "http://x",
+        "CIRCUIT_FAILURE_THRESHOLD": "3",
+        "CIRCUIT_COOLDOWN_SECONDS": "12",
+        "TEMPLATES_DIR": "/srv/t",
+    }.items():
         monkeypatch.setenv(name, value)
     s = Settings()
     assert (s.email_provider, s.smtp_host, s.smtp_security, s.fcm_project_id, s.fcm_api_url) == (
-        "smtp", "relay", "tls", "p1", "http://x")
+        "smtp",
+        "relay",
+        "tls",
+        "p1",
+        "http://x",
+    )
     assert (s.circuit_failure_threshold, s.circuit_cooldown_seconds, str(s.templates_dir)) == (3, 12.0, "/srv/t")

@@ -24,8 +24,15 @@ async def fake() -> AsyncIterator[FakeFCM]:
 @pytest.fixture
 def settings(temporal_address: str, database_url: str, tmp_path: Path, fake: FakeFCM) -> Settings:
     return make_settings(
-        temporal_address, database_url, tmp_path, push_provider="fcm", fcm_api_url=fake.url,
-        fcm_project_id="uzima-test", provider_timeout_seconds=0.5, max_retries=4, circuit_failure_threshold=1000,
+        temporal_address,
+        database_url,
+        tmp_path,
+        push_provider="fcm",
+        fcm_api_url=fake.url,
+        fcm_project_id="uzima-test",
+        provider_timeout_seconds=0.5,
+        max_retries=4,
+        circuit_failure_threshold=1000,
     )
 
 
@@ -34,8 +41,12 @@ def token(label: str) -> str:
 
 
 async def push(system: System, *, user: str | None = None, device: str | None = None, label: str = "p") -> str:
-    payload = {"notificationId": f"{label}-{uuid.uuid4().hex[:10]}", "title": "Hello", "message": "Your results",
-               "data": {"screen": "results"}}
+    payload = {
+        "notificationId": f"{label}-{uuid.uuid4().hex[:10]}",
+        "title": "Hello",
+        "message": "Your results",
+        "data": {"screen": "results"},
+    }
     if user:
         payload["userId"] = user
     if device:
@@ -98,16 +109,22 @@ async def test_user_with_only_dead_devices_fails_permanently(system: System, fak
 
 CASES: dict[str, tuple[list[Step], str, int, list[str | None]]] = {
     # device token label: (scripted answers, status, attempts, code of each attempt)
-    "unregistered": ([error(404, "UNREGISTERED", "Requested entity was not found.")], "failed", 1,
-                     ["UNREGISTERED"]),
-    "invalid": ([error(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token")],
-                "failed", 1, ["VALIDATION_ERROR"]),
+    "unregistered": ([error(404, "UNREGISTERED", "Requested entity was not found.")], "failed", 1, ["UNREGISTERED"]),
+    "invalid": (
+        [error(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token")],
+        "failed",
+        1,
+        ["VALIDATION_ERROR"],
+    ),
     "toobig": ([error(400, "INVALID_ARGUMENT", "Message is too big")], "failed", 1, ["PAYLOAD_TOO_LARGE"]),
-    "quota": ([error(429, "QUOTA_EXCEEDED", "Quota exceeded.", retry_after="1")], "sent", 2,
-              ["RATE_LIMITED", None]),
+    "quota": ([error(429, "QUOTA_EXCEEDED", "Quota exceeded.", retry_after="1")], "sent", 2, ["RATE_LIMITED", None]),
     "quotaNoRa": ([error(429, "QUOTA_EXCEEDED", "Quota exceeded.")], "sent", 2, ["RATE_LIMITED", None]),
-    "unavailable": ([error(503, "UNAVAILABLE", "The service is currently unavailable.", retry_after="1")], "sent",
-                    2, ["PROVIDER_UNAVAILABLE", None]),
+    "unavailable": (
+        [error(503, "UNAVAILABLE", "The service is currently unavailable.", retry_after="1")],
+        "sent",
+        2,
+        ["PROVIDER_UNAVAILABLE", None],
+    ),
     "internal": ([error(500, "INTERNAL", "Internal error.")] * 4, "failed", 4, ["PROVIDER_UNAVAILABLE"] * 4),
     "slow": ([Step(delay=1.5)], "sent", 2, ["TIMEOUT", None]),
     "apns": ([error(401, "THIRD_PARTY_AUTH_ERROR", "APNs certificate rejected")], "failed", 1, ["AUTH_ERROR"]),

@@ -27,9 +27,16 @@ async def fake() -> AsyncIterator[FakeResend]:
 @pytest.fixture
 def settings(temporal_address: str, database_url: str, tmp_path: Path, fake: FakeResend) -> Settings:
     return make_settings(
-        temporal_address, database_url, tmp_path, email_provider="resend", resend_api_key=API_KEY,
-        resend_api_url=fake.url, mail_from="Uzima <noreply@uzima.health>", provider_timeout_seconds=0.5,
-        max_retries=4, circuit_failure_threshold=1000,
+        temporal_address,
+        database_url,
+        tmp_path,
+        email_provider="resend",
+        resend_api_key=API_KEY,
+        resend_api_url=fake.url,
+        mail_from="Uzima <noreply@uzima.health>",
+        provider_timeout_seconds=0.5,
+        max_retries=4,
+        circuit_failure_threshold=1000,
     )
 
 
@@ -54,8 +61,13 @@ async def test_sent_with_idempotency_key_and_message_id(system: System, fake: Fa
     [request] = fake.requests
     assert request.headers["idempotency-key"] == n
     assert request.headers["authorization"] == f"Bearer {API_KEY}"
-    assert request.json() == {"from": "Uzima <noreply@uzima.health>", "to": ["amina@example.com"],
-                              "subject": "Hello", "html": "<p>Hi there</p>", "text": "Hi there"}
+    assert request.json() == {
+        "from": "Uzima <noreply@uzima.health>",
+        "to": ["amina@example.com"],
+        "subject": "Hello",
+        "html": "<p>Hi there</p>",
+        "text": "Hi there",
+    }
     assert [a.provider_message_id for a in result.attempts] == ["re-0001"]
 
 
@@ -81,20 +93,22 @@ CASES: dict[str, tuple[list[Step], str, int, list[str | None]]] = {
     "hang": ([Step(hang=2)] * 4, "failed", 4, ["TIMEOUT"] * 4),
     "ra429": ([error(429, "rate_limit_exceeded", retry_after="1")], "sent", 2, ["RATE_LIMITED", None]),
     "noRa429": ([error(429, "daily_quota_exceeded")], "sent", 2, ["RATE_LIMITED", None]),
-    "v400": ([error(400, "validation_error", "The `subject` field is invalid.")], "failed", 1,
-             ["VALIDATION_ERROR"]),
-    "v422": ([error(422, "missing_required_field", "Missing `html` or `text`.")], "failed", 1,
-             ["VALIDATION_ERROR"]),
+    "v400": ([error(400, "validation_error", "The `subject` field is invalid.")], "failed", 1, ["VALIDATION_ERROR"]),
+    "v422": ([error(422, "missing_required_field", "Missing `html` or `text`.")], "failed", 1, ["VALIDATION_ERROR"]),
     "to422": ([error(422, "validation_error", "Invalid `to` field.")], "failed", 1, ["INVALID_RECIPIENT"]),
     "a401": ([error(401, "missing_api_key")], "failed", 1, ["AUTH_ERROR"]),
     "a403": ([error(403, "invalid_api_key")], "failed", 1, ["AUTH_ERROR"]),
-    "d403": ([error(403, "validation_error", "The domain is not verified.")], "failed", 1,
-             ["CONFIGURATION_ERROR"]),
+    "d403": ([error(403, "validation_error", "The domain is not verified.")], "failed", 1, ["CONFIGURATION_ERROR"]),
 }
 OUTCOME: dict[str | None, str] = {
-    "PROVIDER_UNAVAILABLE": "transient_error", "TIMEOUT": "transient_error", "RATE_LIMITED": "rate_limited",
-    "VALIDATION_ERROR": "permanent_error", "INVALID_RECIPIENT": "permanent_error",
-    "AUTH_ERROR": "configuration_error", "CONFIGURATION_ERROR": "configuration_error", None: "sent",
+    "PROVIDER_UNAVAILABLE": "transient_error",
+    "TIMEOUT": "transient_error",
+    "RATE_LIMITED": "rate_limited",
+    "VALIDATION_ERROR": "permanent_error",
+    "INVALID_RECIPIENT": "permanent_error",
+    "AUTH_ERROR": "configuration_error",
+    "CONFIGURATION_ERROR": "configuration_error",
+    None: "sent",
 }
 
 
@@ -147,8 +161,12 @@ async def test_circuit_opens_fails_fast_and_closes(system: System, fake: FakeRes
 
         await wait_until(opened, timeout=10)
         health = (await provider_health(system.db))["email"]
-        assert health == {"provider": "resend", "status": "degraded", "circuit": "open",
-                          "lastErrorCode": "PROVIDER_UNAVAILABLE"}
+        assert health == {
+            "provider": "resend",
+            "status": "degraded",
+            "circuit": "open",
+            "lastErrorCode": "PROVIDER_UNAVAILABLE",
+        }
 
         async def failed_fast() -> bool:
             return any(a.error_code == "CIRCUIT_OPEN" for a in await system.attempts(n))
@@ -163,4 +181,8 @@ async def test_circuit_opens_fails_fast_and_closes(system: System, fake: FakeRes
     # it waited for the cool-down (1.5 s from the opening), not the 0.1 s backoff
     assert gap_seconds(result.attempts[1], result.attempts[3]) >= 1.3
     assert (await provider_health(system.db))["email"] == {
-        "provider": "resend", "status": "ok", "circuit": "closed", "lastErrorCode": "PROVIDER_UNAVAILABLE"}
+        "provider": "resend",
+        "status": "ok",
+        "circuit": "closed",
+        "lastErrorCode": "PROVIDER_UNAVAILABLE",
+    }

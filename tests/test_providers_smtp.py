@@ -24,19 +24,31 @@ def sink() -> Iterator[SmtpSink]:
 @pytest.fixture
 def settings(temporal_address: str, database_url: str, tmp_path: Path, sink: SmtpSink) -> Settings:
     return make_settings(
-        temporal_address, database_url, tmp_path, email_provider="smtp", smtp_host="127.0.0.1",
-        smtp_port=sink.port, smtp_security="none", mail_from="noreply@uzima.health", provider_timeout_seconds=2,
-        max_retries=3, circuit_failure_threshold=1000,
+        temporal_address,
+        database_url,
+        tmp_path,
+        email_provider="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=sink.port,
+        smtp_security="none",
+        mail_from="noreply@uzima.health",
+        provider_timeout_seconds=2,
+        max_retries=3,
+        circuit_failure_threshold=1000,
     )
 
 
 async def test_template_email_is_multipart_with_stable_message_id(system: System, sink: SmtpSink) -> None:
     nid = f"smtp-{uuid.uuid4().hex[:10]}"
     async with system.worker():
-        await system.client.enqueue_email({
-            "notificationId": nid, "to": "amina@example.com", "type": "welcome",
-            "data": {"name": "Amina <b>", "login_url": "https://app.uzima.health/login"},
-        })
+        await system.client.enqueue_email(
+            {
+                "notificationId": nid,
+                "to": "amina@example.com",
+                "type": "welcome",
+                "data": {"name": "Amina <b>", "login_url": "https://app.uzima.health/login"},
+            }
+        )
         result = (await outcomes(system, [nid]))[nid]
 
     assert result.row.status == "sent" and result.row.provider == "smtp"

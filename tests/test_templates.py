@@ -27,9 +27,17 @@ def push(**fields: object) -> PushNotification:
 
 def test_builtin_templates_render_email_and_push() -> None:
     assert {"welcome", "appointment_reminder", "test"} <= set(template_names())
-    subject, html, text = render_email(email(type="appointment_reminder", data={
-        "name": "Amina", "provider_name": "Dr. Otieno", "appointment_time": "12 May 2026, 10:00",
-        "location": "Nairobi clinic"}))
+    subject, html, text = render_email(
+        email(
+            type="appointment_reminder",
+            data={
+                "name": "Amina",
+                "provider_name": "Dr. Otieno",
+                "appointment_time": "12 May 2026, 10:00",
+                "location": "Nairobi clinic",
+            },
+        )
+    )
     assert subject == "Reminder: your appointment on 12 May 2026, 10:00"
     assert text is not None and html is not None and "<strong>12 May 2026, 10:00</strong> at Nairobi clinic" in html
     assert "with Dr. Otieno on 12 May 2026, 10:00 at Nairobi clinic." in text
@@ -83,8 +91,10 @@ def test_push_template_errors() -> None:
 
 
 def test_html_to_text() -> None:
-    markup = ("<html><head><style>p{}</style></head><body><h1>Title</h1><p>One &amp; two<br>three</p>"
-              "<ul><li>a</li><li>b</li></ul><a href='https://x.test/'>link</a></body></html>")
+    markup = (
+        "<html><head><style>p{}</style></head><body><h1>Title</h1><p>One &amp; two<br>three</p>"
+        "<ul><li>a</li><li>b</li></ul><a href='https://x.test/'>link</a></body></html>"
+    )
     assert html_to_text(markup) == "Title\n\nOne & two\nthree\n\n- a\n\n- b\n\nlink (https://x.test/)"
 
 
@@ -105,8 +115,7 @@ def operator_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 def test_templates_dir_extends_and_overrides(operator_templates: Path) -> None:
-    assert render_email(email(type="promo", data={"percent": 20})) == ("20% off", "<p>Save 20%</p>",
-                                                                       "Save 20 percent")
+    assert render_email(email(type="promo", data={"percent": 20})) == ("20% off", "<p>Save 20%</p>", "Save 20 percent")
     subject, html, _ = render_email(email(type="test"))
     assert subject == "Overridden test" and html is not None and "delivery works" in html  # body still built-in
     assert "promo" in template_names()
@@ -124,7 +133,8 @@ async def test_enqueue_rejects_before_storing(system: System) -> None:
         assert await session.scalar(select(func.count()).select_from(Notification)) == 0
 
     record = await system.client.enqueue_email(
-        {"notificationId": nid, "to": "a@example.com", "type": "welcome", "data": {"name": "Amina"}})
+        {"notificationId": nid, "to": "a@example.com", "type": "welcome", "data": {"name": "Amina"}}
+    )
     row = await system.row(record.notification_id)
     assert row is not None and row.subject == "Welcome to Uzima Health, Amina"
     assert "Welcome, Amina!" in row.content["html"] and "Welcome, Amina!" in row.content["text"]

@@ -11,7 +11,6 @@ activity. Signals `pause` / `resume` hold or release sends; query `status`
 returns the same camelCase fields as the SQL record.
 """
 
-
 import asyncio
 from datetime import timedelta
 from typing import Any

@@ -1,6 +1,5 @@
 """RetentionWorkflow: the seed's removeOnComplete / removeOnFail, run by a Temporal Schedule."""
 
-
 from datetime import timedelta
 
 from temporalio import workflow

@@ -74,7 +74,10 @@ def build_push_provider(settings: Settings, db: Database) -> PushProvider:
 
 def with_circuit_breaker(provider: Any, channel: str, settings: Settings, db: Database | None) -> Any:
     return CircuitBreakerProvider(
-        provider, channel=channel, db=db, threshold=settings.circuit_failure_threshold,
+        provider,
+        channel=channel,
+        db=db,
+        threshold=settings.circuit_failure_threshold,
         cooldown_seconds=settings.circuit_cooldown_seconds,
     )
 

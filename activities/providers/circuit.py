@@ -69,8 +69,11 @@ class CircuitBreakerProvider:
         return await self._call(lambda: self.inner.send_push(message, idempotency_key=idempotency_key))
 
     def health(self) -> dict[str, Any]:
-        return {"provider": self.name, "circuit": self.current_state(), "consecutiveFailures":
-                self.consecutive_failures}
+        return {
+            "provider": self.name,
+            "circuit": self.current_state(),
+            "consecutiveFailures": self.consecutive_failures,
+        }
 
     # -- the state machine ------------------------------------------------------------------
     def remaining_cooldown(self) -> float:
@@ -142,9 +145,13 @@ class CircuitBreakerProvider:
             if probe or (self.state == CIRCUIT_CLOSED and self.consecutive_failures >= self.threshold):
                 self.state = CIRCUIT_OPEN
                 self._opened_at = time.monotonic()
-                log.warning("%s circuit opened after %d consecutive transient failures (%s)", self.name,
-                            self.consecutive_failures, error.code.value,
-                            extra={"channel": self.channel, "provider": self.name})
+                log.warning(
+                    "%s circuit opened after %d consecutive transient failures (%s)",
+                    self.name,
+                    self.consecutive_failures,
+                    error.code.value,
+                    extra={"channel": self.channel, "provider": self.name},
+                )
         elif category is not ErrorCategory.RATE_LIMITED:
             # The provider answered (it rejected this message or our key): it is up.
             self.consecutive_failures = 0
@@ -157,16 +164,22 @@ class CircuitBreakerProvider:
     async def _persist(self, *, error: DeliveryError | None = None, success: bool = False) -> None:
         if self._db is None:
             return
-        opened_until = (
-            utcnow() + timedelta(seconds=self.remaining_cooldown()) if self.state == CIRCUIT_OPEN else None
-        )
+        opened_until = utcnow() + timedelta(seconds=self.remaining_cooldown()) if self.state == CIRCUIT_OPEN else None
         try:
             await provider_state.record_state(
-                self._db, self.channel, self.name, circuit=self.state,
-                consecutive_failures=self.consecutive_failures, opened_until=opened_until,
-                error_code=error.code.value if error else None, error_message=error.message if error else None,
+                self._db,
+                self.channel,
+                self.name,
+                circuit=self.state,
+                consecutive_failures=self.consecutive_failures,
+                opened_until=opened_until,
+                error_code=error.code.value if error else None,
+                error_message=error.message if error else None,
                 success=success,
             )
         except Exception as exc:  # the health view may lag; the delivery must not suffer
-            log.warning("could not record provider state: %s", type(exc).__name__,
-                        extra={"channel": self.channel, "provider": self.name})
+            log.warning(
+                "could not record provider state: %s",
+                type(exc).__name__,
+                extra={"channel": self.channel, "provider": self.name},
+            )

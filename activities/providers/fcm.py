@@ -86,7 +86,8 @@ def load_credential(settings: Settings) -> tuple[credentials.Base, str | None]:
             cert = credentials.Certificate(info)
         except (ValueError, TypeError) as exc:
             raise ProviderConfigurationError(
-                f"FCM_CREDENTIALS_JSON is not a service-account JSON: {type(exc).__name__}") from None
+                f"FCM_CREDENTIALS_JSON is not a service-account JSON: {type(exc).__name__}"
+            ) from None
         return cert, cert.project_id
     if settings.google_application_credentials is not None:
         path = Path(settings.google_application_credentials).expanduser()
@@ -96,7 +97,8 @@ def load_credential(settings: Settings) -> tuple[credentials.Base, str | None]:
             cert = credentials.Certificate(str(path))
         except (ValueError, TypeError, OSError) as exc:
             raise ProviderConfigurationError(
-                f"GOOGLE_APPLICATION_CREDENTIALS={path} is not a service-account JSON: {exc}") from None
+                f"GOOGLE_APPLICATION_CREDENTIALS={path} is not a service-account JSON: {exc}"
+            ) from None
         return cert, cert.project_id
     if settings.fcm_api_url:
         return StaticCredential(DEV_TOKEN), None
@@ -166,13 +168,15 @@ class FcmProvider:
         try:
             await self._ensure_token()
         except Exception as exc:
-            raise DeliveryError(ErrorCode.AUTH_ERROR, f"cannot obtain an FCM access token: {type(exc).__name__}",
-                                ) from None
+            raise DeliveryError(
+                ErrorCode.AUTH_ERROR,
+                f"cannot obtain an FCM access token: {type(exc).__name__}",
+            ) from None
         data = {**message.data, "notificationId": message.notification_id}
         outcomes: list[dict[str, Any]] = []
         errors: list[tuple[str, DeliveryError]] = []
         for start in range(0, len(tokens), FCM_BATCH_LIMIT):
-            chunk = tokens[start:start + FCM_BATCH_LIMIT]
+            chunk = tokens[start : start + FCM_BATCH_LIMIT]
             batch = [
                 messaging.Message(
                     token=token,
@@ -191,26 +195,35 @@ class FcmProvider:
                 else:
                     error = classify(item.exception)
                     errors.append((token, error))
-                    outcomes.append({"token": mask_token(token), "outcome": "failed",
-                                     "errorCode": error.code.value, "error": error.message})
+                    outcomes.append(
+                        {
+                            "token": mask_token(token),
+                            "outcome": "failed",
+                            "errorCode": error.code.value,
+                            "error": error.message,
+                        }
+                    )
         return await self._conclude(message, tokens, outcomes, errors)
 
     async def _recipients(self, message: PushMessage) -> list[str]:
         if message.token:
             if await devices.token_is_invalid(self._db, message.token):
-                raise DeliveryError(ErrorCode.UNREGISTERED,
-                                    f"device token {mask_token(message.token)} was unregistered earlier")
+                raise DeliveryError(
+                    ErrorCode.UNREGISTERED, f"device token {mask_token(message.token)} was unregistered earlier"
+                )
             return [message.token]
         if not message.user_id:
             raise DeliveryError(ErrorCode.VALIDATION_ERROR, "a push needs a userId or a device token")
         tokens = await devices.valid_tokens(self._db, message.user_id)
         if not tokens:
-            raise DeliveryError(ErrorCode.NO_VALID_DEVICES,
-                                f"user {message.user_id} has no valid registered device")
+            raise DeliveryError(ErrorCode.NO_VALID_DEVICES, f"user {message.user_id} has no valid registered device")
         return tokens
 
     async def _conclude(
-        self, message: PushMessage, tokens: list[str], outcomes: list[dict[str, Any]],
+        self,
+        message: PushMessage,
+        tokens: list[str],
+        outcomes: list[dict[str, Any]],
         errors: list[tuple[str, DeliveryError]],
     ) -> DeliveryResult:
         dead = [token for token, error in errors if error.code is ErrorCode.UNREGISTERED]
@@ -226,8 +239,11 @@ class FcmProvider:
         details: dict[str, Any] = {"devices": outcomes, "sent": len(sent), "failed": len(errors)}
         if sent:
             ids = [o["messageId"] for o in sent]
-            return DeliveryResult(provider=self.name, provider_message_id=ids[0] if len(ids) == 1 else
-                                  f"{ids[0]} (+{len(ids) - 1} more)", details=details)
+            return DeliveryResult(
+                provider=self.name,
+                provider_message_id=ids[0] if len(ids) == 1 else f"{ids[0]} (+{len(ids) - 1} more)",
+                details=details,
+            )
         raise self._failure(message, errors, details)
 
     def _failure(
@@ -244,11 +260,14 @@ class FcmProvider:
             return DeliveryError(config[0].code, config[0].message, details=details)
         if all(e.code is ErrorCode.UNREGISTERED for _, e in errors):
             if message.token:
-                return DeliveryError(ErrorCode.UNREGISTERED,
-                                     f"device token {mask_token(message.token)} is not registered with FCM",
-                                     details=details)
-            return DeliveryError(ErrorCode.NO_VALID_DEVICES,
-                                 f"every device of user {message.user_id} is unregistered", details=details)
+                return DeliveryError(
+                    ErrorCode.UNREGISTERED,
+                    f"device token {mask_token(message.token)} is not registered with FCM",
+                    details=details,
+                )
+            return DeliveryError(
+                ErrorCode.NO_VALID_DEVICES, f"every device of user {message.user_id} is unregistered", details=details
+            )
         first = next(e for _, e in errors if e.code is not ErrorCode.UNREGISTERED)
         return DeliveryError(first.code, first.message, details=details)
 
@@ -274,8 +293,7 @@ def classify(exc: BaseException | None) -> DeliveryError:
     details: dict[str, object] = {"httpStatus": status, "providerError": type(exc).__name__}
 
     def error(code: ErrorCode, honour_retry_after: bool = False) -> DeliveryError:
-        return DeliveryError(code, message, retry_after=retry_after if honour_retry_after else None,
-                             details=details)
+        return DeliveryError(code, message, retry_after=retry_after if honour_retry_after else None, details=details)
 
     if isinstance(exc, messaging.UnregisteredError):
         return error(ErrorCode.UNREGISTERED)

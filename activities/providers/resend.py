@@ -66,15 +66,21 @@ class _RoutingHTTPClient(AsyncHTTPClient):
 
     @staticmethod
     async def _send(
-        client: httpx.AsyncClient, method: str, url: str, headers: Mapping[str, str],
-        json: Any, files: Any, data: Any,
+        client: httpx.AsyncClient,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        json: Any,
+        files: Any,
+        data: Any,
     ) -> tuple[bytes, int, Mapping[str, str]]:
         try:
             if files is not None:
                 resp = await client.request(method, url, headers=headers, files=files, data=data)
             else:
-                resp = await client.request(method, url, headers=headers, json=json if data is None else None,
-                                            data=data)
+                resp = await client.request(
+                    method, url, headers=headers, json=json if data is None else None, data=data
+                )
         except httpx.TimeoutException as exc:
             raise _TransportError("timeout", f"no answer from Resend in time ({type(exc).__name__})") from exc
         except httpx.RequestError as exc:
@@ -159,8 +165,7 @@ def classify(exc: ResendError) -> DeliveryError:
         return DeliveryError(ErrorCode.CONNECTION_ERROR, message, details=details)
     if status == 409:
         if "concurrent" in name:  # the first attempt with this key is still being processed
-            return DeliveryError(ErrorCode.PROVIDER_UNAVAILABLE, message, retry_after=retry_after,
-                                 details=details)
+            return DeliveryError(ErrorCode.PROVIDER_UNAVAILABLE, message, retry_after=retry_after, details=details)
         return DeliveryError(ErrorCode.IDEMPOTENCY_CONFLICT, message, details=details)
     if status == 403 and name != "invalid_api_key":
         # e.g. an unverified sending domain: nothing a retry would fix, an operator must.
@@ -171,8 +176,9 @@ def classify(exc: ResendError) -> DeliveryError:
         if "`to`" in text or "recipient" in text.lower():
             return DeliveryError(ErrorCode.INVALID_RECIPIENT, message, details=details)
     code = code_for_status(status)
-    return DeliveryError(code, message, retry_after=retry_after if code.value in _HONOUR_RETRY_AFTER else None,
-                         details=details)
+    return DeliveryError(
+        code, message, retry_after=retry_after if code.value in _HONOUR_RETRY_AFTER else None, details=details
+    )
 
 
 _HONOUR_RETRY_AFTER = {ErrorCode.RATE_LIMITED.value, ErrorCode.PROVIDER_UNAVAILABLE.value, ErrorCode.TIMEOUT.value}

@@ -86,15 +86,18 @@ def classify(exc: aiosmtplib.SMTPException) -> DeliveryError:
         replies = exc.recipients
         code = min((r.code for r in replies), default=550)
         if 400 <= code < 500:
-            return DeliveryError(ErrorCode.PROVIDER_UNAVAILABLE, f"recipient deferred by the relay ({code})",
-                                 details={"smtpCode": code})
-        return DeliveryError(ErrorCode.INVALID_RECIPIENT, f"recipient refused by the relay ({code})",
-                             details={"smtpCode": code})
+            return DeliveryError(
+                ErrorCode.PROVIDER_UNAVAILABLE, f"recipient deferred by the relay ({code})", details={"smtpCode": code}
+            )
+        return DeliveryError(
+            ErrorCode.INVALID_RECIPIENT, f"recipient refused by the relay ({code})", details={"smtpCode": code}
+        )
     if isinstance(exc, aiosmtplib.SMTPTimeoutError):
         return DeliveryError(ErrorCode.TIMEOUT, f"SMTP relay did not answer in time: {exc.message}")
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-        return DeliveryError(ErrorCode.AUTH_ERROR, f"SMTP authentication rejected ({exc.code})",
-                             details={"smtpCode": exc.code})
+        return DeliveryError(
+            ErrorCode.AUTH_ERROR, f"SMTP authentication rejected ({exc.code})", details={"smtpCode": exc.code}
+        )
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         code, text = exc.code, scrub_addresses(exc.message[:300])
         details: dict[str, object] = {"smtpCode": code}
@@ -105,16 +108,18 @@ def classify(exc: aiosmtplib.SMTPException) -> DeliveryError:
         if code == 552:
             return DeliveryError(ErrorCode.PAYLOAD_TOO_LARGE, f"SMTP {code}: {text}", details=details)
         if isinstance(exc, aiosmtplib.SMTPSenderRefused):
-            return DeliveryError(ErrorCode.CONFIGURATION_ERROR, f"sender refused, check MAIL_FROM ({code})",
-                                 details=details)
+            return DeliveryError(
+                ErrorCode.CONFIGURATION_ERROR, f"sender refused, check MAIL_FROM ({code})", details=details
+            )
         if isinstance(exc, aiosmtplib.SMTPRecipientRefused) or code in (550, 551, 553):
             return DeliveryError(ErrorCode.INVALID_RECIPIENT, f"SMTP {code}: {text}", details=details)
         if 500 <= code < 600:
             return DeliveryError(ErrorCode.VALIDATION_ERROR, f"SMTP {code}: {text}", details=details)
         return DeliveryError(ErrorCode.PROVIDER_UNAVAILABLE, f"SMTP {code}: {text}", details=details)
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
-        return DeliveryError(ErrorCode.CONFIGURATION_ERROR,
-                             f"SMTP relay lacks a required feature: {scrub_addresses(exc.message)}")
+        return DeliveryError(
+            ErrorCode.CONFIGURATION_ERROR, f"SMTP relay lacks a required feature: {scrub_addresses(exc.message)}"
+        )
     if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected):
         return DeliveryError(ErrorCode.CONNECTION_ERROR, f"SMTP connection failed: {exc.message}")
     return DeliveryError(ErrorCode.SEND_FAILED, f"SMTP failure: {type(exc).__name__}")

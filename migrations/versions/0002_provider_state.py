@@ -12,27 +12,28 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0002'
-down_revision: str | None = '0001'
+revision: str = "0002"
+down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('provider_state',
-    sa.Column('channel', sa.String(length=16), nullable=False),
-    sa.Column('provider', sa.String(length=32), nullable=False),
-    sa.Column('circuit', sa.String(length=16), nullable=False),
-    sa.Column('consecutive_failures', sa.Integer(), nullable=False),
-    sa.Column('opened_until', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('last_error_code', sa.String(length=64), nullable=True),
-    sa.Column('last_error_message', sa.Text(), nullable=True),
-    sa.Column('last_error_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('last_success_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('channel')
+    op.create_table(
+        "provider_state",
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("circuit", sa.String(length=16), nullable=False),
+        sa.Column("consecutive_failures", sa.Integer(), nullable=False),
+        sa.Column("opened_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error_code", sa.String(length=64), nullable=True),
+        sa.Column("last_error_message", sa.Text(), nullable=True),
+        sa.Column("last_error_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_success_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("channel"),
     )
 
 
 def downgrade() -> None:
-    op.drop_table('provider_state')
+    op.drop_table("provider_state")

@@ -21,8 +21,11 @@ def _print(data: Any) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    group = sub.add_parser("devices", help="register, list and remove push device tokens",
-                           description="Push device tokens of users (FCM registration tokens).")
+    group = sub.add_parser(
+        "devices",
+        help="register, list and remove push device tokens",
+        description="Push device tokens of users (FCM registration tokens).",
+    )
     actions = group.add_subparsers(dest="devices_command", metavar="ACTION", required=True)
 
     p = actions.add_parser("register", help="register a device token for a user")
@@ -48,8 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 async def cmd_register(args: argparse.Namespace) -> None:
     db = Database.from_settings(get_settings())
     try:
-        record = await devices.register_device(db, args.user, args.token, platform=args.platform,
-                                               tenant=args.tenant)
+        record = await devices.register_device(db, args.user, args.token, platform=args.platform, tenant=args.tenant)
     finally:
         await db.dispose()
     _print(record.to_json())

@@ -18,8 +18,15 @@ from tests.fakes.http import FakeHTTPServer, Request, Response
 DEV_TOKEN = "fcm-dev-token"
 _PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
 
-STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-          429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
 
 
 @dataclass
@@ -31,16 +38,16 @@ class Step:
     delay: float = 0.0  # answer (success) this late: the client may time out first
 
 
-def error(status: int, error_code: str | None = None, message: str = "scripted failure",
-          retry_after: str | None = None) -> Step:
+def error(
+    status: int, error_code: str | None = None, message: str = "scripted failure", retry_after: str | None = None
+) -> Step:
     return Step(status, error_code, message, retry_after)
 
 
 def error_body(status: int, error_code: str | None, message: str) -> dict[str, Any]:
     body: dict[str, Any] = {"code": status, "message": message, "status": STATUS.get(status, "UNKNOWN")}
     if error_code:
-        body["details"] = [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
-                            "errorCode": error_code}]
+        body["details"] = [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": error_code}]
     return {"error": body}
 
 

@@ -12,9 +12,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           409: "Conflict", 413: "Payload Too Large", 422: "Unprocessable Entity", 429: "Too Many Requests",
-           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 
 
 @dataclass
@@ -95,9 +106,12 @@ class FakeHTTPServer:
                 if response.delay:
                     await asyncio.sleep(response.delay)
                 payload = b"" if response.body is None else json.dumps(response.body).encode()
-                head = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Status')}",
-                        "Content-Type: application/json", f"Content-Length: {len(payload)}",
-                        "Connection: keep-alive"]
+                head = [
+                    f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Status')}",
+                    "Content-Type: application/json",
+                    f"Content-Length: {len(payload)}",
+                    "Connection: keep-alive",
+                ]
                 head += [f"{k}: {v}" for k, v in response.headers.items()]
                 writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
                 await writer.drain()

@@ -77,15 +77,20 @@ class FakeResend:
         if auth != f"Bearer {self.api_key}":
             return Response(403, {"statusCode": 403, "name": "invalid_api_key", "message": "API key is invalid"})
         if self.outage:
-            return Response(self.outage, {"statusCode": self.outage, "name": "application_error",
-                                          "message": "outage"})
+            return Response(self.outage, {"statusCode": self.outage, "name": "application_error", "message": "outage"})
         payload = request.json()
         key = request.headers.get("idempotency-key")
         if key and key in self._keys:
             first_payload, answer = self._keys[key]
             if first_payload != payload:
-                return Response(409, {"statusCode": 409, "name": "invalid_idempotent_request",
-                                      "message": "Same idempotency key used with a different request payload"})
+                return Response(
+                    409,
+                    {
+                        "statusCode": 409,
+                        "name": "invalid_idempotent_request",
+                        "message": "Same idempotency key used with a different request payload",
+                    },
+                )
             return Response(200, answer)
         recipient = (payload.get("to") or [""])[0]
         steps = self.scripts.get(recipient)
@@ -95,8 +100,9 @@ class FakeResend:
             raise DropConnection
         if step.status != 200:
             headers = {"Retry-After": step.retry_after} if step.retry_after is not None else {}
-            return Response(step.status, {"statusCode": step.status, "name": step.name, "message": step.message},
-                            headers)
+            return Response(
+                step.status, {"statusCode": step.status, "name": step.name, "message": step.message}, headers
+            )
         email_id = f"re-{next(self._ids):04d}"
         self.emails[email_id] = payload
         answer = {"id": email_id}
