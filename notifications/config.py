@@ -59,7 +59,7 @@ class Settings(BaseSettings):
         1.5, ge=0, description="resume signals running notifications again after this, for ones just started"
     )
     workflow_cache_size: int = Field(
-        1000, ge=0, description="workflows kept in worker memory between tasks (bounds memory under a backlog)"
+        200, ge=0, description="workflows kept in worker memory per task queue (bounds memory under a backlog)"
     )
     mirror_retry_max_seconds: float = Field(30.0, gt=0, description="cap of the SQL-mirror retry backoff")
     default_priority: int = Field(5, ge=1, le=10)
