@@ -112,7 +112,10 @@ async def run_worker(
         await ensure_search_attributes(client)
     except Exception as exc:  # e.g. no operator permission on Temporal Cloud: registration is an admin's job
         log.warning("could not register search attributes: %s", exc)
-    await ensure_retention_schedule(client, settings)
+    try:
+        await ensure_retention_schedule(client, settings)
+    except Exception as exc:  # retention is housekeeping: it must not keep deliveries from starting
+        log.error("could not create or update the retention schedule: %s", exc)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
