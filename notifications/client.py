@@ -15,6 +15,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any, Literal
 
 from sqlalchemy import select, update
@@ -245,12 +246,23 @@ class NotificationClient(DevicesMixin):
         return self.temporal.get_workflow_handle(workflow_id_for(notification_id))
 
     async def status(self, notification_id: str) -> dict[str, Any]:
-        """The live `status` query; the SQL record when the workflow is gone from Temporal."""
+        """The live `status` query; the SQL record when Temporal cannot answer it.
+
+        That is a workflow gone past the namespace retention, or no worker running to
+        answer the query (it would otherwise wait out Temporal's query timeout).
+        """
         try:
-            result: dict[str, Any] = await self.handle(notification_id).query("status")
+            result: dict[str, Any] = await self.handle(notification_id).query(
+                "status", rpc_timeout=timedelta(seconds=self.settings.query_timeout_seconds)
+            )
             return result
         except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
+            if exc.status not in (
+                RPCStatusCode.NOT_FOUND,
+                RPCStatusCode.DEADLINE_EXCEEDED,
+                RPCStatusCode.CANCELLED,  # the client-side rpc_timeout
+                RPCStatusCode.FAILED_PRECONDITION,
+            ):
                 raise
         return (await self.get(notification_id)).to_json()
 

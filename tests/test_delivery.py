@@ -103,3 +103,17 @@ async def test_web_ui_reads_well(system: System) -> None:
     [scheduled] = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
     summary = DataConverter.default.payload_converter.from_payloads([scheduled.user_metadata.summary])[0]
     assert summary == "send email to p***@e***.com (attempt 1+)"
+
+
+async def test_status_falls_back_to_sql_when_no_worker_answers(system: System) -> None:
+    import time
+
+    nid = f"fallback-{uuid.uuid4().hex[:8]}"
+    async with system.worker():
+        await system.client.enqueue_email({"notificationId": nid, "to": "a@example.com", "subject": "s", "html": "x"})
+        await system.wait_status(nid, "sent")
+    system.client.settings = system.settings.model_copy(update={"query_timeout_seconds": 1.0})
+    started = time.monotonic()
+    status = await system.client.status(nid)  # no worker is running to answer the query
+    assert time.monotonic() - started < 5
+    assert status["notificationId"] == nid and status["status"] == "sent" and status["attempts"] == 1
