@@ -41,7 +41,7 @@ from notifications.errors import (
     NotificationValidationError,
 )
 from notifications.models import DeliveryAttempt, Notification
-from notifications.redact import mask_email, mask_token
+from notifications.redact import mask_recipient
 from notifications.schemas import (
     MAX_PUSH_PAYLOAD,
     DeliveryAttemptRecord,
@@ -120,21 +120,9 @@ class NotificationClient(DevicesMixin):
         p: EmailNotification = validate_payload(EmailNotification, payload)
         prio = validate_priority(priority, self.settings.default_priority)
         subject, html, text = render_email(p)
-        inp = NotificationInput(
-            notificationId=p.notificationId or uuid.uuid4().hex,
-            channel=Channel.EMAIL.value,
-            priority=prio,
-            type=p.type,
-            userId=p.userId,
-            tenant=p.tenant,
-            to=str(p.to),
-            subject=subject,
-            html=html,
-            text=text,
-            data=p.data,
-            policy=self._policy,
+        return await self._enqueue(
+            self._input(p, Channel.EMAIL, prio, to=str(p.to), subject=subject, html=html, text=text)
         )
-        return await self._enqueue(inp)
 
     async def enqueue_push(
         self, payload: Mapping[str, Any] | PushNotification, priority: int | None = None
@@ -146,20 +134,23 @@ class NotificationClient(DevicesMixin):
             raise NotificationValidationError(
                 [{"field": "data", "message": f"push payload exceeds {MAX_PUSH_PAYLOAD} bytes"}]
             )
-        inp = NotificationInput(
+        return await self._enqueue(self._input(p, Channel.PUSH, prio, title=title, message=message, token=p.token))
+
+    def _input(
+        self, p: EmailNotification | PushNotification, channel: Channel, priority: int, **content: Any
+    ) -> NotificationInput:
+        """The workflow input: the fields both channels share, plus the channel's rendered content."""
+        return NotificationInput(
             notificationId=p.notificationId or uuid.uuid4().hex,
-            channel=Channel.PUSH.value,
-            priority=prio,
+            channel=channel.value,
+            priority=priority,
             type=p.type,
             userId=p.userId,
             tenant=p.tenant,
-            title=title,
-            message=message,
-            token=p.token,
             data=p.data,
             policy=self._policy,
+            **content,
         )
-        return await self._enqueue(inp)
 
     async def _enqueue(self, inp: NotificationInput) -> NotificationRecord:
         """Start the workflow, then record the row: one SQL transaction per notification.
@@ -196,6 +187,7 @@ class NotificationClient(DevicesMixin):
     async def _start(
         self, inp: NotificationInput, *, reuse: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE
     ) -> str | None:
+        recipient = mask_recipient(inp.channel, inp.to, inp.token, inp.userId)
         try:
             handle = await self.temporal.start_workflow(
                 WORKFLOW_NAME,
@@ -214,7 +206,7 @@ class NotificationClient(DevicesMixin):
                 ),
                 # Fairness by tenant: one tenant's burst cannot starve another's at the same priority.
                 priority=Priority(priority_key=temporal_priority_key(inp.priority), fairness_key=inp.tenant),
-                static_summary=f"{inp.channel} · {inp.type or 'no type'} · to {_masked_recipient(inp)}",
+                static_summary=f"{inp.channel} · {inp.type or 'no type'} · to {recipient}",
                 static_details=(
                     f"**Notification** `{inp.notificationId}`\n\n**Channel:** {inp.channel}\n\n"
                     f"**Priority:** {inp.priority} (Temporal priority key {temporal_priority_key(inp.priority)})\n\n"
@@ -401,12 +393,6 @@ class NotificationClient(DevicesMixin):
             count += 1
         await asyncio.gather(*tasks)
         return count
-
-
-def _masked_recipient(inp: NotificationInput) -> str:
-    if inp.channel == Channel.EMAIL:
-        return mask_email(inp.to)
-    return mask_token(inp.token) if inp.token else f"user {inp.userId}"
 
 
 # -- module-level API, as in the seed's integration examples ------------------------------------

@@ -24,5 +24,12 @@ def mask_token(token: str | None) -> str:
     return f"…{token[-4:]}" if len(token) > 8 else "…"
 
 
+def mask_recipient(channel: str, to: str | None, token: str | None, user_id: str | None) -> str:
+    """Who a notification goes to, as summaries and the Web UI may show it."""
+    if channel == "email":
+        return mask_email(to)
+    return mask_token(token) if token else f"user {user_id}"
+
+
 def _mask_word(word: str) -> str:
     return f"{word[:1]}***" if word else "***"

@@ -20,7 +20,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
-    from notifications.redact import mask_email, mask_token
+    from notifications.redact import mask_recipient
     from notifications.types import (
         QUEUE_PAUSED_ERROR,
         RECORD_STATUS_ACTIVITY,
@@ -114,7 +114,8 @@ class NotificationWorkflow:
                 self._queue_paused = False
 
     async def _attempt(self) -> SendResult:
-        email = self._inp.channel == Channel.EMAIL
+        inp = self._inp
+        email = inp.channel == Channel.EMAIL
         self._set_status(Status.RETRYING)
         remaining = max(1, self._policy.maxAttempts - self._attempts)
         self._cancelled_for_pause = False
@@ -130,7 +131,8 @@ class NotificationWorkflow:
                 maximum_attempts=remaining,
             ),
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=f"send {self._inp.channel} to {self._masked_recipient()} (attempt {self._attempts + 1}+)",
+            summary=f"send {inp.channel} to {mask_recipient(inp.channel, inp.to, inp.token, inp.userId)} "
+            f"(attempt {self._attempts + 1}+)",
         )
         self._refresh_details()
         try:
@@ -298,12 +300,6 @@ class NotificationWorkflow:
         if self._message_id:
             lines.append(f"**Provider message:** {self._provider} {self._message_id}")
         workflow.set_current_details("\n\n".join(lines))
-
-    def _masked_recipient(self) -> str:
-        inp = self._inp
-        if inp.channel == Channel.EMAIL:
-            return mask_email(inp.to)
-        return mask_token(inp.token) if inp.token else f"user {inp.userId}"
 
     @staticmethod
     def _now() -> str:
