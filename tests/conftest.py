@@ -192,6 +192,16 @@ async def make_system(settings: Settings) -> AsyncIterator[System]:
 
 
 @pytest.fixture
+def system_with(temporal_address: str, database_url: str, tmp_path: Path) -> Callable[..., Any]:
+    """`async with system_with(base_delay_ms=1000) as s:` a system whose settings differ from the default."""
+
+    def build(**overrides: Any) -> Any:
+        return make_system(make_settings(temporal_address, database_url, tmp_path, **overrides))
+
+    return build
+
+
+@pytest.fixture
 async def system(settings: Settings) -> AsyncIterator[System]:
     """Database migrated, client connected; start workers with `async with system.worker(): ...`."""
     async with make_system(settings) as s:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,10 +30,9 @@ def new_id() -> str:
 
 
 @pytest.fixture
-async def slow_retry_system(temporal_address: str, database_url: str, tmp_path: Path):
+async def slow_retry_system(system_with: Callable[..., Any]) -> AsyncIterator[System]:
     """Retries come due after ~1 s, long enough to pause in the middle of a backoff."""
-    settings = make_settings(temporal_address, database_url, tmp_path, base_delay_ms=1000)
-    async with make_system(settings) as system:
+    async with system_with(base_delay_ms=1000) as system:
         yield system
 
 

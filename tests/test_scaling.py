@@ -7,19 +7,20 @@ import asyncio
 import signal
 import uuid
 from collections import Counter
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
 from activities.providers import Providers
-from tests.conftest import System, make_settings, make_system
+from tests.conftest import System
 from tests.scripted import ScriptedProvider
 from tests.test_worker_process import start_worker
 
 
 @pytest.fixture
-async def process_system(temporal_address: str, database_url: str, tmp_path: Path):
-    async with make_system(make_settings(temporal_address, database_url, tmp_path, send_timeout_seconds=3)) as s:
+async def process_system(system_with: Callable[..., Any]) -> AsyncIterator[System]:
+    async with system_with(send_timeout_seconds=3) as s:
         yield s
 
 

@@ -6,19 +6,20 @@ import asyncio
 import json
 import subprocess
 import uuid
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
 from activities.providers import Providers
 from notifications.devserver import temporal_binary
-from tests.conftest import System, make_settings, make_system, wait_until
+from tests.conftest import System, wait_until
 from tests.scripted import ScriptedProvider, unavailable
 
 
 @pytest.fixture
-async def slow_retry_system(temporal_address: str, database_url: str, tmp_path: Path):
-    async with make_system(make_settings(temporal_address, database_url, tmp_path, base_delay_ms=1500)) as s:
+async def slow_retry_system(system_with: Callable[..., Any]) -> AsyncIterator[System]:
+    async with system_with(base_delay_ms=1500) as s:
         yield s
 
 

@@ -10,13 +10,15 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from notifications.models import DeliveryAttempt
-from tests.conftest import ROOT, System, free_port, make_settings, make_system, wait_until
+from tests.conftest import ROOT, System, free_port, wait_until
 
 
 def start_worker(system: System, **env: str) -> subprocess.Popen[bytes]:
@@ -46,9 +48,9 @@ async def attempt_in_progress(system: System, nid: str) -> bool:
 
 
 @pytest.fixture
-async def process_system(temporal_address: str, database_url: str, tmp_path: Path):
+async def process_system(system_with: Callable[..., Any]) -> AsyncIterator[System]:
     # A send attempt times out after 4 s, so the retry after a crash comes quickly.
-    async with make_system(make_settings(temporal_address, database_url, tmp_path, send_timeout_seconds=4)) as s:
+    async with system_with(send_timeout_seconds=4) as s:
         yield s
 
 
