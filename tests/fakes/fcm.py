@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.http import FakeHTTPServer, Request, Response
+from tests.fakes.http import FakeHTTPServer, Request, Response, ServedFake
 
 DEV_TOKEN = "fcm-dev-token"
 _PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
@@ -52,7 +52,7 @@ def error_body(status: int, error_code: str | None, message: str) -> dict[str, A
 
 
 @dataclass
-class FakeFCM:
+class FakeFCM(ServedFake):
     token: str = DEV_TOKEN
     requests: list[Request] = field(default_factory=list)
     delivered: list[dict[str, Any]] = field(default_factory=list)  # the messages FCM accepted
@@ -66,19 +66,6 @@ class FakeFCM:
 
     def requests_for(self, device_token: str) -> list[Request]:
         return [r for r in self.requests if (r.json() or {}).get("message", {}).get("token") == device_token]
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return self.server.url
-
-    async def __aenter__(self) -> FakeFCM:
-        self.server = await FakeHTTPServer(self.handle).start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        await self.server.stop()
 
     async def handle(self, request: Request) -> Response:
         self.requests.append(request)

@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 REASONS = {
     200: "OK",
@@ -119,3 +119,25 @@ class FakeHTTPServer:
             return
         finally:
             writer.close()
+
+
+class ServedFake:
+    """The serving half every fake provider shares: `async with Fake() as fake:` then `fake.url`."""
+
+    server: FakeHTTPServer | None
+
+    async def handle(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return self.server.url
+
+    async def __aenter__(self) -> Self:
+        self.server = await FakeHTTPServer(self.handle).start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        await self.server.stop()

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.http import DropConnection, FakeHTTPServer, Request, Response
+from tests.fakes.http import DropConnection, FakeHTTPServer, Request, Response, ServedFake
 
 API_KEY = "re_test_key"
 
@@ -35,7 +35,7 @@ def error(status: int, name: str, message: str = "scripted failure", retry_after
 
 
 @dataclass
-class FakeResend:
+class FakeResend(ServedFake):
     api_key: str = API_KEY
     requests: list[Request] = field(default_factory=list)
     emails: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> payload: what was "sent"
@@ -53,19 +53,6 @@ class FakeResend:
 
     def emails_to(self, to: str) -> list[dict[str, Any]]:
         return [e for e in self.emails.values() if to in e.get("to", [])]
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return self.server.url
-
-    async def __aenter__(self) -> FakeResend:
-        self.server = await FakeHTTPServer(self.handle).start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        await self.server.stop()
 
     async def handle(self, request: Request) -> Response:
         self.requests.append(request)
