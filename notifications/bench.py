@@ -331,17 +331,32 @@ async def stack(opts: BenchOptions, name: str, base: Path) -> AsyncIterator[Stac
         _stop(st.server)
 
 
-def start_worker(
-    st: Stack, opts: BenchOptions, *, kind: str, email_concurrency: int, push_concurrency: int, **env: str
+async def start_worker(
+    st: Stack,
+    opts: BenchOptions,
+    *,
+    kind: str,
+    email_concurrency: int | None = None,
+    push_concurrency: int | None = None,
+    queues: Iterable[str] | None = None,
+    **env: str,
 ) -> None:
-    """`notifications worker` (or the bare workflow's worker) in its own process, same settings for both."""
+    """`notifications worker` (or the bare workflow's worker) in its own process, same settings for both;
+    returns once it polls its queues, so no scenario's clock includes worker start-up."""
+    _spawn_worker(
+        st, opts, kind, email_concurrency or opts.email_concurrency, push_concurrency or opts.push_concurrency, env
+    )
+    if queues is None:
+        queues = ["notification-email", "notification-push"] if kind == "ours" else BASELINE_QUEUES.values()
+    await wait_worker_ready(st, queues)
+
+
+def _spawn_worker(
+    st: Stack, opts: BenchOptions, kind: str, email_concurrency: int, push_concurrency: int, env: dict[str, str]
+) -> None:
     exe = str(Path(sys.executable).parent / "notifications")
-    if kind == "ours":
-        cmd = [exe, "worker", "--email-concurrency", str(email_concurrency)]
-        cmd += ["--push-concurrency", str(push_concurrency)]
-    else:
-        cmd = [exe, "bench-worker", "--email-concurrency", str(email_concurrency)]
-        cmd += ["--push-concurrency", str(push_concurrency)]
+    cmd = [exe, "worker" if kind == "ours" else "bench-worker"]
+    cmd += ["--email-concurrency", str(email_concurrency), "--push-concurrency", str(push_concurrency)]
     st.worker_log = st.workdir / f"worker-{kind}.log"
     environment = _child_env(
         TEMPORAL_ADDRESS=st.address,
@@ -616,16 +631,16 @@ async def run_ours(
     from notifications.types import workflow_id_for
 
     async with stack(opts, name, base) as st:
-        start_worker(
+        await start_worker(
             st,
             opts,
             kind="ours",
             email_concurrency=email_concurrency,
             push_concurrency=push_concurrency,
+            queues=[f"notification-{c}" for c in channels],
             OUTBOX_LATENCY_MS=str(latency_ms),
             **(worker_env or {}),
         )
-        await wait_worker_ready(st, [f"notification-{c}" for c in channels])
         client = await _client(st)
         prefix = f"{name}-{uuid.uuid4().hex[:6]}"
         plan = [(i, channels[i % len(channels)]) for i in range(n)]
@@ -676,14 +691,7 @@ async def run_baseline(opts: BenchOptions, base: Path, *, n: int) -> dict[str, A
     from temporalio.client import Client
 
     async with stack(opts, "baseline", base) as st:
-        start_worker(
-            st,
-            opts,
-            kind="baseline",
-            email_concurrency=opts.email_concurrency,
-            push_concurrency=opts.push_concurrency,
-        )
-        await wait_worker_ready(st, BASELINE_QUEUES.values())
+        await start_worker(st, opts, kind="baseline")
         client = await Client.connect(st.address)
         prefix = f"baseline-{uuid.uuid4().hex[:6]}"
         queues = list(BASELINE_QUEUES.values())
@@ -749,14 +757,7 @@ async def run_unloaded(opts: BenchOptions, base: Path) -> dict[str, Any]:
     count = opts.unloaded_count
     out: dict[str, Any] = {"count": count}
     async with stack(opts, "unloaded-baseline", base) as st:
-        start_worker(
-            st,
-            opts,
-            kind="baseline",
-            email_concurrency=opts.email_concurrency,
-            push_concurrency=opts.push_concurrency,
-        )
-        await wait_worker_ready(st, BASELINE_QUEUES.values())
+        await start_worker(st, opts, kind="baseline")
         client = await Client.connect(st.address)
         trips: list[float] = []
         for i in range(count + 1):  # the first one warms the worker's caches and is not counted
@@ -773,15 +774,7 @@ async def run_unloaded(opts: BenchOptions, base: Path) -> dict[str, Any]:
             await asyncio.sleep(0.2)
         out["baseline_round_trip_ms"] = _ms_stats(trips, (50, 99))
     async with stack(opts, "unloaded-ours", base) as st:
-        start_worker(
-            st,
-            opts,
-            kind="ours",
-            email_concurrency=opts.email_concurrency,
-            push_concurrency=opts.push_concurrency,
-            OUTBOX_LATENCY_MS="0",
-        )
-        await wait_worker_ready(st, ["notification-email", "notification-push"])
+        await start_worker(st, opts, kind="ours", OUTBOX_LATENCY_MS="0")
         nclient = await _client(st)
         prefix = f"unloaded-{uuid.uuid4().hex[:6]}"
         observed: list[float] = []
@@ -842,15 +835,7 @@ async def run_backlog(opts: BenchOptions, base: Path) -> dict[str, Any]:
     total = opts.backlog
     checkpoint = max(1, total // 10)
     async with stack(opts, "backlog", base) as st:
-        start_worker(
-            st,
-            opts,
-            kind="ours",
-            email_concurrency=opts.email_concurrency,
-            push_concurrency=opts.push_concurrency,
-            OUTBOX_LATENCY_MS="0",
-        )
-        await wait_worker_ready(st, ["notification-email", "notification-push"])
+        await start_worker(st, opts, kind="ours", OUTBOX_LATENCY_MS="0")
         client = await _client(st)
         prefix = f"backlog-{uuid.uuid4().hex[:6]}"
         out: dict[str, Any] = {"notifications": total, "checkpoint": checkpoint}
