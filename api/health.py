@@ -21,21 +21,13 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
 from api.deps import AppContext
 from notifications import admin
+from notifications.temporal import POLLER_KINDS, task_queue_pollers
 from notifications.types import TASK_QUEUES, Channel
 
 log = logging.getLogger("api.health")
 T = TypeVar("T")
-
-_POLLER_TYPES = {
-    "workflow": TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    "activity": TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-}
 
 
 async def _timed(coro: Awaitable[T], limit: float) -> tuple[T, float]:
@@ -63,30 +55,21 @@ async def check_database(ctx: AppContext) -> dict[str, Any]:
 async def check_workers(ctx: AppContext) -> dict[str, Any]:
     temporal = ctx.client.temporal
     stale = ctx.settings.api_worker_stale_seconds
-    now = datetime.now(UTC)
 
     async def one(channel: Channel) -> dict[str, Any]:
         queue = TASK_QUEUES[channel]
         out: dict[str, Any] = {"taskQueue": queue}
         live_types = 0
-        for name, kind in _POLLER_TYPES.items():
-            response = await asyncio.wait_for(
-                temporal.workflow_service.describe_task_queue(
-                    DescribeTaskQueueRequest(
-                        namespace=temporal.namespace,
-                        task_queue=TaskQueue(name=queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
-                        task_queue_type=kind,
-                    )
-                ),
-                ctx.settings.api_check_timeout_seconds,
+        for name in POLLER_KINDS:
+            pollers = await asyncio.wait_for(
+                task_queue_pollers(temporal, queue, name), ctx.settings.api_check_timeout_seconds
             )
-            ages = [(now - p.last_access_time.ToDatetime(UTC)).total_seconds() for p in response.pollers]
-            live = [a for a in ages if a <= stale]
+            live = [p.seconds_ago for p in pollers if p.seconds_ago <= stale]
             out[f"{name}Pollers"] = len(live)
             if live:
                 live_types += 1
                 out[f"{name}LastPollSecondsAgo"] = round(max(min(live), 0.0), 1)
-        out["status"] = "ok" if live_types == len(_POLLER_TYPES) else "no_workers"
+        out["status"] = "ok" if live_types == len(POLLER_KINDS) else "no_workers"
         return out
 
     try:

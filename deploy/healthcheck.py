@@ -20,7 +20,6 @@ import asyncio
 import socket
 import sys
 import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,42 +68,22 @@ def check_api(port: int) -> str | None:
 
 
 async def check_worker(settings: Settings | None = None, hostname: str | None = None) -> str | None:
-    from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
     from notifications.config import get_settings
-    from notifications.temporal import connect
+    from notifications.temporal import POLLER_KINDS, connect, task_queue_pollers
     from notifications.types import TASK_QUEUES
 
     settings = settings or get_settings()
     suffix = f"@{hostname or socket.gethostname()}"
     client = await asyncio.wait_for(connect(settings), TIMEOUT_SECONDS)
-    now = datetime.now(UTC)
     missing: list[str] = []
     for queue in TASK_QUEUES.values():
-        for kind, label in (
-            (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, "workflow"),
-            (TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, "activity"),
-        ):
-            response = await asyncio.wait_for(
-                client.workflow_service.describe_task_queue(
-                    DescribeTaskQueueRequest(
-                        namespace=client.namespace,
-                        task_queue=TaskQueue(name=queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
-                        task_queue_type=kind,
-                    )
-                ),
-                TIMEOUT_SECONDS,
-            )
+        for kind in POLLER_KINDS:
+            pollers = await asyncio.wait_for(task_queue_pollers(client, queue, kind), TIMEOUT_SECONDS)
             live = [
-                p
-                for p in response.pollers
-                if p.identity.endswith(suffix)
-                and (now - p.last_access_time.ToDatetime(UTC)).total_seconds() <= settings.api_worker_stale_seconds
+                p for p in pollers if p.identity.endswith(suffix) and p.seconds_ago <= settings.api_worker_stale_seconds
             ]
             if not live:
-                missing.append(f"{queue} ({label})")
+                missing.append(f"{queue} ({kind})")
     if missing:
         return f"no poller from {suffix[1:]} on " + ", ".join(missing)
     return None

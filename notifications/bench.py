@@ -392,10 +392,9 @@ def _spawn_worker(
 
 async def wait_worker_ready(st: Stack, queues: Iterable[str], limit_s: float = 60) -> None:
     """Wait until the worker polls every queue, so no scenario's clock includes worker start-up."""
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
     from temporalio.client import Client
+
+    from notifications.temporal import task_queue_pollers
 
     client = await Client.connect(st.address)
     deadline = time.monotonic() + limit_s
@@ -403,14 +402,7 @@ async def wait_worker_ready(st: Stack, queues: Iterable[str], limit_s: float = 6
     while pending and time.monotonic() < deadline:
         st.check_worker()
         for queue in list(pending):
-            resp = await client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace="default",
-                    task_queue=TaskQueue(name=queue),
-                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-                )
-            )
-            if resp.pollers:
+            if await task_queue_pollers(client, queue, "activity"):
                 pending.discard(queue)
         await asyncio.sleep(0.2)
     if pending:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import IndexedValueType, TaskQueueKind, TaskQueueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import Runtime
@@ -15,6 +19,30 @@ from notifications.config import Settings
 from notifications.types import SEARCH_ATTRIBUTES
 
 log = logging.getLogger("notifications.temporal")
+
+POLLER_KINDS = {
+    "workflow": TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    "activity": TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+}
+
+
+@dataclass(frozen=True)
+class Poller:
+    identity: str  # "<pid>@<hostname>" for our workers
+    seconds_ago: float  # since its last poll started; idle workers re-poll once per long-poll (60 s)
+
+
+async def task_queue_pollers(client: Client, task_queue: str, kind: str) -> list[Poller]:
+    """Who polls a task queue (Temporal's DescribeTaskQueue): health checks and readiness waits use it."""
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+            task_queue_type=POLLER_KINDS[kind],
+        )
+    )
+    now = datetime.now(UTC)
+    return [Poller(p.identity, (now - p.last_access_time.ToDatetime(UTC)).total_seconds()) for p in response.pollers]
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
