@@ -122,6 +122,15 @@ class Enqueued(BaseModel):
     channel: str
     priority: int
 
+    @classmethod
+    def of(cls, record: NotificationRecord) -> dict[str, Any]:
+        return cls(
+            notificationId=record.notification_id,
+            status=record.status,
+            channel=record.channel,
+            priority=record.priority,
+        ).model_dump()
+
 
 class NotificationOut(NotificationRecord):
     """NotificationRecord's camelCase JSON, the shape every route returns a notification in."""

@@ -58,22 +58,13 @@ async def _payload(
     return payload, body.priority
 
 
-def _enqueued(record: Any) -> dict[str, Any]:
-    return {
-        "notificationId": record.notification_id,
-        "status": record.status,
-        "channel": record.channel,
-        "priority": record.priority,
-    }
-
-
 @router.post("/email", response_model=Enqueued, status_code=202, name="enqueue.email")
 async def enqueue_email(
     principal: Service, client: ClientDep, body: EmailEnqueue, idempotency_key: IdempotencyKey = None
 ) -> dict[str, Any]:
     """Queue an email: `{notificationId?, to, subject, html, text, type, userId, data, priority}`."""
     payload, priority = await _payload(client, principal, body, idempotency_key, Channel.EMAIL)
-    return _enqueued(await client.enqueue_email(payload, priority))
+    return Enqueued.of(await client.enqueue_email(payload, priority))
 
 
 @router.post("/push", response_model=Enqueued, status_code=202, name="enqueue.push")
@@ -82,4 +73,4 @@ async def enqueue_push(
 ) -> dict[str, Any]:
     """Queue a push: `{notificationId?, userId | token, title, message, data, priority}`."""
     payload, priority = await _payload(client, principal, body, idempotency_key, Channel.PUSH)
-    return _enqueued(await client.enqueue_push(payload, priority))
+    return Enqueued.of(await client.enqueue_push(payload, priority))

@@ -76,12 +76,7 @@ async def test_email(principal: Admin, client: ClientDep, audit: AuditDep, body:
             payload["tenant"] = principal.tenant
         record = await client.enqueue_email(payload, body.priority)
         details.update(notificationId=record.notification_id, channel="email")
-    return {
-        "notificationId": record.notification_id,
-        "status": record.status,
-        "channel": record.channel,
-        "priority": record.priority,
-    }
+    return Enqueued.of(record)
 
 
 @router.post("/test-push", response_model=Enqueued, status_code=202, name="queues.test_push", dependencies=_LIMITED)
@@ -93,9 +88,4 @@ async def test_push(principal: Admin, client: ClientDep, audit: AuditDep, body: 
             payload["tenant"] = principal.tenant
         record = await client.enqueue_push(payload, body.priority)
         details.update(notificationId=record.notification_id, channel="push")
-    return {
-        "notificationId": record.notification_id,
-        "status": record.status,
-        "channel": record.channel,
-        "priority": record.priority,
-    }
+    return Enqueued.of(record)
