@@ -9,7 +9,7 @@ from alembic.config import Config
 
 import migrations
 from notifications.config import Settings
-from notifications.db import _ensure_sqlite_dir
+from notifications.db import ensure_sqlite_dir
 
 
 def alembic_config(settings: Settings) -> Config:
@@ -21,5 +21,5 @@ def alembic_config(settings: Settings) -> Config:
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
     if settings.sqlalchemy_url.startswith("sqlite"):
-        _ensure_sqlite_dir(settings.sqlalchemy_url)
+        ensure_sqlite_dir(settings.sqlalchemy_url)
     command.upgrade(alembic_config(settings), revision)

@@ -102,3 +102,12 @@ async def test_cli_errors_are_clear(system: System) -> None:
 async def test_migrate_command(system: System) -> None:
     done = await cli(system, "migrate")
     assert done.returncode == 0 and "database migrated to head" in done.stdout
+
+
+async def test_keygen_prints_a_usable_encryption_key(system: System) -> None:
+    from notifications.codec import parse_keys
+
+    made = await cli(system, "keygen", "--key-id", "k9")
+    assert made.returncode == 0
+    [(key_id, key)] = parse_keys(made.stdout.strip())
+    assert key_id == "k9" and len(key) == 32

@@ -40,3 +40,4 @@ async def test_priority_is_visible_and_mapped(system: System) -> None:
     description = await system.client.handle(nid).describe()
     assert description.raw_description.workflow_execution_info.priority.priority_key == 3
     assert description.typed_search_attributes.get(PRIORITY_ATTRIBUTE) == 8
+    assert await description.static_summary() == "push · no type · to user u"

@@ -105,7 +105,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _common_send_args(p)
     p.set_defaults(func=cmd_send)
     p = send_sub.add_parser("push", help="enqueue a push notification")
-    p.add_argument("--user-id")
     p.add_argument("--token")
     p.add_argument("--title")
     p.add_argument("--message")
@@ -139,8 +138,7 @@ def _common_send_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data", action="append", default=[], metavar="KEY=VALUE", help="template variables / push data; repeatable"
     )
-    if "--user-id" not in p._option_string_actions:
-        p.add_argument("--user-id")
+    p.add_argument("--user-id")
     p.add_argument("--tenant")
     p.add_argument("--wait", action="store_true", help="wait until the notification is sent or failed")
 
