@@ -13,7 +13,6 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -34,37 +33,23 @@ from workflows.retention import RetentionWorkflow
 log = logging.getLogger("notifications.worker")
 
 
-@dataclass
-class WorkerOptions:
-    email_concurrency: int
-    push_concurrency: int
-    graceful_shutdown: timedelta
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> WorkerOptions:
-        return cls(
-            settings.email_concurrency, settings.push_concurrency, timedelta(seconds=settings.graceful_shutdown_seconds)
-        )
-
-
 def build_workers(
     client: Client,
     settings: Settings,
     db: Database,
     providers: Providers | None = None,
-    options: WorkerOptions | None = None,
     metrics: DeliveryMetrics | None = None,
 ) -> list[Worker]:
-    options = options or WorkerOptions.from_settings(settings)
+    graceful_shutdown = timedelta(seconds=settings.graceful_shutdown_seconds)
     activities = DeliveryActivities(settings, db, providers or build_providers(settings, db), metrics)
-    concurrency = {Channel.EMAIL: options.email_concurrency, Channel.PUSH: options.push_concurrency}
+    concurrency = {Channel.EMAIL: settings.email_concurrency, Channel.PUSH: settings.push_concurrency}
     maintenance = Worker(
         client,
         task_queue=MAINTENANCE_TASK_QUEUE,
         workflows=[RetentionWorkflow],
         activities=[RetentionActivities(db).purge_expired],
         max_concurrent_activities=1,
-        graceful_shutdown_timeout=options.graceful_shutdown,
+        graceful_shutdown_timeout=graceful_shutdown,
     )
     return [maintenance] + [
         Worker(
@@ -77,7 +62,7 @@ def build_workers(
             ],
             max_concurrent_activities=concurrency[channel],
             max_cached_workflows=settings.workflow_cache_size,
-            graceful_shutdown_timeout=options.graceful_shutdown,
+            graceful_shutdown_timeout=graceful_shutdown,
         )
         for channel in Channel
     ]
@@ -94,9 +79,7 @@ async def running_workers(workers: list[Worker]) -> AsyncIterator[list[Worker]]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def run_worker(
-    settings: Settings, options: WorkerOptions | None = None, stop: asyncio.Event | None = None
-) -> None:
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully."""
     db = Database.from_settings(settings)
     providers = build_providers(settings, db)  # refuses to start on a misconfigured provider
@@ -120,20 +103,17 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    options = options or WorkerOptions.from_settings(settings)
-    workers = build_workers(client, settings, db, providers, options, metrics)
+    workers = build_workers(client, settings, db, providers, metrics)
     log.info(
         "worker polling %s (email concurrency %d, push concurrency %d)",
         ", ".join(TASK_QUEUES.values()),
-        options.email_concurrency,
-        options.push_concurrency,
+        settings.email_concurrency,
+        settings.push_concurrency,
     )
     try:
         async with running_workers(workers):
             await stop.wait()
-            log.info(
-                "shutting down: waiting up to %.0fs for sends in flight", options.graceful_shutdown.total_seconds()
-            )
+            log.info("shutting down: waiting up to %.0fs for sends in flight", settings.graceful_shutdown_seconds)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

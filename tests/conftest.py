@@ -37,7 +37,7 @@ from notifications.migrate import upgrade
 from notifications.models import DeliveryAttempt, Notification, OutboxMessage
 from notifications.temporal import connect
 from notifications.types import SEARCH_ATTRIBUTES
-from notifications.worker import WorkerOptions, build_workers, running_workers
+from notifications.worker import build_workers, running_workers
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,11 +152,9 @@ class System:
         )
 
     @asynccontextmanager
-    async def worker(self, providers: Providers | None = None, **options: Any) -> AsyncIterator[list[Worker]]:
-        opts = WorkerOptions.from_settings(self.settings)
-        for key, value in options.items():
-            setattr(opts, key, value)
-        workers = build_workers(self.temporal, self.settings, self.db, providers, opts)
+    async def worker(self, providers: Providers | None = None, **settings: Any) -> AsyncIterator[list[Worker]]:
+        """Workers for both queues in this process; keyword arguments override settings."""
+        workers = build_workers(self.temporal, self.settings.model_copy(update=settings), self.db, providers)
         async with running_workers(workers):
             yield workers
 
