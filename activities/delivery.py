@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -70,11 +71,11 @@ class DeliveryActivities:
 
     @activity.defn(name=SEND_EMAIL_ACTIVITY)
     async def send_email(self, inp: SendInput) -> SendResult:
-        return await self._send(inp)
+        return await _finish_in_flight(self._send(inp))
 
     @activity.defn(name=SEND_PUSH_ACTIVITY)
     async def send_push(self, inp: SendInput) -> SendResult:
-        return await self._send(inp)
+        return await _finish_in_flight(self._send(inp))
 
     @activity.defn(name=RECORD_STATUS_ACTIVITY)
     async def record_status(self, update: StatusUpdate) -> None:
@@ -286,6 +287,25 @@ class DeliveryActivities:
     def _provider_name(self, n: NotificationInput) -> str:
         provider = self.providers.email if n.channel == Channel.EMAIL else self.providers.push
         return provider.name
+
+
+async def _finish_in_flight(attempt: Coroutine[Any, Any, SendResult]) -> SendResult:
+    """Run one attempt to its end even if the workflow cancels it meanwhile.
+
+    The sends run as local activities, and a local activity is cancelled in
+    the worker at once (a normal one only learns of it through a heartbeat). A
+    pause must not cut a provider call in half: that could send the message
+    and lose the record of it. The attempt finishes, and its result, success
+    or failure, goes back to the workflow.
+    """
+    task = asyncio.ensure_future(attempt)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            log.info("cancel requested while a send is in flight: letting it finish")
 
 
 def _final_error(error: DeliveryError, attempt: int) -> ApplicationError:

@@ -60,7 +60,13 @@ def build_workers(
                 activities.send_email if channel == Channel.EMAIL else activities.send_push,
                 activities.record_status,
             ],
-            max_concurrent_activities=concurrency[channel],
+            # Sends run as local activities inside the workflow task that starts them, so the
+            # task holds its slot while the send waits its turn. Taking in no more tasks than
+            # twice the send slots keeps the rest on the server, in priority order, rather than
+            # queued here, where a long wait costs a workflow-task heartbeat (3 history events).
+            max_concurrent_local_activities=concurrency[channel],
+            max_concurrent_workflow_tasks=2 * concurrency[channel],
+            max_concurrent_activities=concurrency[channel],  # record_status, a normal activity
             max_cached_workflows=settings.workflow_cache_size,
             graceful_shutdown_timeout=graceful_shutdown,
         )

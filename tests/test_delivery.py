@@ -80,7 +80,7 @@ async def test_push_is_sent_and_mirrored(system: System) -> None:
 
 
 async def test_web_ui_reads_well(system: System) -> None:
-    """What the Web UI shows: a static summary, a summary on the send activity, live details."""
+    """What the Web UI shows: a static summary, a summary on the send (a local activity marker), live details."""
     from temporalio.api.sdk.v1 import WorkflowMetadata
     from temporalio.converter import DataConverter
 
@@ -100,8 +100,8 @@ async def test_web_ui_reads_well(system: System) -> None:
     assert "patient@example.com" not in (await description.static_details() or "")
     details = metadata.current_details
     assert "**Status:** sent" in details and "**Attempt:** 1 of 5" in details and "**Paused:** no" in details
-    [scheduled] = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
-    summary = DataConverter.default.payload_converter.from_payloads([scheduled.user_metadata.summary])[0]
+    [send] = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+    summary = DataConverter.default.payload_converter.from_payloads([send.user_metadata.summary])[0]
     assert summary == "send email to p***@e***.com (attempt 1+)"
 
 
