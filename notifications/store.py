@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Select, and_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from notifications.db import Database
 from notifications.models import DeliveryAttempt, Notification, QueueState, utcnow
@@ -84,9 +84,9 @@ def input_from_row(row: Notification, policy: DeliveryPolicy) -> NotificationInp
     )
 
 
-async def insert_notification(session: AsyncSession, inp: NotificationInput, status: Status) -> bool:
+async def insert_notification(executor: AsyncSession | AsyncConnection, inp: NotificationInput, status: Status) -> bool:
     enqueued = datetime.fromisoformat(inp.enqueuedAt) if inp.enqueuedAt else None
-    return await insert_ignore(session, Notification, row_values(inp, status, enqueued), ["id"])
+    return await insert_ignore(executor, Notification, row_values(inp, status, enqueued), ["id"])
 
 
 async def is_queue_paused(session: AsyncSession, channel: str) -> bool:
@@ -95,9 +95,34 @@ async def is_queue_paused(session: AsyncSession, channel: str) -> bool:
 
 
 @dataclass
+class SentBefore:
+    """What a run that already delivered this notification recorded (a replayed or repeated send)."""
+
+    attempts: int
+    provider: str | None
+    provider_message_id: str | None
+    completed_at: datetime | None
+
+
+@dataclass
 class AttemptStart:
     attempt: int
-    already_sent: Notification | None = None
+    already_sent: SentBefore | None = None
+
+
+def _attempt_probe(inp: NotificationInput, *, lock: bool) -> Select[Any]:
+    """The row's state and its queue's pause flag, in one round trip."""
+    queue_paused = select(QueueState.paused).where(QueueState.queue == inp.channel).scalar_subquery()
+    probe = select(
+        Notification.status,
+        Notification.attempts,
+        Notification.run_id,
+        Notification.provider,
+        Notification.provider_message_id,
+        Notification.completed_at,
+        queue_paused.label("queue_paused"),
+    ).where(Notification.id == inp.notificationId)
+    return probe.with_for_update(of=Notification) if lock else probe
 
 
 async def begin_attempt(db: Database, inp: NotificationInput, run_id: str, min_attempt: int) -> AttemptStart | None:
@@ -105,26 +130,31 @@ async def begin_attempt(db: Database, inp: NotificationInput, run_id: str, min_a
 
     The attempt number is the larger of Temporal's count and the attempts already
     recorded for this run, so attempts survive a pause (a new activity restarts
-    Temporal's count at 1) and a crashed attempt is never reused. Four statements on
-    the common path: queue flag, row (locked on PostgreSQL), attempt row, row update.
+    Temporal's count at 1) and a crashed attempt is never reused. Three Core
+    statements on the common path, one per send (issue 6): row and queue flag read
+    together (the row locked on PostgreSQL), the attempt row, the row update.
     """
-    async with db.transaction() as session:
-        if await is_queue_paused(session, inp.channel):
-            return None
-        row = await session.get(Notification, inp.notificationId, with_for_update=not db.is_sqlite)
+    probe = _attempt_probe(inp, lock=not db.is_sqlite)
+    async with db.connection() as conn:
+        row = (await conn.execute(probe)).first()
         if row is None:  # a workflow started without the client (e.g. from the temporal CLI)
-            await insert_notification(session, inp, Status.QUEUED)
-            row = await session.get(Notification, inp.notificationId, with_for_update=not db.is_sqlite)
+            if await conn.scalar(select(QueueState.paused).where(QueueState.queue == inp.channel)):
+                return None
+            await insert_notification(conn, inp, Status.QUEUED)
+            row = (await conn.execute(probe)).first()
             assert row is not None
+        if row.queue_paused:
+            return None
         if row.status == Status.SENT:
-            return AttemptStart(attempt=row.attempts, already_sent=row)
+            sent = SentBefore(row.attempts, row.provider, row.provider_message_id, row.completed_at)
+            return AttemptStart(attempt=row.attempts, already_sent=sent)
         # `attempts` counts this run's attempts (a manual retry starts a new run at 0).
         prior = row.attempts if row.run_id == run_id else 0
         attempt = max(min_attempt, prior + 1)
         now = utcnow()
         if prior:
             # An attempt still in progress from a worker that died is closed as interrupted.
-            await session.execute(
+            await conn.execute(
                 update(DeliveryAttempt)
                 .where(
                     DeliveryAttempt.notification_id == inp.notificationId,
@@ -139,7 +169,7 @@ async def begin_attempt(db: Database, inp: NotificationInput, run_id: str, min_a
                 )
             )
         await insert_ignore(
-            session,
+            conn,
             DeliveryAttempt,
             {
                 "notification_id": inp.notificationId,
@@ -152,13 +182,19 @@ async def begin_attempt(db: Database, inp: NotificationInput, run_id: str, min_a
             ["notification_id", "run_id", "attempt"],
         )
         if row.status not in _TERMINAL:
-            row.status = Status.RETRYING.value
-            row.attempts = attempt
-            row.last_attempt_at = now
-            row.next_retry_at = None
-            row.paused = False
-            row.run_id = run_id
-            row.updated_at = now
+            await conn.execute(
+                update(Notification)
+                .where(Notification.id == inp.notificationId)
+                .values(
+                    status=Status.RETRYING.value,
+                    attempts=attempt,
+                    last_attempt_at=now,
+                    next_retry_at=None,
+                    paused=False,
+                    run_id=run_id,
+                    updated_at=now,
+                )
+            )
         return AttemptStart(attempt=attempt)
 
 
@@ -178,8 +214,8 @@ async def finish_attempt(
     details: dict[str, Any] | None = None,
 ) -> None:
     now = utcnow()
-    async with db.transaction() as session:
-        await session.execute(
+    async with db.connection() as conn:
+        await conn.execute(
             update(DeliveryAttempt)
             .where(
                 DeliveryAttempt.notification_id == notification_id,
@@ -215,7 +251,7 @@ async def finish_attempt(
             values.update(error_code=error_code, error_message=error_message, provider=provider)
             if status == Status.FAILED:
                 values["completed_at"] = now
-        await session.execute(
+        await conn.execute(
             update(Notification)
             .where(and_(Notification.id == notification_id, Notification.status.not_in(_TERMINAL)))
             .values(**values)

@@ -6,8 +6,6 @@ user sees in the Web UI and types on the `temporal` CLI, and they match the
 seed's payloads (`notificationId`, `userId`, ...).
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
