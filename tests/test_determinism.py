@@ -1,0 +1,170 @@
+"""The determinism guard for NotificationWorkflow.
+
+Production workers (`notifications.worker.workflow_runner()`) pass `workflows.notification`
+through the sandbox, so it is imported once rather than re-imported for every run: that saves
+worker CPU, but it also means the sandbox no longer checks that module for I/O, clocks or other
+non-deterministic calls. These tests are what keeps that safe: they run the workflow's main paths
+under the default, strict sandbox (the module re-imported and checked on every run) against the
+real Temporal dev server, then replay each history under both the strict and the production
+runner. A non-deterministic change to the workflow makes a replay here fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+import notifications.worker
+from activities.providers import Providers
+from notifications.worker import workflow_runner as production_runner
+from tests.conftest import System, wait_until
+from tests.scripted import ScriptedProvider, invalid_recipient, unavailable
+from workflows.notification import NotificationWorkflow
+
+MODULE = NotificationWorkflow.__module__  # "workflows.notification"
+
+
+@pytest.fixture(autouse=True)
+def strict_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers built by `System.worker` (via `build_workers`) get the default, re-importing sandbox."""
+    monkeypatch.setattr(notifications.worker, "workflow_runner", SandboxedWorkflowRunner)
+
+
+@pytest.fixture
+async def slow_retry_system(system_with: Callable[..., Any]) -> AsyncIterator[System]:
+    """Retries come due after ~1 s, long enough to pause in the middle of a backoff."""
+    async with system_with(base_delay_ms=1000) as system:
+        yield system
+
+
+def passes_module_through(runner: WorkflowRunner) -> bool:
+    assert isinstance(runner, SandboxedWorkflowRunner)
+    return MODULE in runner.restrictions.passthrough_modules
+
+
+def email(nid: str) -> dict[str, object]:
+    return {"notificationId": nid, "to": "patient@example.com", "subject": "Hello", "html": "<p>Hi</p>"}
+
+
+def new_id() -> str:
+    return f"d-{uuid.uuid4().hex[:12]}"
+
+
+def scripted() -> tuple[ScriptedProvider, Providers]:
+    provider = ScriptedProvider()
+    return provider, Providers(email=provider, push=provider)
+
+
+async def finish(system: System, workers: list[Worker], nid: str) -> WorkflowHistory:
+    """Wait for the workflow to complete (workers still running) and return its history."""
+    notification_workers = [w for w in workers if NotificationWorkflow in w.config()["workflows"]]
+    assert notification_workers, "no worker runs NotificationWorkflow"
+    for worker in notification_workers:  # the run under test really used the re-importing sandbox
+        assert not passes_module_through(worker.config()["workflow_runner"])
+    handle = system.client.handle(nid)
+    await handle.result()
+    return await handle.fetch_history()
+
+
+async def replay(system: System, history: WorkflowHistory, runner: WorkflowRunner) -> None:
+    replayer = Replayer(
+        workflows=[NotificationWorkflow], workflow_runner=runner, data_converter=system.temporal.data_converter
+    )
+    await replayer.replay_workflow(history)  # raises on non-determinism
+
+
+async def assert_replays(system: System, history: WorkflowHistory) -> None:
+    await replay(system, history, SandboxedWorkflowRunner())
+    await replay(system, history, production_runner())
+
+
+def test_strict_runner_reimports_and_production_runner_does_not() -> None:
+    assert not passes_module_through(SandboxedWorkflowRunner())
+    assert passes_module_through(production_runner())
+
+
+async def test_happy_path(system: System) -> None:
+    provider, providers = scripted()
+    nid = new_id()
+    async with system.worker(providers) as workers:
+        await system.client.enqueue_email(email(nid))
+        row = await system.wait_status(nid, "sent")
+        history = await finish(system, workers, nid)
+    assert row.attempts == 1 and provider.delivered[nid] == 1 and len(provider.calls_for(nid)) == 1
+    await assert_replays(system, history)
+
+
+async def test_retry_after_one_transient_failure(system: System) -> None:
+    provider, providers = scripted()
+    nid = new_id()
+    provider.fail(nid, unavailable())
+    async with system.worker(providers) as workers:
+        await system.client.enqueue_email(email(nid))
+        row = await system.wait_status(nid, "sent")
+        history = await finish(system, workers, nid)
+    assert row.attempts == 2 and provider.delivered[nid] == 1 and len(provider.calls_for(nid)) == 2
+    assert [(a.attempt, a.outcome) for a in await system.attempts(nid)] == [(1, "transient_error"), (2, "sent")]
+    await assert_replays(system, history)
+
+
+async def test_pause_during_retry_backoff_then_resume(slow_retry_system: System) -> None:
+    system = slow_retry_system
+    provider, providers = scripted()
+    nid = new_id()
+    provider.fail(nid, unavailable())
+    async with system.worker(providers) as workers:
+        await system.client.enqueue_email(email(nid))
+        await wait_until(lambda: _has_calls(provider, nid))
+        await system.client.pause(nid, reason="maintenance")
+        await wait_until(lambda: _is_paused(system, nid))
+        await asyncio.sleep(1.5)  # the retry was due after ~1.0-1.3 s
+        assert len(provider.calls_for(nid)) == 1
+        await system.client.resume(nid)
+        row = await system.wait_status(nid, "sent")
+        history = await finish(system, workers, nid)
+    assert row.attempts == 2 and row.paused is False
+    assert provider.delivered[nid] == 1 and len(provider.calls_for(nid)) == 2
+    assert [(a.attempt, a.outcome) for a in await system.attempts(nid)] == [(1, "transient_error"), (2, "sent")]
+    await assert_replays(system, history)
+
+
+async def test_permanent_failure(system: System) -> None:
+    provider, providers = scripted()
+    nid = new_id()
+    provider.fail(nid, invalid_recipient())
+    async with system.worker(providers) as workers:
+        await system.client.enqueue_email(email(nid))
+        row = await system.wait_status(nid, "failed")
+        history = await finish(system, workers, nid)
+    assert row.attempts == 1 and row.error_code == "INVALID_RECIPIENT"
+    assert len(provider.calls_for(nid)) == 1 and not provider.delivered[nid]
+    await assert_replays(system, history)
+
+    # The guard can fail: with the workflow changed in this process (it no longer mirrors a
+    # failure to SQL), the production runner, which passes the module through, replays the
+    # changed class and reports non-determinism; the strict sandbox re-imports the unchanged
+    # source, so its replay still succeeds.
+    async def no_mirror(self: NotificationWorkflow) -> None:
+        return None
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(NotificationWorkflow, "_mirror", no_mirror)
+        with pytest.raises(Exception, match="Nondeterminism error"):
+            await replay(system, history, production_runner())
+        await replay(system, history, SandboxedWorkflowRunner())
+
+
+async def _has_calls(provider: ScriptedProvider, nid: str) -> bool:
+    return len(provider.calls_for(nid)) >= 1
+
+
+async def _is_paused(system: System, nid: str) -> bool:
+    row = await system.row(nid)
+    return bool(row and row.paused)
