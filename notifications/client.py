@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
@@ -70,6 +71,9 @@ from notifications.types import (
     workflow_id_for,
 )
 
+# How long an enqueue trusts an earlier "queue not paused" answer (see NotificationClient._queue_paused).
+QUEUE_STATE_CACHE_SECONDS = 1.0
+
 log = logging.getLogger("notifications.client")
 
 QueueName = Literal["email", "push", "all"]
@@ -104,6 +108,7 @@ class NotificationClient(DevicesMixin):
         self.db = db
         self.settings = settings
         self._policy = delivery_policy(settings)
+        self._running_until: dict[str, float] = {}  # channel -> monotonic deadline of a "not paused" answer
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> NotificationClient:
@@ -161,8 +166,7 @@ class NotificationClient(DevicesMixin):
         """
         now = store.utcnow()
         inp.enqueuedAt = now.isoformat()
-        async with self.db.sessions() as session:
-            inp.startPaused = await store.is_queue_paused(session, inp.channel)
+        inp.startPaused = await self._queue_paused(inp.channel)
         run_id = await self._start(inp)
         if run_id is None:  # this notificationId was enqueued before: one notification, one delivery
             try:
@@ -171,8 +175,8 @@ class NotificationClient(DevicesMixin):
                 return NotificationRecord.from_row(Notification(**store.row_values(inp, Status.QUEUED, now)))
         values = {**store.row_values(inp, Status.QUEUED, now), "run_id": run_id}
         try:
-            async with self.db.transaction() as session:
-                inserted = await insert_ignore(session, Notification, values, ["id"])
+            async with self.db.connection() as conn:
+                inserted = await insert_ignore(conn, Notification, values, ["id"])
         except SQLAlchemyError as exc:
             log.warning(
                 "notification enqueued; its SQL row will be written by the worker (%s)",
@@ -183,6 +187,23 @@ class NotificationClient(DevicesMixin):
         if inserted:
             return NotificationRecord.from_row(Notification(**values))
         return await self.get(inp.notificationId)  # the worker was faster
+
+    async def _queue_paused(self, channel: str) -> bool:
+        """Whether a new notification starts held; "not paused" is trusted for QUEUE_STATE_CACHE_SECONDS.
+
+        Only the answer "not paused" is reused, because a stale one is harmless: every
+        send attempt checks the flag in SQL itself, so a notification enqueued just
+        after a pause is still held, at the price of one attempt that does not send.
+        A stale "paused" could hold a notification past a resume, so it is never reused.
+        At 30 enqueues a second this saves a SQL transaction on almost every one (issue 6).
+        """
+        if time.monotonic() < self._running_until.get(channel, 0.0):
+            return False
+        async with self.db.connection() as conn:
+            paused = await store.is_queue_paused(conn, channel)
+        if not paused:
+            self._running_until[channel] = time.monotonic() + QUEUE_STATE_CACHE_SECONDS
+        return paused
 
     async def _start(
         self, inp: NotificationInput, *, reuse: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE
@@ -359,6 +380,7 @@ class NotificationClient(DevicesMixin):
     ) -> dict[str, dict[str, Any]]:
         channels = list(channels)
         signal = "pause" if paused else "resume"
+        self._running_until.clear()
         for channel in channels:
             await store.set_queue_paused(self.db, channel.value, paused, reason=reason, actor=actor)
             await self._signal_running(channel, signal, PauseRequest(reason, "queue"))

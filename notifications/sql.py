@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from sqlalchemy import Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+
+@functools.cache
+def _insert_ignore(dialect: str, table: Table, conflict_columns: tuple[str, ...]) -> Insert:
+    # Built once: SQLAlchemy then finds the compiled form by a memoized cache key instead of
+    # walking a fresh statement's values on every call (a hot path: several inserts per send).
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
 
 
 async def insert_ignore(
@@ -13,7 +23,6 @@ async def insert_ignore(
 ) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
     bind = executor.get_bind() if isinstance(executor, AsyncSession) else executor
-    module = postgresql if bind.dialect.name == "postgresql" else sqlite
-    stmt = module.insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
-    result = await executor.execute(stmt)
+    stmt = _insert_ignore(bind.dialect.name, model.__table__, tuple(conflict_columns))
+    result = await executor.execute(stmt, values)
     return bool(getattr(result, "rowcount", 0))

@@ -89,8 +89,8 @@ async def insert_notification(executor: AsyncSession | AsyncConnection, inp: Not
     return await insert_ignore(executor, Notification, row_values(inp, status, enqueued), ["id"])
 
 
-async def is_queue_paused(session: AsyncSession, channel: str) -> bool:
-    paused = await session.scalar(select(QueueState.paused).where(QueueState.queue == channel))
+async def is_queue_paused(executor: AsyncSession | AsyncConnection, channel: str) -> bool:
+    paused = await executor.scalar(select(QueueState.paused).where(QueueState.queue == channel))
     return bool(paused)
 
 

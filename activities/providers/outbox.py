@@ -40,9 +40,9 @@ class OutboxProvider:
         self, key: str, channel: str, recipient: str | None, subject: str | None, body: dict[str, Any]
     ) -> DeliveryResult:
         message_id = f"outbox-{key}"
-        async with self._db.transaction() as session:
+        async with self._db.connection() as conn:
             await insert_ignore(
-                session,
+                conn,
                 OutboxMessage,
                 {
                     "notification_id": key,
