@@ -10,11 +10,12 @@ The rules that keep the mirror honest under retries, crashes and replays:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from notifications.db import Database
@@ -31,6 +32,16 @@ from notifications.types import (
 )
 
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
+
+# The per-send statements, built once. Each runs several times per notification, and a
+# statement built per call costs SQLAlchemy a fresh cache-key walk of its values (issue 6).
+# The SET clause comes from the parameters given at execution; WHERE values are `b_*`.
+_ATTEMPT_ROW = update(DeliveryAttempt).where(
+    DeliveryAttempt.notification_id == bindparam("b_id"),
+    DeliveryAttempt.run_id == bindparam("b_run"),
+    DeliveryAttempt.attempt == bindparam("b_attempt"),
+)
+_LIVE_ROW = update(Notification).where(Notification.id == bindparam("b_id"), Notification.status.not_in(_TERMINAL))
 
 
 def row_values(inp: NotificationInput, status: Status, now: datetime | None = None) -> dict[str, Any]:
@@ -110,9 +121,10 @@ class AttemptStart:
     already_sent: SentBefore | None = None
 
 
-def _attempt_probe(inp: NotificationInput, *, lock: bool) -> Select[Any]:
+@functools.cache
+def _attempt_probe(*, lock: bool) -> Select[Any]:
     """The row's state and its queue's pause flag, in one round trip."""
-    queue_paused = select(QueueState.paused).where(QueueState.queue == inp.channel).scalar_subquery()
+    queue_paused = select(QueueState.paused).where(QueueState.queue == bindparam("b_queue")).scalar_subquery()
     probe = select(
         Notification.status,
         Notification.attempts,
@@ -121,7 +133,7 @@ def _attempt_probe(inp: NotificationInput, *, lock: bool) -> Select[Any]:
         Notification.provider_message_id,
         Notification.completed_at,
         queue_paused.label("queue_paused"),
-    ).where(Notification.id == inp.notificationId)
+    ).where(Notification.id == bindparam("b_id"))
     return probe.with_for_update(of=Notification) if lock else probe
 
 
@@ -134,14 +146,15 @@ async def begin_attempt(db: Database, inp: NotificationInput, run_id: str, min_a
     statements on the common path, one per send (issue 6): row and queue flag read
     together (the row locked on PostgreSQL), the attempt row, the row update.
     """
-    probe = _attempt_probe(inp, lock=not db.is_sqlite)
+    probe = _attempt_probe(lock=not db.is_sqlite)
+    keys = {"b_id": inp.notificationId, "b_queue": inp.channel}
     async with db.connection() as conn:
-        row = (await conn.execute(probe)).first()
+        row = (await conn.execute(probe, keys)).first()
         if row is None:  # a workflow started without the client (e.g. from the temporal CLI)
             if await conn.scalar(select(QueueState.paused).where(QueueState.queue == inp.channel)):
                 return None
             await insert_notification(conn, inp, Status.QUEUED)
-            row = (await conn.execute(probe)).first()
+            row = (await conn.execute(probe, keys)).first()
             assert row is not None
         if row.queue_paused:
             return None
@@ -183,17 +196,17 @@ async def begin_attempt(db: Database, inp: NotificationInput, run_id: str, min_a
         )
         if row.status not in _TERMINAL:
             await conn.execute(
-                update(Notification)
-                .where(Notification.id == inp.notificationId)
-                .values(
-                    status=Status.RETRYING.value,
-                    attempts=attempt,
-                    last_attempt_at=now,
-                    next_retry_at=None,
-                    paused=False,
-                    run_id=run_id,
-                    updated_at=now,
-                )
+                _LIVE_ROW,
+                {
+                    "b_id": inp.notificationId,
+                    "status": Status.RETRYING.value,
+                    "attempts": attempt,
+                    "last_attempt_at": now,
+                    "next_retry_at": None,
+                    "paused": False,
+                    "run_id": run_id,
+                    "updated_at": now,
+                },
             )
         return AttemptStart(attempt=attempt)
 
@@ -216,23 +229,22 @@ async def finish_attempt(
     now = utcnow()
     async with db.connection() as conn:
         await conn.execute(
-            update(DeliveryAttempt)
-            .where(
-                DeliveryAttempt.notification_id == notification_id,
-                DeliveryAttempt.run_id == run_id,
-                DeliveryAttempt.attempt == attempt,
-            )
-            .values(
-                outcome=outcome,
-                finished_at=now,
-                provider=provider,
-                provider_message_id=provider_message_id,
-                error_code=error_code,
-                error_message=error_message,
-                details=details or {},
-            )
+            _ATTEMPT_ROW,
+            {
+                "b_id": notification_id,
+                "b_run": run_id,
+                "b_attempt": attempt,
+                "outcome": outcome,
+                "finished_at": now,
+                "provider": provider,
+                "provider_message_id": provider_message_id,
+                "error_code": error_code,
+                "error_message": error_message,
+                "details": details or {},
+            },
         )
         values: dict[str, Any] = {
+            "b_id": notification_id,
             "status": status.value,
             "attempts": attempt,
             "last_attempt_at": now,
@@ -251,11 +263,7 @@ async def finish_attempt(
             values.update(error_code=error_code, error_message=error_message, provider=provider)
             if status == Status.FAILED:
                 values["completed_at"] = now
-        await conn.execute(
-            update(Notification)
-            .where(and_(Notification.id == notification_id, Notification.status.not_in(_TERMINAL)))
-            .values(**values)
-        )
+        await conn.execute(_LIVE_ROW, values)
 
 
 async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = None) -> None:
