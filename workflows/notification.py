@@ -142,7 +142,9 @@ class NotificationWorkflow:
             SEND_EMAIL_ACTIVITY if email else SEND_PUSH_ACTIVITY,
             SendInput(notification=self._inp, attemptOffset=self._attempts),
             result_type=SendResult,
-            start_to_close_timeout=_ms(self._policy.sendTimeoutMs),
+            # the provider call is bounded by sendTimeoutMs; the send may first wait up to about
+            # as long for a provider slot (EMAIL_CONCURRENCY / PUSH_CONCURRENCY)
+            start_to_close_timeout=_ms(2 * self._policy.sendTimeoutMs),
             retry_policy=RetryPolicy(
                 initial_interval=_ms(self._policy.baseDelayMs),
                 backoff_coefficient=2.0,

@@ -9,6 +9,7 @@ same provider message ID, exactly like a provider honouring an idempotency key.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -40,6 +41,7 @@ class OutboxProvider:
         self, key: str, channel: str, recipient: str | None, subject: str | None, body: dict[str, Any]
     ) -> DeliveryResult:
         message_id = f"outbox-{key}"
+        started = time.monotonic()
         async with self._db.connection() as conn:
             await insert_ignore(
                 conn,
@@ -56,8 +58,9 @@ class OutboxProvider:
             )
         if self._latency:
             # Like a provider that accepted the message but answers slowly: a worker dying
-            # now leaves a recorded message, and the retry must not record a second one.
-            await asyncio.sleep(self._latency)
+            # now leaves a recorded message, and the retry must not record a second one. The
+            # latency is the whole answer time, as a real provider's, recording included.
+            await asyncio.sleep(max(0.0, self._latency - (time.monotonic() - started)))
         return DeliveryResult(provider=self.name, provider_message_id=message_id)
 
 
