@@ -10,10 +10,11 @@ one workflow task and one marker event instead of an activity task's round trip
 through the server (issue 6: about 7 history events instead of 12). Every retry
 backoff is a durable workflow timer (`local_retry_threshold` of 1 ms), so a
 pause cancels a waiting retry and the Web UI shows each one. The SQL mirror is
-written by the activity; this workflow only calls `record_status` where no
-activity did (pause, cancel, a final failure, or a send whose own SQL write
-failed), so the happy path costs one activity. Signals `pause` / `resume` hold or release sends; query `status`
-returns the same camelCase fields as the SQL record.
+written by the send; this workflow only calls `record_status` (a normal
+activity) where the send did not (pause, cancel, a final failure, or a send
+whose own SQL write failed), so the happy path costs that one local activity.
+Signals `pause` / `resume` hold or release sends; query `status` returns the
+same camelCase fields as the SQL record.
 """
 
 import asyncio
