@@ -33,6 +33,7 @@ from notifications.errors import DeliveryError, ErrorCategory, ErrorCode
 from notifications.metrics import DeliveryMetrics
 from notifications.models import utcnow
 from notifications.types import (
+    NOTIFICATION_PAUSED_ERROR,
     QUEUE_PAUSED_ERROR,
     RECORD_STATUS_ACTIVITY,
     SEND_EMAIL_ACTIVITY,
@@ -68,13 +69,6 @@ class DeliveryActivities:
         self.db = db
         self.providers = providers
         self.metrics = metrics or DeliveryMetrics(MetricMeter.noop)
-        # EMAIL_CONCURRENCY / PUSH_CONCURRENCY bound the provider calls in flight. The worker runs
-        # twice as many sends, so one send's SQL writes overlap another's provider call and a slow
-        # provider is kept busy (at 1+1 and 100 ms: 77 % of the bound without, see README).
-        self._provider_slots = {
-            Channel.EMAIL.value: asyncio.Semaphore(settings.email_concurrency),
-            Channel.PUSH.value: asyncio.Semaphore(settings.push_concurrency),
-        }
 
     @activity.defn(name=SEND_EMAIL_ACTIVITY)
     async def send_email(self, inp: SendInput) -> SendResult:
@@ -103,7 +97,7 @@ class DeliveryActivities:
 
         mirrored = True
         try:
-            start = await store.begin_attempt(self.db, n, run_id, attempt)
+            start = await store.begin_attempt(self.db, n, run_id, attempt, after_resume=inp.afterResume)
         except _DB_ERRORS as exc:
             # The delivery matters more than its log: send anyway, the workflow mirrors later.
             log.warning(
@@ -115,6 +109,13 @@ class DeliveryActivities:
                 f"queue {n.channel} is paused",
                 {"attemptsMade": attempt - 1},
                 type=QUEUE_PAUSED_ERROR,
+                non_retryable=True,
+            )
+        if start.paused:
+            raise ApplicationError(
+                "notification is paused",
+                {"attemptsMade": attempt - 1},
+                type=NOTIFICATION_PAUSED_ERROR,
                 non_retryable=True,
             )
         attempt = start.attempt
@@ -135,9 +136,7 @@ class DeliveryActivities:
 
         called = time.perf_counter()
         try:
-            async with self._provider_slots[n.channel]:
-                called = time.perf_counter()  # the provider's time, not the wait for a slot
-                result = await asyncio.wait_for(self._call_provider(n), timeout=policy.sendTimeoutMs / 1000 * 0.9)
+            result = await asyncio.wait_for(self._call_provider(n), timeout=policy.sendTimeoutMs / 1000 * 0.9)
         except TimeoutError:
             error = DeliveryError(ErrorCode.TIMEOUT, "the provider did not answer in time")
         except DeliveryError as exc:

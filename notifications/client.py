@@ -281,11 +281,15 @@ class NotificationClient(DevicesMixin):
 
     # -- control: one notification -------------------------------------------------------
     async def pause(self, notification_id: str, reason: str | None = None) -> None:
+        """Hold one notification. The SQL flag comes first: a send already handed to a worker
+        checks it before it starts, even though its workflow sees the signal only afterwards."""
         await self.get(notification_id)
+        await store.set_paused(self.db, notification_id, True)
         await self.handle(notification_id).signal("pause", PauseRequest(reason=reason))
 
     async def resume(self, notification_id: str) -> None:
         await self.get(notification_id)
+        await store.set_paused(self.db, notification_id, False)
         await self.handle(notification_id).signal("resume", PauseRequest())
 
     async def cancel(self, notification_id: str) -> None:

@@ -119,6 +119,7 @@ class SentBefore:
 class AttemptStart:
     attempt: int
     already_sent: SentBefore | None = None
+    paused: bool = False  # paused through the client; the workflow has not seen the signal yet
 
 
 @functools.cache
@@ -132,12 +133,15 @@ def _attempt_probe(*, lock: bool) -> Select[Any]:
         Notification.provider,
         Notification.provider_message_id,
         Notification.completed_at,
+        Notification.paused,
         queue_paused.label("queue_paused"),
     ).where(Notification.id == bindparam("b_id"))
     return probe.with_for_update(of=Notification) if lock else probe
 
 
-async def begin_attempt(db: Database, inp: NotificationInput, run_id: str, min_attempt: int) -> AttemptStart | None:
+async def begin_attempt(
+    db: Database, inp: NotificationInput, run_id: str, min_attempt: int, *, after_resume: bool = False
+) -> AttemptStart | None:
     """Open a send attempt; None when the channel's queue is paused (nothing written).
 
     The attempt number is the larger of Temporal's count and the attempts already
@@ -158,6 +162,8 @@ async def begin_attempt(db: Database, inp: NotificationInput, run_id: str, min_a
             assert row is not None
         if row.queue_paused:
             return None
+        if row.paused and not after_resume and row.status not in _TERMINAL:
+            return AttemptStart(attempt=min_attempt, paused=True)
         if row.status == Status.SENT:
             sent = SentBefore(row.attempts, row.provider, row.provider_message_id, row.completed_at)
             return AttemptStart(attempt=row.attempts, already_sent=sent)
@@ -253,6 +259,7 @@ async def finish_attempt(
         }
         if status == Status.SENT:
             values.update(
+                paused=False,  # a pause that came while this send was in flight has nothing left to hold
                 provider=provider,
                 provider_message_id=provider_message_id,
                 completed_at=now,
@@ -262,7 +269,7 @@ async def finish_attempt(
         else:
             values.update(error_code=error_code, error_message=error_message, provider=provider)
             if status == Status.FAILED:
-                values["completed_at"] = now
+                values.update(completed_at=now, paused=False)
         await conn.execute(_LIVE_ROW, values)
 
 
@@ -314,6 +321,16 @@ async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = No
                     error_message=upd.errorMessage,
                 )
             )
+
+
+async def set_paused(db: Database, notification_id: str, paused: bool) -> None:
+    """Flag a pause where the send checks it, before the workflow sees the signal (see worker.py)."""
+    async with db.connection() as conn:
+        await conn.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.status.not_in(_TERMINAL))
+            .values(paused=paused, updated_at=utcnow())
+        )
 
 
 async def set_queue_paused(db: Database, queue: str, paused: bool, *, reason: str | None, actor: str | None) -> None:

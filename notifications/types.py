@@ -42,6 +42,9 @@ RECORD_STATUS_ACTIVITY = "record_status"
 
 # Error types carried by ApplicationError between the activities and the workflow.
 QUEUE_PAUSED_ERROR = "QueuePaused"
+# An attempt refused because the notification was paused through the client/API/CLI (SQL flag)
+# before the workflow saw the `pause` signal (a workflow task is busy while its send runs).
+NOTIFICATION_PAUSED_ERROR = "NotificationPaused"
 
 
 def workflow_id_for(notification_id: str) -> str:
@@ -98,6 +101,7 @@ class NotificationInput:
 class SendInput:
     notification: NotificationInput
     attemptOffset: int = 0
+    afterResume: bool = False  # resumed since the last attempt: the SQL pause flag is stale
 
 
 @dataclass

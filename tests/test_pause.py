@@ -73,6 +73,30 @@ async def test_send_in_flight_finishes_when_paused(system: System) -> None:
     assert row.attempts == 1
 
 
+async def test_pause_while_waiting_for_a_provider_slot_sends_nothing(system: System) -> None:
+    """With concurrency 1 the second send waits for the slot; pausing it there starts no attempt."""
+    provider = ScriptedProvider(gate=asyncio.Event())
+    first, second = new_id(), new_id()
+    async with system.worker(Providers(email=provider, push=provider), email_concurrency=1):
+        await system.client.enqueue_email(email(first))
+        await asyncio.wait_for(provider.entered.wait(), 10)  # the first send holds the only slot
+        await system.client.enqueue_email(email(second))
+        await asyncio.sleep(0.5)  # the second send is started and waits for the slot
+        await system.client.pause(second)
+        await wait_until(lambda: _is_paused(system, second))
+        provider.gate.set()  # type: ignore[union-attr]
+        await system.wait_status(first, "sent")
+        await asyncio.sleep(1.0)
+        assert not provider.calls_for(second)
+        assert (await system.client.status(second))["paused"] is True
+        assert await system.attempts(second) == []
+
+        await system.client.resume(second)
+        row = await system.wait_status(second, "sent")
+    assert provider.delivered[second] == 1 and len(provider.calls_for(second)) == 1
+    assert row.attempts == 1
+
+
 async def test_queue_pause_holds_new_and_due_retries_until_resume(slow_retry_system: System) -> None:
     system = slow_retry_system
     provider = ScriptedProvider()

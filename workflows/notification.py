@@ -28,6 +28,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     from notifications.redact import mask_recipient
     from notifications.types import (
+        NOTIFICATION_PAUSED_ERROR,
         QUEUE_PAUSED_ERROR,
         RECORD_STATUS_ACTIVITY,
         SEND_EMAIL_ACTIVITY,
@@ -81,6 +82,7 @@ class NotificationWorkflow:
         self._updated_at: str | None = None
         self._send: workflow.ActivityHandle[SendResult] | None = None
         self._cancelled_for_pause = False
+        self._resumed = False  # resumed since the last attempt started: the SQL pause flag is stale
 
     # -- entry point -----------------------------------------------------------------------
     @workflow.run
@@ -107,6 +109,8 @@ class NotificationWorkflow:
                 # A local activity that failed after a retry backoff reaches the workflow as its bare
                 # failure (ApplicationError), not wrapped in an ActivityError as on its first try.
                 cause = err.cause if isinstance(err, ActivityError) else err
+                if not (isinstance(cause, ApplicationError) and cause.type == QUEUE_PAUSED_ERROR):
+                    self._resumed = False  # the attempt got past the pause checks
                 if self._handle_interruption(cause):
                     continue
                 self._fail(cause)
@@ -141,7 +145,7 @@ class NotificationWorkflow:
         self._cancelled_for_pause = False
         self._send = workflow.start_local_activity(
             SEND_EMAIL_ACTIVITY if email else SEND_PUSH_ACTIVITY,
-            SendInput(notification=self._inp, attemptOffset=self._attempts),
+            SendInput(notification=self._inp, attemptOffset=self._attempts, afterResume=self._resumed),
             result_type=SendResult,
             # the provider call is bounded by sendTimeoutMs; the send may first wait up to about
             # as long for a provider slot (EMAIL_CONCURRENCY / PUSH_CONCURRENCY)
@@ -171,6 +175,13 @@ class NotificationWorkflow:
 
     def _handle_interruption(self, cause: BaseException | None) -> bool:
         """True when the activity ended because sending is on hold, not because it failed for good."""
+        if isinstance(cause, ApplicationError) and cause.type == NOTIFICATION_PAUSED_ERROR:
+            # Paused through the client while this send waited in the worker; the signal follows.
+            made = cause.details[0].get("attemptsMade", 0) if cause.details else 0
+            self._attempts = max(self._attempts, int(made))
+            self._paused = True
+            self._refresh_details()
+            return True
         if isinstance(cause, ApplicationError) and cause.type == QUEUE_PAUSED_ERROR:
             made = cause.details[0].get("attemptsMade", 0) if cause.details else 0
             self._attempts = max(self._attempts, int(made))
@@ -258,6 +269,7 @@ class NotificationWorkflow:
         else:
             self._paused = False
             self._pause_reason = None
+            self._resumed = True
         self._refresh_details()
 
     @workflow.signal(name="attempt_failed")
