@@ -69,14 +69,18 @@ class DeliveryActivities:
         self.db = db
         self.providers = providers
         self.metrics = metrics or DeliveryMetrics(MetricMeter.noop)
+        self._provider_slots = {
+            Channel.EMAIL.value: asyncio.Semaphore(settings.email_concurrency),
+            Channel.PUSH.value: asyncio.Semaphore(settings.push_concurrency),
+        }
 
     @activity.defn(name=SEND_EMAIL_ACTIVITY)
     async def send_email(self, inp: SendInput) -> SendResult:
-        return await _finish_in_flight(self._send(inp))
+        return await self._send(inp)
 
     @activity.defn(name=SEND_PUSH_ACTIVITY)
     async def send_push(self, inp: SendInput) -> SendResult:
-        return await _finish_in_flight(self._send(inp))
+        return await self._send(inp)
 
     @activity.defn(name=RECORD_STATUS_ACTIVITY)
     async def record_status(self, update: StatusUpdate) -> None:
@@ -84,6 +88,15 @@ class DeliveryActivities:
 
     # ------------------------------------------------------------------------------------
     async def _send(self, inp: SendInput) -> SendResult:
+        # The worker runs twice as many sends as EMAIL_CONCURRENCY / PUSH_CONCURRENCY; a send
+        # takes its channel's slot before its attempt opens (so the attempts in progress never
+        # outnumber the setting, and the pause checks at attempt start come after any wait) and
+        # gives it back once the provider has answered, so closing the attempt in SQL overlaps
+        # the next send's provider call (1+1 at 100 ms: see README).
+        async with _Slot(self._provider_slots[inp.notification.channel]) as slot:
+            return await _finish_in_flight(self._attempt(inp, slot))
+
+    async def _attempt(self, inp: SendInput, slot: _Slot) -> SendResult:
         info = activity.info()
         n = inp.notification
         policy = n.policy or DeliveryPolicy()
@@ -144,11 +157,13 @@ class DeliveryActivities:
         except Exception as exc:  # an unclassified failure is the seed's SEND_FAILED, retried
             error = DeliveryError(ErrorCode.SEND_FAILED, f"{type(exc).__name__}: {exc}"[:500])
         else:
+            slot.release()
             self.metrics.provider_call(n.channel, result.provider, time.perf_counter() - called)
             self.metrics.attempt(n.channel, "sent", None)
             self.metrics.delivered(n.channel, n.type, result.provider, n.enqueuedAt)
             return await self._finish_success(n, run_id, attempt, result, mirrored, ctx)
 
+        slot.release()
         self.metrics.provider_call(n.channel, self._provider_name(n), time.perf_counter() - called)
         self.metrics.attempt(n.channel, _OUTCOME[error.category], error.code.value)
         final = not error.retryable or attempt >= policy.maxAttempts
@@ -295,6 +310,27 @@ class DeliveryActivities:
     def _provider_name(self, n: NotificationInput) -> str:
         provider = self.providers.email if n.channel == Channel.EMAIL else self.providers.push
         return provider.name
+
+
+class _Slot:
+    """A channel's send slot, held from the attempt's start until the provider has answered."""
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self._held = False
+
+    async def __aenter__(self) -> _Slot:
+        await self._semaphore.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._semaphore.release()
 
 
 async def _finish_in_flight(attempt: Coroutine[Any, Any, SendResult]) -> SendResult:

@@ -63,13 +63,15 @@ def build_workers(
                 activities.record_status,
             ],
             # Sends run as local activities inside the workflow task that starts them, so the
-            # task holds its slot while its send waits for a send slot. A few more tasks than
-            # send slots keep a send ready whenever one finishes (1+1 at 100 ms: 64 % of the
-            # bound with 2 tasks, 77 % with 2+4); more would only wait here rather than on the
+            # task holds its slot while its send waits. Twice as many sends as send slots
+            # (DeliveryActivities holds a slot from attempt start to the provider's answer) let
+            # one send's SQL overlap another's provider call; a few more tasks keep a send ready
+            # whenever one finishes (1+1 at 100 ms: 64 % of the bound with 2 tasks, 77 % with
+            # 2+4, about 83 % with the overlap). More would only wait here rather than on the
             # server, in priority order, and a wait of over 8 s costs a workflow-task heartbeat
             # (3 history events). A `pause` signal reaches a workflow only once its task is done,
-            # so the client also flags the pause in SQL, where the send checks it (store.py).
-            max_concurrent_local_activities=concurrency[channel],
+            # so the client also flags the pause in SQL, where the attempt start checks it.
+            max_concurrent_local_activities=2 * concurrency[channel],
             max_concurrent_workflow_tasks=2 * concurrency[channel] + 4,
             max_concurrent_activities=concurrency[channel],  # record_status, a normal activity
             max_cached_workflows=settings.workflow_cache_size,
