@@ -175,17 +175,15 @@ class NotificationWorkflow:
 
     def _handle_interruption(self, cause: BaseException | None) -> bool:
         """True when the activity ended because sending is on hold, not because it failed for good."""
-        if isinstance(cause, ApplicationError) and cause.type == NOTIFICATION_PAUSED_ERROR:
-            # Paused through the client while this send waited in the worker; the signal follows.
+        if isinstance(cause, ApplicationError) and cause.type in (NOTIFICATION_PAUSED_ERROR, QUEUE_PAUSED_ERROR):
+            # Refused before it started: its queue is paused, or it was paused through the client
+            # while this send waited in the worker (the `pause` signal follows).
             made = cause.details[0].get("attemptsMade", 0) if cause.details else 0
             self._attempts = max(self._attempts, int(made))
-            self._paused = True
-            self._refresh_details()
-            return True
-        if isinstance(cause, ApplicationError) and cause.type == QUEUE_PAUSED_ERROR:
-            made = cause.details[0].get("attemptsMade", 0) if cause.details else 0
-            self._attempts = max(self._attempts, int(made))
-            self._queue_paused = True
+            if cause.type == NOTIFICATION_PAUSED_ERROR:
+                self._paused = True
+            else:
+                self._queue_paused = True
             self._refresh_details()
             return True
         if self._cancelled_for_pause:
