@@ -155,7 +155,7 @@ async def begin_attempt(
     async with db.connection() as conn:
         row = (await conn.execute(probe, keys)).first()
         if row is None:  # a workflow started without the client (e.g. from the temporal CLI)
-            if await conn.scalar(select(QueueState.paused).where(QueueState.queue == inp.channel)):
+            if await is_queue_paused(conn, inp.channel):
                 return None
             await insert_notification(conn, inp, Status.QUEUED)
             row = (await conn.execute(probe, keys)).first()

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from activities.providers import Providers
+from notifications.types import PauseRequest
 from tests.conftest import System, make_settings, make_system, wait_until
 from tests.scripted import ScriptedProvider, unavailable
 
@@ -73,8 +74,12 @@ async def test_send_in_flight_finishes_when_paused(system: System) -> None:
     assert row.attempts == 1
 
 
-async def test_pause_while_waiting_for_a_provider_slot_sends_nothing(system: System) -> None:
-    """With concurrency 1 the second send waits for the slot; pausing it there starts no attempt."""
+@pytest.mark.parametrize("resume_by", ["client", "temporal signal"])
+async def test_pause_while_waiting_for_a_provider_slot_sends_nothing(system: System, resume_by: str) -> None:
+    """With concurrency 1 the second send waits for the slot; pausing it there starts no attempt.
+
+    Resumed by a bare `resume` signal (no SQL write), it is still sent: the workflow tells the
+    attempt that the SQL pause flag it finds is stale."""
     provider = ScriptedProvider(gate=asyncio.Event())
     first, second = new_id(), new_id()
     async with system.worker(Providers(email=provider, push=provider), email_concurrency=1):
@@ -91,10 +96,49 @@ async def test_pause_while_waiting_for_a_provider_slot_sends_nothing(system: Sys
         assert (await system.client.status(second))["paused"] is True
         assert await system.attempts(second) == []
 
-        await system.client.resume(second)
+        if resume_by == "client":
+            await system.client.resume(second)
+        else:
+            await system.client.handle(second).signal("resume", PauseRequest())
         row = await system.wait_status(second, "sent")
     assert provider.delivered[second] == 1 and len(provider.calls_for(second)) == 1
+    assert row.attempts == 1 and row.paused is False
+
+
+async def test_pause_reaching_a_long_send_lets_it_finish(system_with: Callable[..., Any]) -> None:
+    """A send that runs past the workflow task's heartbeat (8 s) lets the `pause` signal in while it
+    is still calling the provider; the workflow then cancels the local activity, and the call must
+    still finish and count as sent, not be cut off half-way."""
+    provider = ScriptedProvider(gate=asyncio.Event())
+    nid = new_id()
+    async with system_with(send_timeout_seconds=30) as system, system.worker(Providers(email=provider, push=provider)):
+        await system.client.enqueue_email(email(nid))
+        await asyncio.wait_for(provider.entered.wait(), 10)
+        await system.client.pause(nid)
+        await asyncio.sleep(9.5)  # past the heartbeat: the workflow has seen the pause and cancelled the send
+        provider.gate.set()  # type: ignore[union-attr]
+        row = await system.wait_status(nid, "sent")
+    assert provider.delivered[nid] == 1 and len(provider.calls_for(nid)) == 1
     assert row.attempts == 1
+
+
+async def test_stale_not_paused_answer_still_holds_the_send(system: System) -> None:
+    """The client trusts "queue not paused" for a second; a pause made elsewhere meanwhile still holds."""
+    from notifications.client import NotificationClient
+
+    other = NotificationClient(system.temporal, system.db, system.settings)  # e.g. the API process
+    provider = ScriptedProvider()
+    first, late = new_id(), new_id()
+    async with system.worker(Providers(email=provider, push=provider)):
+        await system.client.enqueue_email(email(first))  # caches "email not paused"
+        await other.pause_queue("email", reason="incident")
+        await system.client.enqueue_email(email(late))  # within the second: starts as not held
+        await system.wait_status(first, "sent", "queued", "retrying")
+        await asyncio.sleep(1.0)
+        assert not provider.calls_for(late)
+        await other.resume_queue("email")
+        await system.wait_status(late, "sent")
+    assert provider.delivered[late] == 1 and len(provider.calls_for(late)) == 1
 
 
 async def test_queue_pause_holds_new_and_due_retries_until_resume(slow_retry_system: System) -> None:
