@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
@@ -12,6 +13,8 @@ from api.deps import Admin, AuditDep, ClientDep, ContextDep, DbDep, rate_limit, 
 from api.schemas import Enqueued, Health, QueueControl, QueueControlResult, QueueStats, TestEmail, TestPush
 from notifications import admin
 from notifications.auth import Principal
+from notifications.schemas import NotificationRecord
+from notifications.types import Channel
 
 router = APIRouter(prefix="/api/admin/notifications/queues", tags=["queues"], dependencies=[Depends(require_admin)])
 
@@ -70,22 +73,30 @@ async def health(principal: Admin, ctx: ContextDep) -> JSONResponse:
 @router.post("/test-email", response_model=Enqueued, status_code=202, name="queues.test_email", dependencies=_LIMITED)
 async def test_email(principal: Admin, client: ClientDep, audit: AuditDep, body: TestEmail) -> dict[str, Any]:
     """Enqueue a real email (type `test`) and return its ID and status."""
-    async with audit() as details:
-        payload: dict[str, Any] = {"to": body.to, "subject": body.subject, "html": body.message, "type": "test"}
-        if principal.tenant:
-            payload["tenant"] = principal.tenant
-        record = await client.enqueue_email(payload, body.priority)
-        details.update(notificationId=record.notification_id, channel="email")
-    return Enqueued.of(record)
+    payload = {"to": body.to, "subject": body.subject, "html": body.message}
+    return await _enqueue_test(principal, audit, Channel.EMAIL, client.enqueue_email, payload, body.priority)
 
 
 @router.post("/test-push", response_model=Enqueued, status_code=202, name="queues.test_push", dependencies=_LIMITED)
 async def test_push(principal: Admin, client: ClientDep, audit: AuditDep, body: TestPush) -> dict[str, Any]:
     """Enqueue a real push (type `test`) to the user's devices and return its ID and status."""
+    payload = {"userId": body.userId, "title": body.title, "message": body.message}
+    return await _enqueue_test(principal, audit, Channel.PUSH, client.enqueue_push, payload, body.priority)
+
+
+async def _enqueue_test(
+    principal: Principal,
+    audit: AuditDep,
+    channel: Channel,
+    enqueue: Callable[[dict[str, Any], int | None], Awaitable[NotificationRecord]],
+    payload: dict[str, Any],
+    priority: int | None,
+) -> dict[str, Any]:
+    """A `test` notification, in the caller's tenant, audited with its ID."""
     async with audit() as details:
-        payload: dict[str, Any] = {"userId": body.userId, "title": body.title, "message": body.message, "type": "test"}
+        payload = {**payload, "type": "test"}
         if principal.tenant:
             payload["tenant"] = principal.tenant
-        record = await client.enqueue_push(payload, body.priority)
-        details.update(notificationId=record.notification_id, channel="push")
+        record = await enqueue(payload, priority)
+        details.update(notificationId=record.notification_id, channel=channel.value)
     return Enqueued.of(record)
