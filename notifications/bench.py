@@ -285,10 +285,10 @@ class Stack:
             raise RuntimeError(f"the worker exited with {self.worker.returncode}:\n{tail}")
 
 
-def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:
+def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 20, sig: int = signal.SIGTERM) -> None:
     if proc is None or proc.poll() is not None:
         return
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -322,7 +322,7 @@ async def stack(opts: BenchOptions, name: str, base: Path) -> AsyncIterator[Stac
         await asyncio.to_thread(upgrade, Settings(database_url=database_url, data_dir=workdir))
         yield st
     finally:
-        _stop(st.profiler, 10)
+        _stop(st.profiler, 10, signal.SIGINT)  # py-spy writes its output on SIGINT, not on SIGTERM
         # Both told at once: the measurement is over, and the server's 1.3 s shutdown overlaps the worker's.
         for proc in (st.worker, st.server):
             if proc is not None and proc.poll() is None:

@@ -52,7 +52,7 @@ from notifications.schemas import (
     validate_payload,
     validate_priority,
 )
-from notifications.sql import insert_ignore
+from notifications.sql import insert_ignore_sync
 from notifications.templating import render_email, render_push
 from notifications.temporal import connect
 from notifications.types import (
@@ -175,8 +175,7 @@ class NotificationClient(DevicesMixin):
                 return NotificationRecord.from_row(Notification(**store.row_values(inp, Status.QUEUED, now)))
         values = {**store.row_values(inp, Status.QUEUED, now), "run_id": run_id}
         try:
-            async with self.db.connection() as conn:
-                inserted = await insert_ignore(conn, Notification, values, ["id"])
+            inserted = await self.db.run(insert_ignore_sync, Notification, values, ["id"])
         except SQLAlchemyError as exc:
             log.warning(
                 "notification enqueued; its SQL row will be written by the worker (%s)",
@@ -199,8 +198,7 @@ class NotificationClient(DevicesMixin):
         """
         if time.monotonic() < self._running_until.get(channel, 0.0):
             return False
-        async with self.db.connection() as conn:
-            paused = await store.is_queue_paused(conn, channel)
+        paused = await self.db.run(store.is_queue_paused_sync, channel)
         if not paused:
             self._running_until[channel] = time.monotonic() + QUEUE_STATE_CACHE_SECONDS
         return paused

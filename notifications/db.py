@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -16,7 +18,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from notifications.config import Settings
+from notifications.config import Settings, to_sync_url
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Database:
@@ -26,10 +31,18 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
+        self._writer: ThreadPoolExecutor | None = None
+        self._sync_engine: Engine | None = None
         if self.is_sqlite:
             # A file has no server to drop the connection: no ping before every checkout.
             ensure_sqlite_dir(url)
             kwargs["connect_args"] = {"timeout": 30}
+            # The per-send transactions run whole on one thread of their own (see `run`).
+            self._sync_engine = create_engine(
+                to_sync_url(url), connect_args={"timeout": 30, "check_same_thread": False}, pool_size=1
+            )
+            event.listen(self._sync_engine, "connect", _sqlite_pragmas)
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -48,12 +61,34 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction on a bare connection: no ORM unit of work, for the per-send hot path."""
+        """A transaction on a bare connection: no ORM unit of work."""
         async with self.engine.begin() as conn:
             yield conn
 
+    async def run(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn(connection, ...)` as one transaction: the per-send hot path (issue 6).
+
+        On SQLite the whole transaction runs on one writer thread with the plain
+        sqlite3 driver: one hand-off to a thread per transaction instead of one per
+        statement through aiosqlite (about a quarter of the CPU), and this process's
+        writes queue in order instead of waiting on SQLite's file lock, whose
+        back-off sleeps up to 100 ms. On PostgreSQL the same function runs on the
+        async connection (`run_sync`), so each store function is written once.
+        """
+        if self._writer is None:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._writer, self._in_transaction, fn, args, kwargs)
+
+    def _in_transaction(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        assert self._sync_engine is not None
+        with self._sync_engine.begin() as conn:
+            return fn(conn, *args, **kwargs)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._writer is not None and self._sync_engine is not None:
+            await asyncio.get_running_loop().run_in_executor(self._writer, self._sync_engine.dispose)
 
 
 def ensure_sqlite_dir(url: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import Insert, Table
+from sqlalchemy import Connection, Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -26,3 +26,9 @@ async def insert_ignore(
     stmt = _insert_ignore(bind.dialect.name, model.__table__, tuple(conflict_columns))
     result = await executor.execute(stmt, values)
     return bool(getattr(result, "rowcount", 0))
+
+
+def insert_ignore_sync(conn: Connection, model: type[Any], values: dict[str, Any], conflict_columns: list[str]) -> bool:
+    """`insert_ignore` inside a `Database.run` transaction."""
+    stmt = _insert_ignore(conn.dialect.name, model.__table__, tuple(conflict_columns))
+    return bool(conn.execute(stmt, values).rowcount)

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from notifications.db import Database
 from notifications.models import DeliveryAttempt, Notification, QueueState, utcnow
-from notifications.sql import insert_ignore
+from notifications.sql import insert_ignore, insert_ignore_sync
 from notifications.types import (
     TERMINAL_STATUSES,
     Channel,
@@ -95,14 +95,25 @@ def input_from_row(row: Notification, policy: DeliveryPolicy) -> NotificationInp
     )
 
 
-async def insert_notification(executor: AsyncSession | AsyncConnection, inp: NotificationInput, status: Status) -> bool:
+def _input_row(inp: NotificationInput, status: Status = Status.QUEUED) -> dict[str, Any]:
     enqueued = datetime.fromisoformat(inp.enqueuedAt) if inp.enqueuedAt else None
-    return await insert_ignore(executor, Notification, row_values(inp, status, enqueued), ["id"])
+    return row_values(inp, status, enqueued)
+
+
+async def insert_notification(executor: AsyncSession | AsyncConnection, inp: NotificationInput, status: Status) -> bool:
+    return await insert_ignore(executor, Notification, _input_row(inp, status), ["id"])
+
+
+_QUEUE_PAUSED = select(QueueState.paused).where(QueueState.queue == bindparam("b_queue"))
 
 
 async def is_queue_paused(executor: AsyncSession | AsyncConnection, channel: str) -> bool:
-    paused = await executor.scalar(select(QueueState.paused).where(QueueState.queue == channel))
-    return bool(paused)
+    return bool(await executor.scalar(_QUEUE_PAUSED, {"b_queue": channel}))
+
+
+def is_queue_paused_sync(conn: Connection, channel: str) -> bool:
+    """`is_queue_paused` inside a `Database.run` transaction."""
+    return bool(conn.scalar(_QUEUE_PAUSED, {"b_queue": channel}))
 
 
 @dataclass
@@ -147,74 +158,79 @@ async def begin_attempt(
     The attempt number is the larger of Temporal's count and the attempts already
     recorded for this run, so attempts survive a pause (a new activity restarts
     Temporal's count at 1) and a crashed attempt is never reused. Three Core
-    statements on the common path, one per send (issue 6): row and queue flag read
-    together (the row locked on PostgreSQL), the attempt row, the row update.
+    statements on the common path, one transaction per send (issue 6): row and queue
+    flag read together (the row locked on PostgreSQL), the attempt row, the row update.
     """
-    probe = _attempt_probe(lock=not db.is_sqlite)
+    return await db.run(_begin_attempt, inp, run_id, min_attempt, after_resume, not db.is_sqlite)
+
+
+def _begin_attempt(
+    conn: Connection, inp: NotificationInput, run_id: str, min_attempt: int, after_resume: bool, lock: bool
+) -> AttemptStart | None:
+    probe = _attempt_probe(lock=lock)
     keys = {"b_id": inp.notificationId, "b_queue": inp.channel}
-    async with db.connection() as conn:
-        row = (await conn.execute(probe, keys)).first()
-        if row is None:  # a workflow started without the client (e.g. from the temporal CLI)
-            if await is_queue_paused(conn, inp.channel):
-                return None
-            await insert_notification(conn, inp, Status.QUEUED)
-            row = (await conn.execute(probe, keys)).first()
-            assert row is not None
-        if row.queue_paused:
+    row = conn.execute(probe, keys).first()
+    if row is None:  # a workflow started without the client (e.g. from the temporal CLI)
+        if is_queue_paused_sync(conn, inp.channel):
             return None
-        if row.paused and not after_resume and row.status not in _TERMINAL:
-            return AttemptStart(attempt=min_attempt, paused=True)
-        if row.status == Status.SENT:
-            sent = SentBefore(row.attempts, row.provider, row.provider_message_id, row.completed_at)
-            return AttemptStart(attempt=row.attempts, already_sent=sent)
-        # `attempts` counts this run's attempts (a manual retry starts a new run at 0).
-        prior = row.attempts if row.run_id == run_id else 0
-        attempt = max(min_attempt, prior + 1)
-        now = utcnow()
-        if prior:
-            # An attempt still in progress from a worker that died is closed as interrupted.
-            await conn.execute(
-                update(DeliveryAttempt)
-                .where(
-                    DeliveryAttempt.notification_id == inp.notificationId,
-                    DeliveryAttempt.run_id == run_id,
-                    DeliveryAttempt.outcome == "in_progress",
-                )
-                .values(
-                    outcome="interrupted",
-                    finished_at=now,
-                    error_code="WORKER_LOST",
-                    error_message="the worker running this attempt stopped before it finished",
-                )
+        insert_ignore_sync(conn, Notification, _input_row(inp), ["id"])
+        row = conn.execute(probe, keys).first()
+        assert row is not None
+    if row.queue_paused:
+        return None
+    if row.paused and not after_resume and row.status not in _TERMINAL:
+        return AttemptStart(attempt=min_attempt, paused=True)
+    if row.status == Status.SENT:
+        sent = SentBefore(row.attempts, row.provider, row.provider_message_id, row.completed_at)
+        return AttemptStart(attempt=row.attempts, already_sent=sent)
+    # `attempts` counts this run's attempts (a manual retry starts a new run at 0).
+    prior = row.attempts if row.run_id == run_id else 0
+    attempt = max(min_attempt, prior + 1)
+    now = utcnow()
+    if prior:
+        # An attempt still in progress from a worker that died is closed as interrupted.
+        conn.execute(
+            update(DeliveryAttempt)
+            .where(
+                DeliveryAttempt.notification_id == inp.notificationId,
+                DeliveryAttempt.run_id == run_id,
+                DeliveryAttempt.outcome == "in_progress",
             )
-        await insert_ignore(
-            conn,
-            DeliveryAttempt,
-            {
-                "notification_id": inp.notificationId,
-                "run_id": run_id,
-                "attempt": attempt,
-                "started_at": now,
-                "outcome": "in_progress",
-                "details": {},
-            },
-            ["notification_id", "run_id", "attempt"],
+            .values(
+                outcome="interrupted",
+                finished_at=now,
+                error_code="WORKER_LOST",
+                error_message="the worker running this attempt stopped before it finished",
+            )
         )
-        if row.status not in _TERMINAL:
-            await conn.execute(
-                _LIVE_ROW,
-                {
-                    "b_id": inp.notificationId,
-                    "status": Status.RETRYING.value,
-                    "attempts": attempt,
-                    "last_attempt_at": now,
-                    "next_retry_at": None,
-                    "paused": False,
-                    "run_id": run_id,
-                    "updated_at": now,
-                },
-            )
-        return AttemptStart(attempt=attempt)
+    insert_ignore_sync(
+        conn,
+        DeliveryAttempt,
+        {
+            "notification_id": inp.notificationId,
+            "run_id": run_id,
+            "attempt": attempt,
+            "started_at": now,
+            "outcome": "in_progress",
+            "details": {},
+        },
+        ["notification_id", "run_id", "attempt"],
+    )
+    if row.status not in _TERMINAL:
+        conn.execute(
+            _LIVE_ROW,
+            {
+                "b_id": inp.notificationId,
+                "status": Status.RETRYING.value,
+                "attempts": attempt,
+                "last_attempt_at": now,
+                "next_retry_at": None,
+                "paused": False,
+                "run_id": run_id,
+                "updated_at": now,
+            },
+        )
+    return AttemptStart(attempt=attempt)
 
 
 async def finish_attempt(
@@ -233,44 +249,45 @@ async def finish_attempt(
     details: dict[str, Any] | None = None,
 ) -> None:
     now = utcnow()
-    async with db.connection() as conn:
-        await conn.execute(
-            _ATTEMPT_ROW,
-            {
-                "b_id": notification_id,
-                "b_run": run_id,
-                "b_attempt": attempt,
-                "outcome": outcome,
-                "finished_at": now,
-                "provider": provider,
-                "provider_message_id": provider_message_id,
-                "error_code": error_code,
-                "error_message": error_message,
-                "details": details or {},
-            },
+    attempt_row = {
+        "b_id": notification_id,
+        "b_run": run_id,
+        "b_attempt": attempt,
+        "outcome": outcome,
+        "finished_at": now,
+        "provider": provider,
+        "provider_message_id": provider_message_id,
+        "error_code": error_code,
+        "error_message": error_message,
+        "details": details or {},
+    }
+    values: dict[str, Any] = {
+        "b_id": notification_id,
+        "status": status.value,
+        "attempts": attempt,
+        "last_attempt_at": now,
+        "updated_at": now,
+        "next_retry_at": next_retry_at,
+    }
+    if status == Status.SENT:
+        values.update(
+            paused=False,  # a pause that came while this send was in flight has nothing left to hold
+            provider=provider,
+            provider_message_id=provider_message_id,
+            completed_at=now,
+            error_code=None,
+            error_message=None,
         )
-        values: dict[str, Any] = {
-            "b_id": notification_id,
-            "status": status.value,
-            "attempts": attempt,
-            "last_attempt_at": now,
-            "updated_at": now,
-            "next_retry_at": next_retry_at,
-        }
-        if status == Status.SENT:
-            values.update(
-                paused=False,  # a pause that came while this send was in flight has nothing left to hold
-                provider=provider,
-                provider_message_id=provider_message_id,
-                completed_at=now,
-                error_code=None,
-                error_message=None,
-            )
-        else:
-            values.update(error_code=error_code, error_message=error_message, provider=provider)
-            if status == Status.FAILED:
-                values.update(completed_at=now, paused=False)
-        await conn.execute(_LIVE_ROW, values)
+    else:
+        values.update(error_code=error_code, error_message=error_message, provider=provider)
+        if status == Status.FAILED:
+            values.update(completed_at=now, paused=False)
+    await db.run(_finish_attempt, attempt_row, values)
+
+
+def _finish_attempt(conn: Connection, attempt_row: dict[str, Any], values: dict[str, Any]) -> None:
+    conn.execute(_ATTEMPT_ROW, attempt_row)
+    conn.execute(_LIVE_ROW, values)
 
 
 async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = None) -> None:

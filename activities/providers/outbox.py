@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from activities.providers.base import DeliveryResult, EmailMessage, PushMessage
 from notifications.db import Database
 from notifications.models import OutboxMessage
-from notifications.sql import insert_ignore
+from notifications.sql import insert_ignore_sync
 
 
 class OutboxProvider:
@@ -42,20 +42,19 @@ class OutboxProvider:
     ) -> DeliveryResult:
         message_id = f"outbox-{key}"
         started = time.monotonic()
-        async with self._db.connection() as conn:
-            await insert_ignore(
-                conn,
-                OutboxMessage,
-                {
-                    "notification_id": key,
-                    "channel": channel,
-                    "recipient": recipient,
-                    "subject": subject,
-                    "body": body,
-                    "provider_message_id": message_id,
-                },
-                ["notification_id"],
-            )
+        await self._db.run(
+            insert_ignore_sync,
+            OutboxMessage,
+            {
+                "notification_id": key,
+                "channel": channel,
+                "recipient": recipient,
+                "subject": subject,
+                "body": body,
+                "provider_message_id": message_id,
+            },
+            ["notification_id"],
+        )
         if self._latency:
             # Like a provider that accepted the message but answers slowly: a worker dying
             # now leaves a recorded message, and the retry must not record a second one. The
