@@ -100,6 +100,7 @@ async def run_baseline_worker(email_concurrency: int, push_concurrency: int, gra
             workflows=[BenchBaselineWorkflow],
             activities=[bench_trivial],
             max_concurrent_activities=concurrency,
+            nonsticky_to_sticky_poll_ratio=0.8,  # as `notifications worker`
             graceful_shutdown_timeout=timedelta(seconds=graceful_shutdown),
             workflow_runner=runner,
         )
@@ -430,17 +431,33 @@ async def history_stats(address: str, workflow_ids: Sequence[str], sample: int) 
     picked = random.Random(7).sample(list(workflow_ids), min(sample, len(workflow_ids)))
     counts: list[int] = []
     types: Counter[str] = Counter()
+    # Where a workflow task's time goes: waiting on the server for a poller, then in the worker.
+    waits: list[float] = []
+    runs: list[float] = []
     for wid in picked:
         history = await client.get_workflow_handle(wid).fetch_history()
         counts.append(len(history.events))
+        at: dict[str, float] = {}
         for event in history.events:
-            types[_event_name(event.event_type)] += 1
+            name = _event_name(event.event_type)
+            types[name] += 1
+            t = event.event_time.ToMicroseconds() / 1e6
+            if name == "WORKFLOW_TASK_SCHEDULED":
+                at["scheduled"] = t
+            elif name == "WORKFLOW_TASK_STARTED" and "scheduled" in at:
+                waits.append(t - at.pop("scheduled"))
+                at["started"] = t
+            elif name in ("WORKFLOW_TASK_COMPLETED", "WORKFLOW_TASK_FAILED", "WORKFLOW_TASK_TIMED_OUT"):
+                if "started" in at:
+                    runs.append(t - at.pop("started"))
     if not counts:
         return {"history_events_per_workflow": None}
     return {
         "history_events_per_workflow": round(sum(counts) / len(counts), 2),
         "history_events_min_max": [min(counts), max(counts)],
         "history_event_types_per_workflow": {k: round(v / len(counts), 2) for k, v in sorted(types.items())},
+        "workflow_task_schedule_to_start_ms": _ms_stats(waits, (50, 95)) if waits else None,
+        "workflow_task_start_to_complete_ms": _ms_stats(runs, (50, 95)) if runs else None,
     }
 
 
@@ -1100,6 +1117,8 @@ def table(results: dict[str, Any]) -> str:
         ("worker peak RSS MB", lambda r: r.get("worker_peak_rss_mb")),
         ("history events / workflow", lambda r: r.get("history_events_per_workflow")),
         ("server persistence requests / wf", lambda r: r.get("server_persistence_requests_per_workflow")),
+        ("workflow task wait p50 ms", lambda r: r["workflow_task_schedule_to_start_ms"]["p50"]),
+        ("workflow task run p50 ms", lambda r: r["workflow_task_start_to_complete_ms"]["p50"]),
         ("bound: concurrency / latency /s", lambda r: r.get("concurrency_bound_per_s")),
     ]
     lines = ["| metric | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
