@@ -15,6 +15,10 @@ Scenarios (all by default):
   backlog      queues paused, --backlog notifications held, worker RSS at 10 % and 100 %, resume, drain
   unloaded     a few notifications one at a time: enqueue-to-sent p50 vs the bare round trip p50
 
+The headline pair (baseline and ours at 0 ms) runs in --rounds alternating rounds (B O O B),
+each on a fresh server, merged into one result: this machine's speed drifts between minutes,
+and alternating makes a drift weigh on both sides of the ratio.
+
 The module's top level imports only the standard library and temporalio: the bare workflow
 lives here and the workflow sandbox re-imports its module for every run.
 """
@@ -126,6 +130,7 @@ class BenchOptions:
     output: Path = DEFAULT_OUTPUT
     database_url: str | None = None
     enqueue_concurrency: int = 32
+    rounds: int = 2
     email_concurrency: int = 5
     push_concurrency: int = 10
     high_concurrency: int = 50
@@ -145,6 +150,7 @@ class BenchOptions:
         return cls(
             n=300,
             quick=True,
+            rounds=1,
             latencies_ms=[0],
             backlog=200,
             unloaded_count=3,
@@ -685,6 +691,7 @@ async def run_ours(
             **meter.report(n),
             "worker_peak_rss_mb": round(peak / 1024, 1) if peak else None,
             **hist,
+            RAW: {"e2e": res["e2e"], "enqueue": enqueue},
             "delivery_attempts": res["delivery_attempts"],
             "outbox_messages": res["outbox_messages"],
             **(extra or {}),
@@ -695,11 +702,11 @@ async def run_ours(
 
 
 # -- baseline -------------------------------------------------------------------------------------------
-async def run_baseline(opts: BenchOptions, base: Path, *, n: int) -> dict[str, Any]:
+async def run_baseline(opts: BenchOptions, base: Path, *, n: int, name: str = "baseline") -> dict[str, Any]:
     """N bare workflows, started concurrently like the notifications, on their own queues and worker."""
     from temporalio.client import Client
 
-    async with stack(opts, "baseline", base) as st:
+    async with stack(opts, name, base) as st:
         await start_worker(st, opts, kind="baseline")
         client = await Client.connect(st.address)
         prefix = f"baseline-{uuid.uuid4().hex[:6]}"
@@ -755,6 +762,7 @@ async def run_baseline(opts: BenchOptions, base: Path, *, n: int) -> dict[str, A
             **meter.report(n),
             "worker_peak_rss_mb": round(peak / 1024, 1) if peak else None,
             **hist,
+            RAW: {"e2e": e2e, "enqueue": enqueue},
         }
 
 
@@ -930,6 +938,7 @@ async def run_bench(opts: BenchOptions, progress: Callable[[str], None] = print)
         "n": opts.n,
         "backlog": opts.backlog,
         "enqueue_concurrency": opts.enqueue_concurrency,
+        "rounds": opts.rounds,
         "email_concurrency": opts.email_concurrency,
         "push_concurrency": opts.push_concurrency,
         "database": "postgresql" if (opts.database_url or "").startswith("postgres") else "sqlite",
@@ -955,23 +964,42 @@ async def run_bench(opts: BenchOptions, progress: Callable[[str], None] = print)
             scenarios[name] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
         progress(f"[bench] {name} done in {time.monotonic() - t:.1f} s")
 
+    def ours_at(latency: int, name: str) -> Awaitable[dict[str, Any]]:
+        return run_ours(
+            opts,
+            base,
+            name,
+            n=opts.n,
+            latency_ms=latency,
+            email_concurrency=opts.email_concurrency,
+            push_concurrency=opts.push_concurrency,
+        )
+
     try:
-        if "baseline" in opts.scenarios:
+        paired = "baseline" in opts.scenarios and "ours" in opts.scenarios and 0 in opts.latencies_ms
+        if paired and opts.rounds > 1:
+            # The ratio's two sides alternate (baseline, ours, ours, baseline, ...): on a shared
+            # machine whose speed drifts by +-15 % between minutes, a drift then weighs on both.
+            rounds: dict[str, list[dict[str, Any]]] = {"baseline": [], "ours_0ms": []}
+            for r in range(opts.rounds):
+                order = ["baseline", "ours_0ms"] if r % 2 == 0 else ["ours_0ms", "baseline"]
+                for name in order:
+                    label = f"{name} (round {r + 1}/{opts.rounds})"
+                    workdir = f"{name}-r{r + 1}"  # each round on its own fresh server and database
+                    coro = (
+                        run_baseline(opts, base, n=opts.n, name=workdir) if name == "baseline" else ours_at(0, workdir)
+                    )
+                    await scenario(label, coro)
+                    rounds[name].append(scenarios.pop(label))
+            for name, runs in rounds.items():
+                scenarios[name] = merge_rounds(runs)
+        elif "baseline" in opts.scenarios:
             await scenario("baseline", run_baseline(opts, base, n=opts.n))
         if "ours" in opts.scenarios:
             for latency in opts.latencies_ms:
-                await scenario(
-                    f"ours_{latency}ms",
-                    run_ours(
-                        opts,
-                        base,
-                        f"ours_{latency}ms",
-                        n=opts.n,
-                        latency_ms=latency,
-                        email_concurrency=opts.email_concurrency,
-                        push_concurrency=opts.push_concurrency,
-                    ),
-                )
+                if latency == 0 and "ours_0ms" in scenarios:
+                    continue
+                await scenario(f"ours_{latency}ms", ours_at(latency, f"ours_{latency}ms"))
         if "resend" in opts.scenarios:
             fake = _fake_resend()
             if fake is None:
@@ -1011,6 +1039,7 @@ async def run_bench(opts: BenchOptions, progress: Callable[[str], None] = print)
         else:
             progress(f"[bench] scenario data kept in {base}")
     meta["total_seconds"] = round(time.time() - started, 1)
+    _drop_raw(scenarios)
     results: dict[str, Any] = {"meta": meta, "scenarios": scenarios}
     results.update(compare(scenarios))
     return results
@@ -1038,6 +1067,76 @@ async def run_concurrency(opts: BenchOptions, base: Path) -> dict[str, Any]:
     return out
 
 
+RAW = "_raw"  # per-notification samples, kept until rounds are merged; not written out
+
+
+def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One scenario's rounds as one result: totals over all rounds, percentiles over all samples."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return {**failed[0], "rounds": runs}
+    n = sum(r["notifications"] for r in runs)
+    wall = sum(r["wall_seconds"] for r in runs)
+    e2e = [v for r in runs for v in r[RAW]["e2e"]]
+    enqueue = [v for r in runs for v in r[RAW]["enqueue"]]
+
+    def weighted(key: str) -> float | None:
+        values = [(r.get(key), r["notifications"]) for r in runs]
+        if any(v is None for v, _ in values):
+            return None
+        return round(sum(v * w for v, w in values) / n, 2)
+
+    def mean(key: str) -> float | None:
+        values = [r.get(key) for r in runs]
+        return None if any(v is None for v in values) else round(sum(values) / len(values), 2)
+
+    merged = dict(runs[0])
+    merged.update(
+        notifications=n,
+        sent=sum(r["sent"] for r in runs),
+        all_sent=all(r["all_sent"] for r in runs),
+        wall_seconds=round(wall, 2),
+        throughput_per_s=round(n / wall, 2) if wall > 0 else None,
+        enqueue_seconds=round(sum(r["enqueue_seconds"] for r in runs), 2),
+        e2e_latency_ms=_ms_stats(e2e),
+        enqueue_latency_ms=_ms_stats(enqueue, (50, 99)),
+        worker_peak_rss_mb=max((r.get("worker_peak_rss_mb") or 0 for r in runs), default=None) or None,
+        history_events_per_workflow=mean("history_events_per_workflow"),
+    )
+    merged[RAW] = {"e2e": e2e, "enqueue": enqueue}
+    for key in runs[0]:
+        if key.endswith("_per_1000") or (key.startswith("server_") and key.endswith("_per_workflow")):
+            merged[key] = weighted(key)
+        elif key in ("server_cpu_s", "worker_cpu_s", "outbox_messages"):
+            merged[key] = round(sum(r.get(key) or 0 for r in runs), 2)
+    if "delivery_attempts" in runs[0]:
+        attempts: Counter[str] = Counter()
+        for r in runs:
+            attempts.update(r.get("delivery_attempts") or {})
+        merged["delivery_attempts"] = dict(attempts)
+    merged["rounds"] = [
+        {
+            "throughput_per_s": r["throughput_per_s"],
+            "wall_seconds": r["wall_seconds"],
+            "server_cpu_s_per_1000": r.get("server_cpu_s_per_1000"),
+            "worker_cpu_s_per_1000": r.get("worker_cpu_s_per_1000"),
+            "client_cpu_s_per_1000": r.get("client_cpu_s_per_1000"),
+        }
+        for r in runs
+    ]
+    return merged
+
+
+def _drop_raw(value: Any) -> None:
+    if isinstance(value, dict):
+        value.pop(RAW, None)
+        for v in value.values():
+            _drop_raw(v)
+    elif isinstance(value, list):
+        for v in value:
+            _drop_raw(v)
+
+
 def compare(scenarios: dict[str, Any]) -> dict[str, Any]:
     """Ratios ours / baseline (same run) and the issue's targets, pass or miss."""
     base = scenarios.get("baseline") or {}
@@ -1060,6 +1159,11 @@ def compare(scenarios: dict[str, Any]) -> dict[str, Any]:
     }
     out.update(ratios)
     out["ratios"] = ratios
+    if base.get("rounds") and ours.get("rounds"):
+        out["throughput_ratio_per_round"] = [
+            _ratio(o["throughput_per_s"], b["throughput_per_s"])
+            for b, o in zip(base["rounds"], ours["rounds"], strict=False)
+        ]
     targets: dict[str, Any] = {"throughput_ratio>=0.9": (ratios["throughput_ratio"] or 0) >= 0.9}
     unloaded = scenarios.get("unloaded") or {}
     if unloaded.get("p50_ratio") is not None:
@@ -1133,6 +1237,9 @@ def table(results: dict[str, Any]) -> str:
             continue
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     extra = [f"throughput_ratio (ours_0ms / baseline): {_fmt(results.get('throughput_ratio'))}"]
+    if results.get("throughput_ratio_per_round"):
+        per_round = ", ".join(_fmt(v) for v in results["throughput_ratio_per_round"])
+        extra[0] += f" (all rounds together; round by round: {per_round})"
     for key in ("e2e_p50_ratio", "server_cpu_ratio", "worker_cpu_ratio", "history_events_ratio"):
         if results.get(key) is not None:
             extra.append(f"{key}: {_fmt(results[key])}")
@@ -1171,6 +1278,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         "n",
         "backlog",
         "enqueue_concurrency",
+        "rounds",
         "email_concurrency",
         "push_concurrency",
         "high_concurrency",

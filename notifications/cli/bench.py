@@ -48,6 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="SQL database (default: a fresh SQLite file per scenario; DATABASE_URL is honoured)",
     )
     p.add_argument("--enqueue-concurrency", type=_positive, default=None, help="concurrent enqueues (default 32)")
+    p.add_argument(
+        "--rounds",
+        type=_positive,
+        default=None,
+        help="rounds of the baseline / ours (0 ms) pair, alternating B O O B ..., merged into one result "
+        "(default 2; 1 quick)",
+    )
     p.add_argument("--email-concurrency", type=_positive, default=None, help="worker email concurrency (default 5)")
     p.add_argument("--push-concurrency", type=_positive, default=None, help="worker push concurrency (default 10)")
     p.add_argument(
