@@ -1088,7 +1088,8 @@ def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
     def mean(key: str) -> float | None:
         values = [r.get(key) for r in runs]
-        return None if any(v is None for v in values) else round(sum(values) / len(values), 2)
+        present = [float(v) for v in values if v is not None]
+        return round(sum(present) / len(present), 2) if len(present) == len(values) else None
 
     merged = dict(runs[0])
     merged.update(
