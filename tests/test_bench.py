@@ -81,3 +81,35 @@ def test_quick_bench_end_to_end(tmp_path: Path) -> None:
     assert results["ratios"]["throughput_ratio"] == results["throughput_ratio"]
     assert "throughput_ratio>=0.9" in results["targets"]
     assert not [k for k, v in scenarios.items() if "error" in v]
+
+
+def test_rounds_merge_into_one_result() -> None:
+    """Alternating rounds report totals over all rounds, not the last round or an average of rates."""
+    from notifications.bench import RAW, merge_rounds
+
+    def run(n: int, wall: float, worker_cpu: float, e2e: list[float]) -> dict[str, object]:
+        return {
+            "notifications": n,
+            "sent": n,
+            "all_sent": True,
+            "wall_seconds": wall,
+            "throughput_per_s": n / wall,
+            "enqueue_seconds": 1.0,
+            "worker_cpu_s_per_1000": worker_cpu,
+            "server_persistence_requests_per_workflow": 18.0,
+            "worker_peak_rss_mb": 150.0 + n / 100,
+            "history_events_per_workflow": 7.0,
+            "delivery_attempts": {"sent": n},
+            RAW: {"e2e": e2e, "enqueue": [0.1] * n},
+        }
+
+    merged = merge_rounds([run(100, 2.0, 10.0, [1.0] * 100), run(300, 3.0, 20.0, [3.0] * 300)])
+    assert merged["notifications"] == 400 and merged["wall_seconds"] == 5.0
+    assert merged["throughput_per_s"] == 80.0  # 400 / 5 s, not the mean of 50/s and 100/s
+    assert merged["worker_cpu_s_per_1000"] == 17.5  # weighted by notifications
+    assert merged["e2e_latency_ms"]["p50"] == 3000.0  # percentiles over every sample
+    assert merged["worker_peak_rss_mb"] == 153.0 and merged["delivery_attempts"] == {"sent": 400}
+    assert [r["throughput_per_s"] for r in merged["rounds"]] == [50.0, 100.0]
+
+    failed = merge_rounds([run(100, 2.0, 10.0, [1.0] * 100), {"error": "RuntimeError: boom"}])
+    assert failed["error"] == "RuntimeError: boom" and len(failed["rounds"]) == 2
