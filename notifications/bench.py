@@ -431,6 +431,10 @@ async def wait_idle(st: Stack, *, quiet_cpu: float = 0.05, limit_s: float = 60) 
 
 
 # -- measurements --------------------------------------------------------------------------------------
+RAW = "_raw"  # per-notification samples, kept until rounds are merged; not written out
+RAW_HISTORY = "_raw_history"  # the same for the sampled histories
+
+
 async def history_stats(address: str, workflow_ids: Sequence[str], sample: int) -> dict[str, Any]:
     """Events per workflow from real histories: the engine's cost per notification, in its own unit."""
     from temporalio.client import Client
@@ -451,7 +455,8 @@ async def history_stats(address: str, workflow_ids: Sequence[str], sample: int) 
             types[name] += 1
             t = event.event_time.ToMicroseconds() / 1e6
             if name == "WORKFLOW_TASK_SCHEDULED":
-                at["scheduled"] = t
+                # a task that timed out on the sticky queue is scheduled again: its wait runs from the first
+                at.setdefault("scheduled", t)
             elif name == "WORKFLOW_TASK_STARTED" and "scheduled" in at:
                 waits.append(t - at.pop("scheduled"))
                 at["started"] = t
@@ -466,6 +471,7 @@ async def history_stats(address: str, workflow_ids: Sequence[str], sample: int) 
         "history_event_types_per_workflow": {k: round(v / len(counts), 2) for k, v in sorted(types.items())},
         "workflow_task_schedule_to_start_ms": _ms_stats(waits, (50, 95)) if waits else None,
         "workflow_task_start_to_complete_ms": _ms_stats(runs, (50, 95)) if runs else None,
+        RAW_HISTORY: {"counts": counts, "types": dict(types), "waits": waits, "runs": runs},
     }
 
 
@@ -1069,9 +1075,6 @@ async def run_concurrency(opts: BenchOptions, base: Path) -> dict[str, Any]:
     return out
 
 
-RAW = "_raw"  # per-notification samples, kept until rounds are merged; not written out
-
-
 def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One scenario's rounds as one result: totals over all rounds, percentiles over all samples."""
     failed = [r for r in runs if "error" in r]
@@ -1104,9 +1107,24 @@ def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
         e2e_latency_ms=_ms_stats(e2e),
         enqueue_latency_ms=_ms_stats(enqueue, (50, 99)),
         worker_peak_rss_mb=max((r.get("worker_peak_rss_mb") or 0 for r in runs), default=None) or None,
-        history_events_per_workflow=mean("history_events_per_workflow"),
     )
     merged[RAW] = {"e2e": e2e, "enqueue": enqueue}
+    histories = [r[RAW_HISTORY] for r in runs if RAW_HISTORY in r]
+    merged["history_events_per_workflow"] = mean("history_events_per_workflow")
+    if histories:
+        counts = [c for h in histories for c in h["counts"]]
+        types: Counter[str] = Counter()
+        for h in histories:
+            types.update(h["types"])
+        waits = [w for h in histories for w in h["waits"]]
+        task_runs = [w for h in histories for w in h["runs"]]
+        merged.update(
+            history_events_per_workflow=round(sum(counts) / len(counts), 2) if counts else None,
+            history_events_min_max=[min(counts), max(counts)] if counts else None,
+            history_event_types_per_workflow={k: round(v / len(counts), 2) for k, v in sorted(types.items())},
+            workflow_task_schedule_to_start_ms=_ms_stats(waits, (50, 95)) if waits else None,
+            workflow_task_start_to_complete_ms=_ms_stats(task_runs, (50, 95)) if task_runs else None,
+        )
     for key in runs[0]:
         if key.endswith("_per_1000") or (key.startswith("server_") and key.endswith("_per_workflow")):
             merged[key] = weighted(key)
@@ -1133,6 +1151,7 @@ def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def _drop_raw(value: Any) -> None:
     if isinstance(value, dict):
         value.pop(RAW, None)
+        value.pop(RAW_HISTORY, None)
         for v in value.values():
             _drop_raw(v)
     elif isinstance(value, list):

@@ -198,7 +198,8 @@ class NotificationClient(DevicesMixin):
         """
         if time.monotonic() < self._running_until.get(channel, 0.0):
             return False
-        paused = await self.db.run(store.is_queue_paused_sync, channel)
+        async with self.db.connection() as conn:  # a read: not queued behind this process's writes
+            paused = await store.is_queue_paused(conn, channel)
         if not paused:
             self._running_until[channel] = time.monotonic() + QUEUE_STATE_CACHE_SECONDS
         return paused

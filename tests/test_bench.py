@@ -85,9 +85,9 @@ def test_quick_bench_end_to_end(tmp_path: Path) -> None:
 
 def test_rounds_merge_into_one_result() -> None:
     """Alternating rounds report totals over all rounds, not the last round or an average of rates."""
-    from notifications.bench import RAW, merge_rounds
+    from notifications.bench import RAW, RAW_HISTORY, merge_rounds
 
-    def run(n: int, wall: float, worker_cpu: float, e2e: list[float]) -> dict[str, object]:
+    def run(n: int, wall: float, worker_cpu: float, e2e: list[float], events: int = 7) -> dict[str, object]:
         return {
             "notifications": n,
             "sent": n,
@@ -101,15 +101,19 @@ def test_rounds_merge_into_one_result() -> None:
             "history_events_per_workflow": 7.0,
             "delivery_attempts": {"sent": n},
             RAW: {"e2e": e2e, "enqueue": [0.1] * n},
+            RAW_HISTORY: {"counts": [7, events], "types": {"MARKER_RECORDED": 2}, "waits": [0.5], "runs": [0.1]},
         }
 
-    merged = merge_rounds([run(100, 2.0, 10.0, [1.0] * 100), run(300, 3.0, 20.0, [3.0] * 300)])
+    merged = merge_rounds([run(100, 2.0, 10.0, [1.0] * 100), run(300, 3.0, 20.0, [3.0] * 300, events=10)])
     assert merged["notifications"] == 400 and merged["wall_seconds"] == 5.0
     assert merged["throughput_per_s"] == 80.0  # 400 / 5 s, not the mean of 50/s and 100/s
     assert merged["worker_cpu_s_per_1000"] == 17.5  # weighted by notifications
     assert merged["e2e_latency_ms"]["p50"] == 3000.0  # percentiles over every sample
     assert merged["worker_peak_rss_mb"] == 153.0 and merged["delivery_attempts"] == {"sent": 400}
     assert [r["throughput_per_s"] for r in merged["rounds"]] == [50.0, 100.0]
+    # sampled histories pooled over the rounds, not copied from the first
+    assert merged["history_events_per_workflow"] == 7.75 and merged["history_events_min_max"] == [7, 10]
+    assert merged["history_event_types_per_workflow"] == {"MARKER_RECORDED": 1.0}
 
     failed = merge_rounds([run(100, 2.0, 10.0, [1.0] * 100), {"error": "RuntimeError: boom"}])
     assert failed["error"] == "RuntimeError: boom" and len(failed["rounds"]) == 2
