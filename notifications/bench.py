@@ -463,6 +463,11 @@ async def history_stats(address: str, workflow_ids: Sequence[str], sample: int) 
             elif name in ("WORKFLOW_TASK_COMPLETED", "WORKFLOW_TASK_FAILED", "WORKFLOW_TASK_TIMED_OUT"):
                 if "started" in at:
                     runs.append(t - at.pop("started"))
+    return _history_summary(counts, types, waits, runs)
+
+
+def _history_summary(counts: list[int], types: Counter[str], waits: list[float], runs: list[float]) -> dict[str, Any]:
+    """The histories' numbers, with their samples kept under RAW_HISTORY so rounds can pool them."""
     if not counts:
         return {"history_events_per_workflow": None}
     return {
@@ -710,7 +715,7 @@ async def run_ours(
 
 
 # -- baseline -------------------------------------------------------------------------------------------
-async def run_baseline(opts: BenchOptions, base: Path, *, n: int, name: str = "baseline") -> dict[str, Any]:
+async def run_baseline(opts: BenchOptions, base: Path, *, n: int, name: str) -> dict[str, Any]:
     """N bare workflows, started concurrently like the notifications, on their own queues and worker."""
     from temporalio.client import Client
 
@@ -984,25 +989,27 @@ async def run_bench(opts: BenchOptions, progress: Callable[[str], None] = print)
         )
 
     try:
-        paired = "baseline" in opts.scenarios and "ours" in opts.scenarios and 0 in opts.latencies_ms
-        if paired and opts.rounds > 1:
-            # The ratio's two sides alternate (baseline, ours, ours, baseline, ...): on a shared
-            # machine whose speed drifts by +-15 % between minutes, a drift then weighs on both.
-            rounds: dict[str, list[dict[str, Any]]] = {"baseline": [], "ours_0ms": []}
-            for r in range(opts.rounds):
-                order = ["baseline", "ours_0ms"] if r % 2 == 0 else ["ours_0ms", "baseline"]
-                for name in order:
-                    label = f"{name} (round {r + 1}/{opts.rounds})"
-                    workdir = f"{name}-r{r + 1}"  # each round on its own fresh server and database
-                    coro = (
-                        run_baseline(opts, base, n=opts.n, name=workdir) if name == "baseline" else ours_at(0, workdir)
-                    )
-                    await scenario(label, coro)
-                    rounds[name].append(scenarios.pop(label))
-            for name, runs in rounds.items():
-                scenarios[name] = merge_rounds(runs)
-        elif "baseline" in opts.scenarios:
-            await scenario("baseline", run_baseline(opts, base, n=opts.n))
+        # The ratio's two sides alternate over --rounds (baseline, ours, ours, baseline, ...), each
+        # round on its own fresh server and database: on a shared machine whose speed drifts by
+        # +-15 % between minutes, a drift then weighs on both.
+        pair = [
+            name
+            for name, wanted in (
+                ("baseline", "baseline" in opts.scenarios),
+                ("ours_0ms", "ours" in opts.scenarios and 0 in opts.latencies_ms),
+            )
+            if wanted
+        ]
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in pair}
+        for r in range(opts.rounds):
+            for name in pair if r % 2 == 0 else pair[::-1]:
+                label = f"{name} (round {r + 1}/{opts.rounds})"
+                workdir = f"{name}-r{r + 1}"
+                coro = run_baseline(opts, base, n=opts.n, name=workdir) if name == "baseline" else ours_at(0, workdir)
+                await scenario(label, coro)
+                rounds[name].append(scenarios.pop(label))
+        for name, runs in rounds.items():
+            scenarios[name] = merge_rounds(runs)
         if "ours" in opts.scenarios:
             for latency in opts.latencies_ms:
                 if latency == 0 and "ours_0ms" in scenarios:
@@ -1091,11 +1098,6 @@ def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
             return None
         return round(sum(v * w for v, w in values) / n, 2)
 
-    def mean(key: str) -> float | None:
-        values = [r.get(key) for r in runs]
-        present = [float(v) for v in values if v is not None]
-        return round(sum(present) / len(present), 2) if len(present) == len(values) else None
-
     merged = dict(runs[0])
     merged.update(
         notifications=n,
@@ -1110,21 +1112,17 @@ def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
     )
     merged[RAW] = {"e2e": e2e, "enqueue": enqueue}
     histories = [r[RAW_HISTORY] for r in runs if RAW_HISTORY in r]
-    merged["history_events_per_workflow"] = mean("history_events_per_workflow")
-    if histories:
-        counts = [c for h in histories for c in h["counts"]]
-        types: Counter[str] = Counter()
-        for h in histories:
-            types.update(h["types"])
-        waits = [w for h in histories for w in h["waits"]]
-        task_runs = [w for h in histories for w in h["runs"]]
-        merged.update(
-            history_events_per_workflow=round(sum(counts) / len(counts), 2) if counts else None,
-            history_events_min_max=[min(counts), max(counts)] if counts else None,
-            history_event_types_per_workflow={k: round(v / len(counts), 2) for k, v in sorted(types.items())},
-            workflow_task_schedule_to_start_ms=_ms_stats(waits, (50, 95)) if waits else None,
-            workflow_task_start_to_complete_ms=_ms_stats(task_runs, (50, 95)) if task_runs else None,
+    types: Counter[str] = Counter()
+    for h in histories:
+        types.update(h["types"])
+    merged.update(
+        _history_summary(
+            [c for h in histories for c in h["counts"]],
+            types,
+            [w for h in histories for w in h["waits"]],
+            [w for h in histories for w in h["runs"]],
         )
+    )
     for key in runs[0]:
         if key.endswith("_per_1000") or (key.startswith("server_") and key.endswith("_per_workflow")):
             merged[key] = weighted(key)
@@ -1259,7 +1257,7 @@ def table(results: dict[str, Any]) -> str:
             continue
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     extra = [f"throughput_ratio (ours_0ms / baseline): {_fmt(results.get('throughput_ratio'))}"]
-    if results.get("throughput_ratio_per_round"):
+    if len(results.get("throughput_ratio_per_round") or []) > 1:
         per_round = ", ".join(_fmt(v) for v in results["throughput_ratio_per_round"])
         extra[0] += f" (all rounds together; round by round: {per_round})"
     for key in ("e2e_p50_ratio", "server_cpu_ratio", "worker_cpu_ratio", "history_events_ratio"):

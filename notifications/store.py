@@ -161,13 +161,14 @@ async def begin_attempt(
     statements on the common path, one transaction per send (issue 6): row and queue
     flag read together (the row locked on PostgreSQL), the attempt row, the row update.
     """
-    return await db.run(_begin_attempt, inp, run_id, min_attempt, after_resume, not db.is_sqlite)
+    return await db.run(_begin_attempt, inp, run_id, min_attempt, after_resume)
 
 
 def _begin_attempt(
-    conn: Connection, inp: NotificationInput, run_id: str, min_attempt: int, after_resume: bool, lock: bool
+    conn: Connection, inp: NotificationInput, run_id: str, min_attempt: int, after_resume: bool
 ) -> AttemptStart | None:
-    probe = _attempt_probe(lock=lock)
+    # PostgreSQL locks the row; SQLite's BEGIN IMMEDIATE (Database.run) already holds the write lock.
+    probe = _attempt_probe(lock=conn.dialect.name != "sqlite")
     keys = {"b_id": inp.notificationId, "b_queue": inp.channel}
     row = conn.execute(probe, keys).first()
     if row is None:  # a workflow started without the client (e.g. from the temporal CLI)

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, event, func, select
 
 from notifications.config import Settings
 from notifications.db import Database
 from notifications.migrate import upgrade
-from notifications.models import OutboxMessage
+from notifications.models import Notification, OutboxMessage
 from notifications.sql import insert_ignore_sync
+from notifications.store import begin_attempt, insert_notification, set_paused
+from notifications.types import NotificationInput, Status
 
 
 def _record(conn: Connection, key: str) -> bool:
@@ -43,5 +49,35 @@ async def test_run_is_one_transaction(database_url: str, tmp_path: object) -> No
             keys = set(await session.scalars(select(OutboxMessage.notification_id)))
             total = await session.scalar(select(func.count()).select_from(OutboxMessage))
         assert keys == {f"n-{i}" for i in range(10)} and total == 10  # nothing of the failed one
+    finally:
+        await db.dispose()
+
+
+async def test_a_pause_during_an_attempt_start_is_kept(tmp_path: Path) -> None:
+    """The attempt start reads the pause flag and then writes the row: a pause written in between
+    (by the client, from another connection) must not be overwritten. On SQLite this holds because
+    `Database.run` opens with BEGIN IMMEDIATE; pysqlite alone would begin only at the first write."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'n.db'}", data_dir=tmp_path)
+    await asyncio.to_thread(upgrade, settings)
+    db = Database.from_settings(settings)
+    inp = NotificationInput(notificationId="n-1", channel="email", priority=5, to="a@example.com", subject="s")
+    probed = threading.Event()
+
+    def slow_after_probe(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO DELIVERY_ATTEMPTS"):
+            probed.set()
+            time.sleep(0.5)  # the probe has read `paused`; the row update has not run yet
+
+    try:
+        async with db.connection() as conn:
+            await insert_notification(conn, inp, Status.QUEUED)
+        event.listen(db._sync_engine, "before_cursor_execute", slow_after_probe)
+        start = asyncio.create_task(begin_attempt(db, inp, "run-1", 1))
+        await asyncio.to_thread(probed.wait, 5)
+        await set_paused(db, "n-1", True)  # the client's pause, from another connection
+        assert (await start).attempt == 1
+        async with db.sessions() as session:
+            row = await session.get(Notification, "n-1")
+        assert row is not None and row.paused and row.attempts == 1
     finally:
         await db.dispose()
