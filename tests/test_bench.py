@@ -23,6 +23,9 @@ SCENARIO_KEYS = {
     "worker_cpu_s_per_1000",
     "worker_peak_rss_mb",
     "history_events_per_workflow",
+    "workflow_task_schedule_to_start_ms",
+    "workflow_task_start_to_complete_ms",
+    "rounds",
 }
 
 
