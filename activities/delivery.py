@@ -149,7 +149,8 @@ class DeliveryActivities:
 
         called = time.perf_counter()
         try:
-            result = await asyncio.wait_for(self._call_provider(n), timeout=policy.sendTimeoutMs / 1000 * 0.9)
+            async with asyncio.timeout(policy.sendTimeoutMs / 1000 * 0.9):
+                result = await self._call_provider(n)
         except TimeoutError:
             error = DeliveryError(ErrorCode.TIMEOUT, "the provider did not answer in time")
         except DeliveryError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -53,11 +54,45 @@ async def test_run_is_one_transaction(database_url: str, tmp_path: object) -> No
         await db.dispose()
 
 
-async def test_a_pause_during_an_attempt_start_is_kept(tmp_path: Path) -> None:
+async def test_sqlite_runs_inline_and_waits_for_a_locked_database_on_the_writer(tmp_path: Path) -> None:
+    """A free database: the transaction runs on the caller's thread. A database another connection
+    has locked: the loop stays free while the writer thread waits, and the transaction lands."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'n.db'}", data_dir=tmp_path)
+    await asyncio.to_thread(upgrade, settings)
+    db = Database.from_settings(settings)
+
+    def record_on(conn: Connection, key: str) -> int:
+        _record(conn, key)
+        return threading.get_ident()
+
+    holder = sqlite3.connect(tmp_path / "n.db", isolation_level=None)
+    try:
+        assert await db.run(record_on, "free") == threading.get_ident()
+        holder.execute("BEGIN IMMEDIATE")  # another process's write transaction
+        pending = asyncio.create_task(db.run(record_on, "locked"))
+        slept = time.monotonic()
+        await asyncio.sleep(0.3)
+        assert time.monotonic() - slept < 2  # the loop is not blocked while the database is locked
+        assert not pending.done()
+        holder.execute("COMMIT")
+        assert await asyncio.wait_for(pending, 10) != threading.get_ident()
+        async with db.sessions() as session:
+            keys = set(await session.scalars(select(OutboxMessage.notification_id)))
+        assert keys == {"free", "locked"}
+    finally:
+        holder.close()
+        await db.dispose()
+
+
+@pytest.mark.parametrize("locked", [False, True], ids=["inline", "writer"])
+async def test_a_pause_during_an_attempt_start_is_kept(tmp_path: Path, locked: bool) -> None:
     """The attempt start reads the pause flag and then writes the row: a pause written in between
     (by the client, from another connection) must not be overwritten. On SQLite this holds because
-    `Database.run` opens with BEGIN IMMEDIATE; pysqlite alone would begin only at the first write."""
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'n.db'}", data_dir=tmp_path)
+    `Database.run` opens with BEGIN IMMEDIATE; pysqlite alone would begin only at the first write.
+    Checked on both of its paths: on the caller's thread, and on the writer thread when the
+    database was locked as the attempt started."""
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    settings = Settings(database_url=url, data_dir=tmp_path)
     await asyncio.to_thread(upgrade, settings)
     db = Database.from_settings(settings)
     inp = NotificationInput(notificationId="n-1", channel="email", priority=5, to="a@example.com", subject="s")
@@ -68,16 +103,28 @@ async def test_a_pause_during_an_attempt_start_is_kept(tmp_path: Path) -> None:
             probed.set()
             time.sleep(0.5)  # the probe has read `paused`; the row update has not run yet
 
+    def client_pauses() -> None:  # the client, in another thread with its own connection
+        probed.wait(5)
+        client = Database(settings.sqlalchemy_url)
+        asyncio.run(set_paused(client, "n-1", True))
+        asyncio.run(client.dispose())
+
+    holder = sqlite3.connect(tmp_path / "n.db", isolation_level=None)
     try:
         async with db.connection() as conn:
             await insert_notification(conn, inp, Status.QUEUED)
-        event.listen(db._sync_engine, "before_cursor_execute", slow_after_probe)
-        start = asyncio.create_task(begin_attempt(db, inp, "run-1", 1))
-        await asyncio.to_thread(probed.wait, 5)
-        await set_paused(db, "n-1", True)  # the client's pause, from another connection
-        assert (await start).attempt == 1
+        for engine in (db._inline_engine, db._sync_engine):
+            event.listen(engine, "before_cursor_execute", slow_after_probe)
+        pausing = threading.Thread(target=client_pauses)
+        pausing.start()
+        if locked:
+            holder.execute("BEGIN IMMEDIATE")
+            asyncio.get_running_loop().call_later(0.2, holder.execute, "COMMIT")
+        assert (await begin_attempt(db, inp, "run-1", 1)).attempt == 1
+        await asyncio.to_thread(pausing.join, 10)
         async with db.sessions() as session:
             row = await session.get(Notification, "n-1")
         assert row is not None and row.paused and row.attempts == 1
     finally:
+        holder.close()
         await db.dispose()
