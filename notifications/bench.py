@@ -862,6 +862,8 @@ async def _per_row_e2e(st: Stack, prefix: str, exclude: str) -> list[float]:
 # -- backlog --------------------------------------------------------------------------------------------
 async def run_backlog(opts: BenchOptions, base: Path) -> dict[str, Any]:
     """Queues paused, a backlog enqueued and held; worker RSS at 10 % and 100 % of it, then resume and drain."""
+    from notifications.types import workflow_id_for
+
     total = opts.backlog
     checkpoint = max(1, total // 10)
     async with stack(opts, "backlog", base) as st:
@@ -893,6 +895,9 @@ async def run_backlog(opts: BenchOptions, base: Path) -> dict[str, Any]:
             peak = st.worker_peak_rss_kb()
         finally:
             await client.close()
+        # held, then released by a signal: what the hold costs in events, and whether a resumed
+        # workflow's task waited out the sticky queue's timeout (WORKFLOW_TASK_TIMED_OUT)
+        hist = await history_stats(st.address, [workflow_id_for(i) for i in res["ids"]], opts.history_sample)
 
         def mb(kb: int | None) -> float | None:
             return round(kb / 1024, 1) if kb else None
@@ -914,6 +919,7 @@ async def run_backlog(opts: BenchOptions, base: Path) -> dict[str, Any]:
                 "delivery_attempts": res["delivery_attempts"],
                 "outbox_messages": res["outbox_messages"],
                 **meter.report(total),
+                **hist,
             }
         )
         return out
@@ -1277,7 +1283,10 @@ def table(results: dict[str, Any]) -> str:
             f"backlog {bl['notifications']} held: worker RSS {_fmt(bl['worker_rss_at_checkpoint_mb'])} MB at "
             f"{bl['checkpoint']}, {_fmt(bl['worker_rss_at_backlog_mb'])} MB at {bl['notifications']} "
             f"(x{_fmt(bl['worker_rss_backlog_ratio'])}); drained in {_fmt(bl['drain_seconds'])} s "
-            f"({_fmt(bl['drain_throughput_per_s'])}/s), sent {bl['sent']} of {bl['notifications']}"
+            f"({_fmt(bl['drain_throughput_per_s'])}/s), sent {bl['sent']} of {bl['notifications']}; "
+            f"{_fmt(bl.get('history_events_per_workflow'))} history events per workflow, "
+            f"{_fmt((bl.get('history_event_types_per_workflow') or {}).get('WORKFLOW_TASK_TIMED_OUT', 0))} "
+            "workflow-task timeouts per workflow"
         )
     for name, value in sc.items():
         if isinstance(value, dict) and ("error" in value or "skipped" in value):
