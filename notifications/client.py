@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -384,40 +384,46 @@ class NotificationClient(DevicesMixin):
         channels = list(channels)
         signal = "pause" if paused else "resume"
         self._running_until.clear()
+        signalled: set[tuple[str, str]] = set()
         for channel in channels:
             await store.set_queue_paused(self.db, channel.value, paused, reason=reason, actor=actor)
-            await self._signal_running(channel, signal, PauseRequest(reason, "queue"))
+            signalled |= await self._signal_running(channel, signal, PauseRequest(reason, "queue"))
         if not paused and self.settings.visibility_lag_seconds:
             # Visibility lags a moment behind starts: a notification started just before the
-            # resume may have been missed above. A second pass reaches it (resume is idempotent),
-            # so held notifications need no frequent polling of the queue flag.
+            # resume may have been missed above. A second pass reaches it, so held notifications
+            # need no frequent polling of the queue flag. It skips those already signalled: a
+            # second signal to each of a resumed backlog of 10,000 is 10,000 more history events.
             await asyncio.sleep(self.settings.visibility_lag_seconds)
             for channel in channels:
-                await self._signal_running(channel, signal, PauseRequest(reason, "queue"))
+                await self._signal_running(channel, signal, PauseRequest(reason, "queue"), skip=signalled)
         return await self.queue_states()
 
-    async def _signal_running(self, channel: Channel, signal: str, request: PauseRequest) -> int:
+    async def _signal_running(
+        self, channel: Channel, signal: str, request: PauseRequest, *, skip: Set[tuple[str, str]] = frozenset()
+    ) -> set[tuple[str, str]]:
+        """Signal every running notification of the channel; the (workflow, run) IDs signalled."""
         query = (
             f'WorkflowType = "{WORKFLOW_NAME}" AND ExecutionStatus = "Running" '
             f'AND NotificationChannel = "{channel.value}"'
         )
         limiter = asyncio.Semaphore(32)
-        count = 0
+        signalled: set[tuple[str, str]] = set()
 
-        async def send(workflow_id: str) -> None:
+        async def send(workflow_id: str, run_id: str | None) -> None:
             async with limiter:
                 try:
-                    await self.temporal.get_workflow_handle(workflow_id).signal(signal, request)
+                    await self.temporal.get_workflow_handle(workflow_id, run_id=run_id).signal(signal, request)
                 except RPCError as exc:  # finished between listing and signalling
                     if exc.status != RPCStatusCode.NOT_FOUND:
                         raise
 
         tasks = []
         async for execution in self.temporal.list_workflows(query):
-            tasks.append(asyncio.create_task(send(execution.id)))
-            count += 1
+            if (execution.id, execution.run_id) not in skip:
+                tasks.append(asyncio.create_task(send(execution.id, execution.run_id)))
+                signalled.add((execution.id, execution.run_id))
         await asyncio.gather(*tasks)
-        return count
+        return signalled
 
 
 # -- module-level API, as in the seed's integration examples ------------------------------------
