@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +27,11 @@ from notifications.config import Settings, to_sync_url
 P = ParamSpec("P")
 T = TypeVar("T")
 
+log = logging.getLogger("notifications.db")
+# Inline transactions between two WAL checkpoints on the writer thread: a send's transaction adds
+# a few pages to the WAL, so about SQLite's own default of one checkpoint per 1000 pages.
+_CHECKPOINT_EVERY = 200
+
 
 class Database:
     """One database per process: an async engine, plus on SQLite two sync ones for `run`.
@@ -40,14 +46,17 @@ class Database:
         self._sync_engine: Engine | None = None
         self._inline_engine: Engine | None = None
         self._writer: ThreadPoolExecutor | None = None
+        self._writer_lock = threading.Lock()
         if self.is_sqlite:
             # A file has no server to drop the connection: no ping before every checkout.
             ensure_sqlite_dir(url)
             kwargs["connect_args"] = {"timeout": 30}
             # `run`'s transactions: first tried on the caller's thread without waiting for a
             # lock, then on the writer thread, which waits for it (see `run`).
-            self._inline_engine = _sqlite_sync_engine(url, busy_timeout_ms=0)
+            self._inline_engine = _sqlite_sync_engine(url, busy_timeout_ms=0, checkpoints=False)
             self._inline_lock = threading.Lock()
+            self._inline_commits = 0
+            self._checkpointing = False
             self._sync_engine = _sqlite_sync_engine(url, busy_timeout_ms=30_000)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
@@ -80,8 +89,9 @@ class Database:
           cheaper than handing it to a thread and back under a contended GIL (1+1 at
           100 ms: the attempt start took 0.9 ms instead of 3-5 ms, about 3 % of the run);
         - otherwise (another process or this one's writer holds the lock) on one
-          writer thread, which waits for the lock without blocking the loop; this
-          process's waiting transactions queue there in order.
+          writer thread, which waits for the lock without blocking the loop. An
+          inline transaction may commit before one already waiting there; no caller
+          orders its transactions other than by awaiting each.
         Either way it opens with BEGIN IMMEDIATE, so its reads see what it then
         writes on: no other writer gets in between (pysqlite on its own would begin
         only at the first write). A transaction that found the database locked was
@@ -97,36 +107,59 @@ class Database:
             return self._run_inline(fn, args, kwargs)
         except _DatabaseLocked:
             pass
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         return await asyncio.get_running_loop().run_in_executor(
-            self._writer, _in_transaction, self._sync_engine, fn, args, kwargs
+            self._writer_thread(), _in_transaction, self._sync_engine, fn, args, kwargs
         )
 
     def _run_inline(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
         assert self._inline_engine is not None
-        if not self._inline_lock.acquire(blocking=False):  # in use by another thread's loop
+        if self._checkpointing or not self._inline_lock.acquire(blocking=False):  # or in use by another loop
             raise _DatabaseLocked
         try:
-            return _in_transaction(self._inline_engine, fn, args, kwargs)
+            result = _in_transaction(self._inline_engine, fn, args, kwargs)
+            self._inline_commits += 1
         except OperationalError as exc:
             if _is_busy(exc):
                 raise _DatabaseLocked from exc
             raise
         finally:
             self._inline_lock.release()
+        if self._inline_commits % _CHECKPOINT_EVERY == 0:
+            # The inline connection never checkpoints: a checkpoint's fsyncs would stall the
+            # loop for 5-10 ms. The writer thread does, and until it is done the transactions
+            # queue there behind it, so the first of them finds the WAL wholly copied to the
+            # database and starts it over (a WAL written on meanwhile would only ever grow).
+            self._checkpointing = True
+            self._writer_thread().submit(self._checkpoint)
+        return result
+
+    def _checkpoint(self) -> None:
+        assert self._sync_engine is not None
+        try:
+            with self._sync_engine.connect() as conn:
+                conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+        except Exception as exc:  # the next one, or another connection's auto-checkpoint, catches up
+            log.warning("SQLite WAL checkpoint failed: %s", type(exc).__name__)
+        finally:
+            self._checkpointing = False
+
+    def _writer_thread(self) -> ThreadPoolExecutor:
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+            return self._writer
 
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._sync_engine is None:
             return
-        if self._inline_engine is not None:
-            self._inline_engine.dispose()
-        writer, self._writer = self._writer, None  # a later `run` starts a new thread
-        if writer is None:
-            self._sync_engine.dispose()
-            return
-        await asyncio.get_running_loop().run_in_executor(writer, self._sync_engine.dispose)
+        # On the writer, after what is queued there: closing the last connection to a WAL
+        # database checkpoints it whole, which is no work for the event loop.
+        writer = self._writer_thread()
+        with self._writer_lock:
+            self._writer = None  # a later `run` starts a new thread
+        engines = [e for e in (self._inline_engine, self._sync_engine) if e is not None]
+        await asyncio.get_running_loop().run_in_executor(writer, _dispose, engines)
         writer.shutdown(wait=False)
 
 
@@ -145,12 +178,17 @@ def _is_busy(exc: OperationalError) -> bool:
     return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
+def _dispose(engines: list[Engine]) -> None:
+    for engine in engines:
+        engine.dispose()
+
+
 def _in_transaction(engine: Engine, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
     with engine.begin() as conn:
         return fn(conn, *args, **kwargs)
 
 
-def _sqlite_sync_engine(url: str, *, busy_timeout_ms: int) -> Engine:
+def _sqlite_sync_engine(url: str, *, busy_timeout_ms: int, checkpoints: bool = True) -> Engine:
     """A one-connection sqlite3 engine for `run`: WAL, BEGIN IMMEDIATE, this lock wait."""
     engine = create_engine(
         to_sync_url(url),
@@ -160,6 +198,8 @@ def _sqlite_sync_engine(url: str, *, busy_timeout_ms: int) -> Engine:
 
     def pragmas(dbapi_connection: Any, _record: Any) -> None:
         _sqlite_pragmas(dbapi_connection, _record, busy_timeout_ms=busy_timeout_ms)
+        if not checkpoints:
+            dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
         dbapi_connection.isolation_level = None  # SQLAlchemy's recipe: the driver emits no BEGIN...
 
     event.listen(engine, "connect", pragmas)

@@ -97,17 +97,26 @@ async def test_a_pause_during_an_attempt_start_is_kept(tmp_path: Path, locked: b
     db = Database.from_settings(settings)
     inp = NotificationInput(notificationId="n-1", channel="email", priority=5, to="a@example.com", subject="s")
     probed = threading.Event()
+    pausing = threading.Event()
 
     def slow_after_probe(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO DELIVERY_ATTEMPTS"):
-            probed.set()
-            time.sleep(0.5)  # the probe has read `paused`; the row update has not run yet
+            probed.set()  # the probe has read `paused`; the row update has not run yet
+            pausing.wait(5)
+            time.sleep(0.3)  # the client's UPDATE is under way, waiting for the write lock
 
     def client_pauses() -> None:  # the client, in another thread with its own connection
         probed.wait(5)
         client = Database(settings.sqlalchemy_url)
-        asyncio.run(set_paused(client, "n-1", True))
-        asyncio.run(client.dispose())
+
+        async def pause() -> None:
+            async with client.connection() as conn:
+                await conn.exec_driver_sql("SELECT 1")  # connected: the UPDATE follows at once
+                pausing.set()
+            await set_paused(client, "n-1", True)
+            await client.dispose()
+
+        asyncio.run(pause())
 
     holder = sqlite3.connect(tmp_path / "n.db", isolation_level=None)
     try:
@@ -115,16 +124,35 @@ async def test_a_pause_during_an_attempt_start_is_kept(tmp_path: Path, locked: b
             await insert_notification(conn, inp, Status.QUEUED)
         for engine in (db._inline_engine, db._sync_engine):
             event.listen(engine, "before_cursor_execute", slow_after_probe)
-        pausing = threading.Thread(target=client_pauses)
-        pausing.start()
+        client = threading.Thread(target=client_pauses)
+        client.start()
         if locked:
             holder.execute("BEGIN IMMEDIATE")
             asyncio.get_running_loop().call_later(0.2, holder.execute, "COMMIT")
         assert (await begin_attempt(db, inp, "run-1", 1)).attempt == 1
-        await asyncio.to_thread(pausing.join, 10)
+        await asyncio.to_thread(client.join, 10)
         async with db.sessions() as session:
             row = await session.get(Notification, "n-1")
         assert row is not None and row.paused and row.attempts == 1
     finally:
         holder.close()
         await db.dispose()
+
+
+async def test_inline_transactions_leave_checkpoints_to_the_writer(tmp_path: Path) -> None:
+    """Inline commits never checkpoint on the event loop, yet the WAL stays bounded: every
+    few hundred of them the writer thread checkpoints it."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'n.db'}", data_dir=tmp_path)
+    await asyncio.to_thread(upgrade, settings)
+    db = Database.from_settings(settings)
+    wal = tmp_path / "n.db-wal"
+    try:
+        for i in range(2000):
+            await db.run(_record, f"n-{i}")
+        await asyncio.sleep(0.5)  # the last checkpoint, fired and forgotten
+        await db.run(_record, "after")  # writes from the start of the checkpointed WAL
+        wal_pages = wal.stat().st_size // 4096
+        assert wal_pages < 1500, wal_pages  # about 4 pages per transaction without checkpoints
+    finally:
+        await db.dispose()
+    assert not wal.exists() or wal.stat().st_size == 0  # the last connection closed checkpoints it all
