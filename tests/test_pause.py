@@ -235,6 +235,38 @@ async def test_resume_signals_each_held_notification_once(system: System) -> Non
         assert signals == ["resume"], nid
 
 
+async def test_resume_reaching_an_attempt_that_read_the_old_flag(
+    system_with: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send read "queue paused" just before the resume cleared it, and the resume signal reached the
+    workflow before the send's answer: the workflow tries again at once instead of holding until the
+    recheck timer (here 120 s). The send stays in its attempt start for 9 s so that the signal comes
+    in a workflow-task heartbeat while the local activity is still running."""
+    from notifications import store
+
+    real_begin = store.begin_attempt
+    stalled = asyncio.Event()
+
+    async def stall_when_paused(*args: Any, **kwargs: Any) -> Any:
+        start = await real_begin(*args, **kwargs)
+        if start is None and not stalled.is_set():
+            stalled.set()
+            await asyncio.sleep(9)
+        return start
+
+    monkeypatch.setattr(store, "begin_attempt", stall_when_paused)
+    provider = ScriptedProvider()
+    nid = new_id()
+    async with system_with(queue_pause_recheck_seconds=120) as system:
+        await store.set_queue_paused(system.db, "email", True, reason=None, actor="test")  # no signal
+        async with system.worker(Providers(email=provider, push=provider)):
+            await _unaware_client(system).enqueue_email(email(nid))
+            await asyncio.wait_for(stalled.wait(), 20)
+            await system.client.resume_queue("email")
+            await system.wait_status(nid, "sent", timeout=30)
+    assert provider.delivered[nid] == 1
+
+
 async def test_queue_pause_without_signal_still_holds_sends(system: System) -> None:
     """The SQL flag alone holds sends (a workflow the pause signal missed): the attempt is not made."""
     from notifications import store
@@ -243,16 +275,7 @@ async def test_queue_pause_without_signal_still_holds_sends(system: System) -> N
     nid = new_id()
     await store.set_queue_paused(system.db, "email", True, reason=None, actor="test")
     async with system.worker(Providers(email=provider, push=provider)):
-        # enqueue bypassing the client's paused-at-start hint
-        from notifications.client import NotificationClient
-
-        class Unaware(NotificationClient):
-            async def _start(self, inp, **kw):  # type: ignore[no-untyped-def]
-                inp.startPaused = False
-                return await super()._start(inp, **kw)
-
-        unaware = Unaware(system.temporal, system.db, system.settings)
-        await unaware.enqueue_email(email(nid))
+        await _unaware_client(system).enqueue_email(email(nid))
         await wait_until(lambda: _queue_paused_in_query(system, nid))
         assert not provider.calls
         row = await system.row(nid)
@@ -260,6 +283,18 @@ async def test_queue_pause_without_signal_still_holds_sends(system: System) -> N
         await system.client.resume_queue("email")
         await system.wait_status(nid, "sent")
     assert provider.delivered[nid] == 1
+
+
+def _unaware_client(system: System) -> Any:
+    """A client that enqueues bypassing its paused-at-start hint (as if the pause came just after)."""
+    from notifications.client import NotificationClient
+
+    class Unaware(NotificationClient):
+        async def _start(self, inp, **kw):  # type: ignore[no-untyped-def]
+            inp.startPaused = False
+            return await super()._start(inp, **kw)
+
+    return Unaware(system.temporal, system.db, system.settings)
 
 
 async def _has_calls(provider: ScriptedProvider, nid: str, count: int) -> bool:

@@ -51,6 +51,9 @@ with workflow.unsafe.imports_passed_through():
 # worker: durable across a worker crash, cancellable by `pause`, visible in the history.
 _RETRY_AS_TIMER = timedelta(milliseconds=1)
 
+# Patch IDs (`workflow.patched`): histories written before a change replay as they ran.
+_RETRY_IF_RESUMED_DURING_ATTEMPT = "retry-if-queue-resumed-during-attempt"
+
 
 def _ms(value: int) -> timedelta:
     return timedelta(milliseconds=value)
@@ -83,6 +86,8 @@ class NotificationWorkflow:
         self._send: workflow.ActivityHandle[SendResult] | None = None
         self._cancelled_for_pause = False
         self._resumed = False  # resumed since the last attempt started: the SQL pause flag is stale
+        self._queue_resumes = 0  # queue-wide resumes received so far...
+        self._queue_resumes_at_attempt = 0  # ...and when the current attempt started
 
     # -- entry point -----------------------------------------------------------------------
     @workflow.run
@@ -143,6 +148,7 @@ class NotificationWorkflow:
         self._set_status(Status.RETRYING)
         remaining = max(1, self._policy.maxAttempts - self._attempts)
         self._cancelled_for_pause = False
+        self._queue_resumes_at_attempt = self._queue_resumes
         self._send = workflow.start_local_activity(
             SEND_EMAIL_ACTIVITY if email else SEND_PUSH_ACTIVITY,
             SendInput(notification=self._inp, attemptOffset=self._attempts, afterResume=self._resumed),
@@ -182,8 +188,12 @@ class NotificationWorkflow:
             self._attempts = max(self._attempts, int(made))
             if cause.type == NOTIFICATION_PAUSED_ERROR:
                 self._paused = True
-            else:
+            elif self._queue_resumes == self._queue_resumes_at_attempt or not workflow.patched(
+                _RETRY_IF_RESUMED_DURING_ATTEMPT
+            ):
                 self._queue_paused = True
+            # else the queue was resumed while the attempt read the flag from before: the next
+            # attempt reads it again at once, rather than holding until the recheck timer
             self._refresh_details()
             return True
         if self._cancelled_for_pause:
@@ -264,6 +274,7 @@ class NotificationWorkflow:
     def resume(self, request: PauseRequest | None = None) -> None:
         if request is not None and request.scope == "queue":
             self._queue_paused = False
+            self._queue_resumes += 1
         else:
             self._paused = False
             self._pause_reason = None
