@@ -78,7 +78,7 @@ def test_quick_bench_end_to_end(tmp_path: Path) -> None:
     assert backlog["all_sent"] and backlog["sent_while_paused"] == 0, backlog
     assert backlog["worker_rss_at_checkpoint_mb"] and backlog["worker_rss_at_backlog_mb"]
     held = backlog["history_event_types_per_workflow"]  # held, then released by the resume signal
-    assert held["WORKFLOW_EXECUTION_SIGNALED"] >= 1 and held["MARKER_RECORDED"] == 1, held
+    assert held["WORKFLOW_EXECUTION_SIGNALED"] >= 1 and held["MARKER_RECORDED"] >= 1, held
     assert backlog["history_events_per_workflow"] > ours["history_events_per_workflow"]
     unloaded = scenarios["unloaded"]
     assert unloaded["all_sent"] and unloaded["ours_enqueue_to_sent_ms"]["p50"] > 0
