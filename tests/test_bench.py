@@ -74,6 +74,8 @@ def test_quick_bench_end_to_end(tmp_path: Path) -> None:
     assert "skipped" in resend or (resend["all_sent"] and resend["fake_resend_emails"] == 20), resend
     for run in scenarios["concurrency"]["runs"]:
         assert run["all_sent"] and run["concurrency_bound_per_s"] > 0, run
+    high = scenarios["concurrency"]["runs"][-1]  # bound by the engine, measured beside it
+    assert high["engine_reference_per_s"] > 0 and len(high["engine_reference_runs_per_s"]) == 2, high
     backlog = scenarios["backlog"]
     assert backlog["all_sent"] and backlog["sent_while_paused"] == 0, backlog
     assert backlog["worker_rss_at_checkpoint_mb"] and backlog["worker_rss_at_backlog_mb"]
