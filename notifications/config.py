@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         900.0, gt=0, description="last-resort re-check of a paused queue by a held notification"
     )
     visibility_lag_seconds: float = Field(
-        1.5, ge=0, description="resume signals running notifications again after this, for ones just started"
+        1.5, ge=0, description="a resume signals, this much later, the running notifications it could not list yet"
     )
     workflow_cache_size: int = Field(
         200, ge=0, description="workflows kept in worker memory per task queue (bounds memory under a backlog)"
