@@ -86,8 +86,7 @@ class NotificationWorkflow:
         self._send: workflow.ActivityHandle[SendResult] | None = None
         self._cancelled_for_pause = False
         self._resumed = False  # resumed since the last attempt started: the SQL pause flag is stale
-        self._queue_resumes = 0  # queue-wide resumes received so far...
-        self._queue_resumes_at_attempt = 0  # ...and when the current attempt started
+        self._queue_resumed_in_attempt = False  # a queue-wide resume came since the attempt started
 
     # -- entry point -----------------------------------------------------------------------
     @workflow.run
@@ -148,7 +147,7 @@ class NotificationWorkflow:
         self._set_status(Status.RETRYING)
         remaining = max(1, self._policy.maxAttempts - self._attempts)
         self._cancelled_for_pause = False
-        self._queue_resumes_at_attempt = self._queue_resumes
+        self._queue_resumed_in_attempt = False
         self._send = workflow.start_local_activity(
             SEND_EMAIL_ACTIVITY if email else SEND_PUSH_ACTIVITY,
             SendInput(notification=self._inp, attemptOffset=self._attempts, afterResume=self._resumed),
@@ -188,9 +187,7 @@ class NotificationWorkflow:
             self._attempts = max(self._attempts, int(made))
             if cause.type == NOTIFICATION_PAUSED_ERROR:
                 self._paused = True
-            elif self._queue_resumes == self._queue_resumes_at_attempt or not workflow.patched(
-                _RETRY_IF_RESUMED_DURING_ATTEMPT
-            ):
+            elif not (self._queue_resumed_in_attempt and workflow.patched(_RETRY_IF_RESUMED_DURING_ATTEMPT)):
                 self._queue_paused = True
             # else the queue was resumed while the attempt read the flag from before: the next
             # attempt reads it again at once, rather than holding until the recheck timer
@@ -274,7 +271,7 @@ class NotificationWorkflow:
     def resume(self, request: PauseRequest | None = None) -> None:
         if request is not None and request.scope == "queue":
             self._queue_paused = False
-            self._queue_resumes += 1
+            self._queue_resumed_in_attempt = True
         else:
             self._paused = False
             self._pause_reason = None
