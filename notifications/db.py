@@ -7,7 +7,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -56,7 +56,7 @@ class Database:
             self._inline_engine = _sqlite_sync_engine(url, busy_timeout_ms=0, checkpoints=False)
             self._inline_lock = threading.Lock()
             self._inline_commits = 0
-            self._checkpointing = False
+            self._checkpoint: Future[None] | None = None  # the writer's latest WAL checkpoint
             self._sync_engine = _sqlite_sync_engine(url, busy_timeout_ms=30_000)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
@@ -113,7 +113,8 @@ class Database:
 
     def _run_inline(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
         assert self._inline_engine is not None
-        if self._checkpointing or not self._inline_lock.acquire(blocking=False):  # or in use by another loop
+        checkpointing = self._checkpoint is not None and not self._checkpoint.done()
+        if checkpointing or not self._inline_lock.acquire(blocking=False):  # or in use by another loop
             raise _DatabaseLocked
         try:
             result = _in_transaction(self._inline_engine, fn, args, kwargs)
@@ -129,19 +130,8 @@ class Database:
             # loop for 5-10 ms. The writer thread does, and until it is done the transactions
             # queue there behind it, so the first of them finds the WAL wholly copied to the
             # database and starts it over (a WAL written on meanwhile would only ever grow).
-            self._checkpointing = True
-            self._writer_thread().submit(self._checkpoint)
+            self._checkpoint = self._writer_thread().submit(_checkpoint, self._sync_engine)
         return result
-
-    def _checkpoint(self) -> None:
-        assert self._sync_engine is not None
-        try:
-            with self._sync_engine.connect() as conn:
-                conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
-        except Exception as exc:  # the next one, or another connection's auto-checkpoint, catches up
-            log.warning("SQLite WAL checkpoint failed: %s", type(exc).__name__)
-        finally:
-            self._checkpointing = False
 
     def _writer_thread(self) -> ThreadPoolExecutor:
         with self._writer_lock:
@@ -176,6 +166,15 @@ class _DatabaseLocked(Exception):
 def _is_busy(exc: OperationalError) -> bool:
     code = getattr(exc.orig, "sqlite_errorcode", None)
     return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def _checkpoint(engine: Engine | None) -> None:
+    assert engine is not None
+    try:
+        with engine.connect() as conn:
+            conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+    except Exception as exc:  # the next one, or another connection's auto-checkpoint, catches up
+        log.warning("SQLite WAL checkpoint failed: %s", type(exc).__name__)
 
 
 def _dispose(engines: list[Engine]) -> None:
