@@ -1074,15 +1074,12 @@ async def run_concurrency(opts: BenchOptions, base: Path) -> dict[str, Any]:
     minutes, not several minutes earlier with the headline pair, as this machine drifts.
     """
     latency = opts.concurrency_latency_ms
-    out: dict[str, Any] = {"latency_ms": latency, "runs": []}
-    for conc, n in ((opts.low_concurrency, max(20, opts.other_n // 10)), (opts.high_concurrency, opts.other_n)):
-        name = f"concurrency_{conc}x{conc}"
-        engine_bound = conc == opts.high_concurrency
-        before = await run_baseline(opts, base, n=n, name=f"{name}_baseline_before") if engine_bound else None
+
+    async def capped(conc: int, n: int) -> dict[str, Any]:
         res = await run_ours(
             opts,
             base,
-            name,
+            f"concurrency_{conc}x{conc}",
             n=n,
             latency_ms=latency,
             email_concurrency=conc,
@@ -1091,14 +1088,16 @@ async def run_concurrency(opts: BenchOptions, base: Path) -> dict[str, Any]:
         bound = 2 * conc * 1000 / latency if latency else None  # both queues, each conc / latency
         res["concurrency_bound_per_s"] = bound
         res["achieved_of_bound"] = _ratio(res["throughput_per_s"], bound)
-        if before is not None:
-            after = await run_baseline(opts, base, n=n, name=f"{name}_baseline_after")
-            brackets = [before, after]
-            wall = sum(b["wall_seconds"] for b in brackets)
-            res["engine_reference_per_s"] = round(2 * n / wall, 2) if wall > 0 else None
-            res["engine_reference_runs_per_s"] = [b["throughput_per_s"] for b in brackets]
-        out["runs"].append(res)
-    return out
+        return res
+
+    low = await capped(opts.low_concurrency, max(20, opts.other_n // 10))
+    before = await run_baseline(opts, base, n=opts.other_n, name="concurrency_baseline_before")
+    high = await capped(opts.high_concurrency, opts.other_n)
+    after = await run_baseline(opts, base, n=opts.other_n, name="concurrency_baseline_after")
+    engine = merge_rounds([before, after])
+    high["engine_reference_per_s"] = engine["throughput_per_s"]
+    high["engine_reference_runs_per_s"] = [r["throughput_per_s"] for r in engine["rounds"]]
+    return {"latency_ms": latency, "runs": [low, high]}
 
 
 def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
