@@ -35,6 +35,18 @@ def _record_then_fail(conn: Connection, key: str) -> None:
     raise RuntimeError("after the first statement")
 
 
+async def _migrated_sqlite(tmp_path: Path) -> Settings:
+    """Settings for a fresh, migrated SQLite file `n.db` in tmp_path."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'n.db'}", data_dir=tmp_path)
+    await asyncio.to_thread(upgrade, settings)
+    return settings
+
+
+async def _recorded(db: Database) -> set[str]:
+    async with db.sessions() as session:
+        return set(await session.scalars(select(OutboxMessage.notification_id)))
+
+
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 async def test_run_is_one_transaction(database_url: str, tmp_path: object) -> None:
     settings = Settings(database_url=database_url, data_dir=tmp_path)
@@ -47,9 +59,8 @@ async def test_run_is_one_transaction(database_url: str, tmp_path: object) -> No
         with pytest.raises(RuntimeError):
             await db.run(_record_then_fail, "rolled-back")
         async with db.sessions() as session:
-            keys = set(await session.scalars(select(OutboxMessage.notification_id)))
             total = await session.scalar(select(func.count()).select_from(OutboxMessage))
-        assert keys == {f"n-{i}" for i in range(10)} and total == 10  # nothing of the failed one
+        assert await _recorded(db) == {f"n-{i}" for i in range(10)} and total == 10  # nothing of the failed one
     finally:
         await db.dispose()
 
@@ -57,9 +68,7 @@ async def test_run_is_one_transaction(database_url: str, tmp_path: object) -> No
 async def test_sqlite_runs_inline_and_waits_for_a_locked_database_on_the_writer(tmp_path: Path) -> None:
     """A free database: the transaction runs on the caller's thread. A database another connection
     has locked: the loop stays free while the writer thread waits, and the transaction lands."""
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'n.db'}", data_dir=tmp_path)
-    await asyncio.to_thread(upgrade, settings)
-    db = Database.from_settings(settings)
+    db = Database.from_settings(await _migrated_sqlite(tmp_path))
 
     def record_on(conn: Connection, key: str) -> int:
         _record(conn, key)
@@ -76,9 +85,7 @@ async def test_sqlite_runs_inline_and_waits_for_a_locked_database_on_the_writer(
         assert not pending.done()
         holder.execute("COMMIT")
         assert await asyncio.wait_for(pending, 10) != threading.get_ident()
-        async with db.sessions() as session:
-            keys = set(await session.scalars(select(OutboxMessage.notification_id)))
-        assert keys == {"free", "locked"}
+        assert await _recorded(db) == {"free", "locked"}
     finally:
         holder.close()
         await db.dispose()
@@ -91,9 +98,7 @@ async def test_a_pause_during_an_attempt_start_is_kept(tmp_path: Path, locked: b
     `Database.run` opens with BEGIN IMMEDIATE; pysqlite alone would begin only at the first write.
     Checked on both of its paths: on the caller's thread, and on the writer thread when the
     database was locked as the attempt started."""
-    url = f"sqlite:///{tmp_path / 'n.db'}"
-    settings = Settings(database_url=url, data_dir=tmp_path)
-    await asyncio.to_thread(upgrade, settings)
+    settings = await _migrated_sqlite(tmp_path)
     db = Database.from_settings(settings)
     inp = NotificationInput(notificationId="n-1", channel="email", priority=5, to="a@example.com", subject="s")
     probed = threading.Event()
@@ -142,9 +147,7 @@ async def test_a_pause_during_an_attempt_start_is_kept(tmp_path: Path, locked: b
 async def test_inline_transactions_leave_checkpoints_to_the_writer(tmp_path: Path) -> None:
     """Inline commits never checkpoint on the event loop, yet the WAL stays bounded: every
     few hundred of them the writer thread checkpoints it."""
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'n.db'}", data_dir=tmp_path)
-    await asyncio.to_thread(upgrade, settings)
-    db = Database.from_settings(settings)
+    db = Database.from_settings(await _migrated_sqlite(tmp_path))
     wal = tmp_path / "n.db-wal"
     try:
         for i in range(2000):
