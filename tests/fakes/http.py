@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
 REASONS = {
@@ -45,6 +46,15 @@ class Response:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (the client may give up first)
+
+
+@dataclass
+class Exchange:
+    """One request a fake answered: when it arrived (epoch seconds), the request and the answer."""
+
+    at: float
+    request: Request
+    response: Response
 
 
 class DropConnection(Exception):
@@ -122,7 +132,11 @@ class FakeHTTPServer:
 
 
 class ServedFake:
-    """The serving half every fake provider shares: `async with Fake() as fake:` then `fake.url`."""
+    """The serving half every fake provider shares: `async with Fake() as fake:` then `fake.url`.
+
+    Every request is recorded with its arrival time (`exchanges`), so a test or the chaos suite
+    can count what the provider saw, and when, without scripting anything.
+    """
 
     server: FakeHTTPServer | None
 
@@ -130,12 +144,36 @@ class ServedFake:
         raise NotImplementedError
 
     @property
+    def exchanges(self) -> list[Exchange]:
+        """Every request answered so far, in order of answer."""
+        found: list[Exchange] = self.__dict__.setdefault("_exchanges", [])
+        return found
+
+    @property
+    def in_flight(self) -> int:
+        """Requests that arrived and are not answered yet."""
+        return int(self.__dict__.get("_in_flight", 0))
+
+    async def _recorded(self, request: Request) -> Response:
+        at = time.time()
+        self.__dict__["_in_flight"] = self.in_flight + 1
+        try:
+            response = await self.handle(request)
+            if response.delay:  # waited here rather than in the server, so in_flight covers it
+                await asyncio.sleep(response.delay)
+                response = replace(response, delay=0.0)
+        finally:
+            self.__dict__["_in_flight"] = self.in_flight - 1
+        self.exchanges.append(Exchange(at, request, response))
+        return response
+
+    @property
     def url(self) -> str:
         assert self.server is not None
         return self.server.url
 
     async def __aenter__(self) -> Self:
-        self.server = await FakeHTTPServer(self.handle).start()
+        self.server = await FakeHTTPServer(self._recorded).start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

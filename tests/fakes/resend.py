@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,12 +36,37 @@ def error(status: int, name: str, message: str = "scripted failure", retry_after
 
 
 @dataclass
+class Storm:
+    """An outage in two phases from `started` (time.monotonic()): every request answers 503 for
+    `unavailable_s`, then 429 with `Retry-After` for `rate_limited_s`; accepted afterwards."""
+
+    unavailable_s: float
+    rate_limited_s: float
+    retry_after_s: int = 2
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def seconds(self) -> float:
+        return self.unavailable_s + self.rate_limited_s
+
+    def answer(self) -> Response | None:
+        elapsed = time.monotonic() - self.started
+        if elapsed < self.unavailable_s:
+            return Response(503, {"statusCode": 503, "name": "application_error", "message": "storm: unavailable"})
+        if elapsed < self.seconds:
+            body = {"statusCode": 429, "name": "rate_limit_exceeded", "message": "storm: too many requests"}
+            return Response(429, body, {"Retry-After": str(self.retry_after_s)})
+        return None
+
+
+@dataclass
 class FakeResend(ServedFake):
     api_key: str = API_KEY
     requests: list[Request] = field(default_factory=list)
     emails: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> payload: what was "sent"
     scripts: dict[str, list[Step]] = field(default_factory=lambda: defaultdict(list))
     outage: int | None = None  # every request answers this 5xx while set
+    storm: Storm | None = None  # every request answers as the storm says while it lasts
     _keys: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     server: FakeHTTPServer | None = None
@@ -65,6 +91,9 @@ class FakeResend(ServedFake):
             return Response(403, {"statusCode": 403, "name": "invalid_api_key", "message": "API key is invalid"})
         if self.outage:
             return Response(self.outage, {"statusCode": self.outage, "name": "application_error", "message": "outage"})
+        stormy = self.storm.answer() if self.storm is not None else None
+        if stormy is not None:
+            return stormy
         payload = request.json()
         key = request.headers.get("idempotency-key")
         if key and key in self._keys:
