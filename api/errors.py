@@ -18,9 +18,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError
 
 from notifications.admin import InvalidCursorError
+from notifications.db import UNAVAILABLE
 from notifications.errors import (
     NotificationConflictError,
     NotificationNotFoundError,
+    NotificationUnavailableError,
     NotificationValidationError,
 )
 
@@ -30,9 +32,13 @@ _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
 
 def error_response(
-    status: int, detail: str, errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None
+    status: int,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
-    return JSONResponse({"detail": detail, "errors": errors or []}, status_code=status, headers=headers)
+    return JSONResponse({"detail": detail, "errors": errors or [], **extra}, status_code=status, headers=headers)
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -79,6 +85,19 @@ async def _temporal(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "Temporal is unavailable; try again", headers={"Retry-After": "5"})
 
 
+async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """503 + Retry-After: nothing was stored or changed; `notificationId` is safe to retry with."""
+    assert isinstance(exc, NotificationUnavailableError)
+    extra: dict[str, Any] = {"notificationId": exc.notification_id} if exc.notification_id else {}
+    return error_response(503, str(exc), headers={"Retry-After": str(exc.retry_after)}, **extra)
+
+
+async def _database(_request: Request, exc: Exception) -> JSONResponse:
+    # A read the routes make themselves: the driver's own error, type only (its text has parameters).
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return error_response(503, "the database is unavailable; try again", headers={"Retry-After": "5"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Type and stack only: exception messages may carry addresses, tokens or SQL parameters.
     stack = "".join(traceback.format_tb(exc.__traceback__))
@@ -94,6 +113,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidCursorError, _bad_cursor)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(RPCError, _temporal)
+    app.add_exception_handler(NotificationUnavailableError, _unavailable)
+    for kind in UNAVAILABLE:
+        app.add_exception_handler(kind, _database)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -33,6 +33,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (413, "body too large"),
         (415, "body is not JSON"),
         (422, "validation failed: `errors` names each field"),
+        (503, "Temporal or the database is unavailable: nothing was stored or changed; retry after Retry-After"),
     )
 }
 

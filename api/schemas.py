@@ -121,6 +121,9 @@ class Enqueued(BaseModel):
     status: str
     channel: str
     priority: int
+    mirrored: bool = Field(
+        True, description="false: accepted while the database was down; its SQL record follows when it answers"
+    )
 
     @classmethod
     def of(cls, record: NotificationRecord) -> dict[str, Any]:
@@ -129,6 +132,7 @@ class Enqueued(BaseModel):
             status=record.status,
             channel=record.channel,
             priority=record.priority,
+            mirrored=record.mirrored,
         ).model_dump()
 
 

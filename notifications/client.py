@@ -4,9 +4,13 @@
 
 Enqueueing is idempotent on `notificationId`: the workflow ID `notification-<id>`
 is unique (duplicate starts are rejected) and the row insert is INSERT-or-ignore,
-so the same ID twice gives one row, one workflow, one delivery. If Temporal is
-unreachable nothing is stored and the caller gets the error; if the database is,
-the worker writes the row from the workflow input.
+so the same ID twice gives one row, one workflow, one delivery.
+
+What the caller is told is what happens. Temporal unreachable: nothing is stored and
+the caller gets NotificationUnavailableError. Once the workflow exists the answer is
+success, whatever the database does: with the database down the record comes back
+with `mirrored=False`, and the worker writes the row from the workflow input when
+the database answers again.
 """
 
 from __future__ import annotations
@@ -16,11 +20,10 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Set
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     Priority,
@@ -34,11 +37,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from notifications import store
 from notifications.config import Settings, get_settings
-from notifications.db import Database
+from notifications.db import UNAVAILABLE, Database, reachable
 from notifications.devices import DevicesMixin
 from notifications.errors import (
     NotificationConflictError,
     NotificationNotFoundError,
+    NotificationUnavailableError,
     NotificationValidationError,
 )
 from notifications.models import DeliveryAttempt, Notification
@@ -54,7 +58,8 @@ from notifications.schemas import (
 )
 from notifications.sql import insert_ignore_sync
 from notifications.templating import render_email, render_push
-from notifications.temporal import connect
+from notifications.temporal import AMBIGUOUS, UNREACHABLE, connect, unreachable
+from notifications.temporal import reachable as temporal_reachable
 from notifications.types import (
     CHANNEL_ATTRIBUTE,
     PRIORITY_ATTRIBUTE,
@@ -109,6 +114,7 @@ class NotificationClient(DevicesMixin):
         self.settings = settings
         self._policy = delivery_policy(settings)
         self._running_until: dict[str, float] = {}  # channel -> monotonic deadline of a "not paused" answer
+        self._queue_known: dict[str, bool] = {}  # channel -> the last pause flag read or written
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> NotificationClient:
@@ -169,23 +175,46 @@ class NotificationClient(DevicesMixin):
         inp.startPaused = await self._queue_paused(inp.channel)
         run_id = await self._start(inp)
         if run_id is None:  # this notificationId was enqueued before: one notification, one delivery
-            try:
-                return await self.get(inp.notificationId)
-            except NotificationNotFoundError:  # its first enqueue is still on its way to SQL
-                return NotificationRecord.from_row(Notification(**store.row_values(inp, Status.QUEUED, now)))
+            return await self._existing(inp, now)
         values = {**store.row_values(inp, Status.QUEUED, now), "run_id": run_id}
+        accepted = NotificationRecord.from_row(Notification(**values))
         try:
             inserted = await self.db.run(insert_ignore_sync, Notification, values, ["id"])
-        except SQLAlchemyError as exc:
+        except Exception as exc:  # the workflow exists: this is a success, whatever SQL says
             log.warning(
                 "notification enqueued; its SQL row will be written by the worker (%s)",
                 type(exc).__name__,
                 extra={"notification_id": inp.notificationId},
             )
-            inserted = True
+            return accepted.model_copy(update={"mirrored": False})
         if inserted:
-            return NotificationRecord.from_row(Notification(**values))
-        return await self.get(inp.notificationId)  # the worker was faster
+            return accepted
+        try:
+            return await self.get(inp.notificationId)  # the worker was faster
+        except NotificationUnavailableError:
+            return accepted.model_copy(update={"mirrored": False})
+
+    async def _existing(self, inp: NotificationInput, now: datetime) -> NotificationRecord:
+        """The record of a notification enqueued before under the same ID."""
+        try:
+            record = await self.get(inp.notificationId)
+        except NotificationNotFoundError:  # its first enqueue is still on its way to SQL
+            record = NotificationRecord.from_row(Notification(**store.row_values(inp, Status.QUEUED, now)))
+        except NotificationUnavailableError:  # the workflow is the record meanwhile
+            record = await self._record_from_workflow(inp, now)
+        if record.channel != inp.channel:
+            raise NotificationConflictError(
+                f"notificationId {inp.notificationId!r} is already used by another notification"
+            )
+        return record
+
+    async def _record_from_workflow(self, inp: NotificationInput, now: datetime) -> NotificationRecord:
+        with temporal_reachable(inp.notificationId):
+            described = await self.handle(inp.notificationId).describe()
+        attributes = described.typed_search_attributes
+        values = store.row_values(inp, Status(attributes.get(STATUS_ATTRIBUTE) or Status.QUEUED.value), now)
+        values.update(channel=attributes.get(CHANNEL_ATTRIBUTE) or inp.channel, run_id=described.run_id)
+        return NotificationRecord.from_row(Notification(**values)).model_copy(update={"mirrored": False})
 
     async def _queue_paused(self, channel: str) -> bool:
         """Whether a new notification starts held; "not paused" is trusted for QUEUE_STATE_CACHE_SECONDS.
@@ -194,12 +223,18 @@ class NotificationClient(DevicesMixin):
         send attempt checks the flag in SQL itself, so a notification enqueued just
         after a pause is still held, at the price of one attempt that does not send.
         A stale "paused" could hold a notification past a resume, so it is never reused.
-        At 30 enqueues a second this saves a SQL transaction on almost every one (issue 6).
+        With the database down, the last flag this client read or wrote decides: the
+        send cannot check SQL then, so a queue paused before the outage stays paused.
         """
         if time.monotonic() < self._running_until.get(channel, 0.0):
             return False
-        async with self.db.connection() as conn:  # a read: not queued behind this process's writes
-            paused = await store.is_queue_paused(conn, channel)
+        try:
+            async with self.db.connection() as conn:  # a read: not queued behind this process's writes
+                paused = await store.is_queue_paused(conn, channel)
+        except UNAVAILABLE as exc:
+            log.warning("queue state unavailable (%s): using the last one known", type(exc).__name__)
+            return self._queue_known.get(channel, False)
+        self._queue_known[channel] = paused
         if not paused:
             self._running_until[channel] = time.monotonic() + QUEUE_STATE_CACHE_SECONDS
         return paused
@@ -235,24 +270,42 @@ class NotificationClient(DevicesMixin):
             )
         except WorkflowAlreadyStartedError:
             return None
+        except RPCError as exc:
+            if exc.status not in UNREACHABLE:
+                raise
+            return await self._started_anyway(inp, exc)
         return handle.result_run_id
+
+    async def _started_anyway(self, inp: NotificationInput, exc: RPCError) -> str:
+        """The run ID when a start whose answer was lost did reach Temporal; else the typed error."""
+        if exc.status in AMBIGUOUS:
+            try:
+                described = await self.handle(inp.notificationId).describe(rpc_timeout=timedelta(seconds=5))
+            except RPCError:
+                pass
+            else:  # ours, or an earlier enqueue of this ID: either way it is enqueued, once
+                if described.run_id:
+                    return described.run_id
+        raise unreachable(exc, inp.notificationId) from exc
 
     # -- reading ------------------------------------------------------------------------------
     async def get(self, notification_id: str) -> NotificationRecord:
-        async with self.db.sessions() as session:
-            row = await session.get(Notification, notification_id)
+        with reachable():
+            async with self.db.sessions() as session:
+                row = await session.get(Notification, notification_id)
         if row is None:
             raise NotificationNotFoundError(f"no notification with ID {notification_id!r}")
         return NotificationRecord.from_row(row)
 
     async def delivery_log(self, notification_id: str) -> list[DeliveryAttemptRecord]:
-        async with self.db.sessions() as session:
-            rows = await session.scalars(
-                select(DeliveryAttempt)
-                .where(DeliveryAttempt.notification_id == notification_id)
-                .order_by(DeliveryAttempt.started_at, DeliveryAttempt.attempt)
-            )
-            return [DeliveryAttemptRecord.model_validate(r) for r in rows]
+        with reachable():
+            async with self.db.sessions() as session:
+                rows = await session.scalars(
+                    select(DeliveryAttempt)
+                    .where(DeliveryAttempt.notification_id == notification_id)
+                    .order_by(DeliveryAttempt.started_at, DeliveryAttempt.attempt)
+                )
+                return [DeliveryAttemptRecord.model_validate(r) for r in rows]
 
     def handle(self, notification_id: str) -> WorkflowHandle[Any, Any]:
         return self.temporal.get_workflow_handle(workflow_id_for(notification_id))
@@ -260,8 +313,9 @@ class NotificationClient(DevicesMixin):
     async def status(self, notification_id: str) -> dict[str, Any]:
         """The live `status` query; the SQL record when Temporal cannot answer it.
 
-        That is a workflow gone past the namespace retention, or no worker running to
-        answer the query (it would otherwise wait out Temporal's query timeout).
+        That is a workflow gone past the namespace retention, no worker running to
+        answer the query (it would otherwise wait out Temporal's query timeout), or
+        Temporal itself unreachable.
         """
         try:
             result: dict[str, Any] = await self.handle(notification_id).query(
@@ -274,6 +328,7 @@ class NotificationClient(DevicesMixin):
                 RPCStatusCode.DEADLINE_EXCEEDED,
                 RPCStatusCode.CANCELLED,  # the client-side rpc_timeout
                 RPCStatusCode.FAILED_PRECONDITION,
+                RPCStatusCode.UNAVAILABLE,
             ):
                 raise
         return (await self.get(notification_id)).to_json()
@@ -283,20 +338,25 @@ class NotificationClient(DevicesMixin):
         """Hold one notification. The SQL flag comes first: a send already handed to a worker
         checks it before it starts, even though its workflow sees the signal only afterwards."""
         await self.get(notification_id)
-        await store.set_paused(self.db, notification_id, True)
-        await self.handle(notification_id).signal("pause", PauseRequest(reason=reason))
+        with reachable():
+            await store.set_paused(self.db, notification_id, True)
+        with temporal_reachable():
+            await self.handle(notification_id).signal("pause", PauseRequest(reason=reason))
 
     async def resume(self, notification_id: str) -> None:
         await self.get(notification_id)
-        await store.set_paused(self.db, notification_id, False)
-        await self.handle(notification_id).signal("resume", PauseRequest())
+        with reachable():
+            await store.set_paused(self.db, notification_id, False)
+        with temporal_reachable():
+            await self.handle(notification_id).signal("resume", PauseRequest())
 
     async def cancel(self, notification_id: str) -> None:
         """Cancel a notification not sent yet; a send already in flight still completes."""
         record = await self.get(notification_id)
         if Status(record.status).terminal:
             raise NotificationConflictError(f"notification {notification_id} is already {record.status}")
-        await self.handle(notification_id).cancel()
+        with temporal_reachable():
+            await self.handle(notification_id).cancel()
 
     async def retry(self, notification_id: str) -> NotificationRecord:
         """Re-run a failed notification: a new workflow run, same ID, fresh attempts.
@@ -304,6 +364,10 @@ class NotificationClient(DevicesMixin):
         Refused while a run of it is still going (the workflow ID is unique among
         running workflows), and for anything that is not `failed`.
         """
+        with reachable(), temporal_reachable():
+            return await self._retry(notification_id)
+
+    async def _retry(self, notification_id: str) -> NotificationRecord:
         async with self.db.transaction() as session:
             row = await session.get(Notification, notification_id)
             if row is None:
@@ -367,7 +431,9 @@ class NotificationClient(DevicesMixin):
         return await self._set_queues(queue_channels(queue), False, reason=None, actor=actor)
 
     async def queue_states(self) -> dict[str, dict[str, Any]]:
-        states = await store.queue_states(self.db)
+        with reachable():
+            states = await store.queue_states(self.db)
+        self._queue_known.update({name: bool(s and s.paused) for name, s in states.items()})
         return {
             name: {
                 "paused": bool(s and s.paused),
@@ -386,8 +452,11 @@ class NotificationClient(DevicesMixin):
         self._running_until.clear()
         signalled: set[tuple[str, str]] = set()
         for channel in channels:
-            await store.set_queue_paused(self.db, channel.value, paused, reason=reason, actor=actor)
-            signalled |= await self._signal_running(channel, signal, PauseRequest(reason, "queue"))
+            with reachable():
+                await store.set_queue_paused(self.db, channel.value, paused, reason=reason, actor=actor)
+            self._queue_known[channel.value] = paused
+            with temporal_reachable():
+                signalled |= await self._signal_running(channel, signal, PauseRequest(reason, "queue"))
         if not paused and self.settings.visibility_lag_seconds:
             # Visibility lags a moment behind starts: a notification started just before the
             # resume may have been missed above. A second pass reaches it, so held notifications
@@ -395,7 +464,8 @@ class NotificationClient(DevicesMixin):
             # second signal to each of a resumed backlog of 10,000 is 10,000 more history events.
             await asyncio.sleep(self.settings.visibility_lag_seconds)
             for channel in channels:
-                await self._signal_running(channel, signal, PauseRequest(reason, "queue"), skip=signalled)
+                with temporal_reachable():
+                    await self._signal_running(channel, signal, PauseRequest(reason, "queue"), skip=signalled)
         return await self.queue_states()
 
     async def _signal_running(

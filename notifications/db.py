@@ -6,14 +6,16 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import asyncpg.exceptions
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from notifications.config import Settings, to_sync_url
+from notifications.errors import NotificationUnavailableError
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -31,6 +34,30 @@ log = logging.getLogger("notifications.db")
 # Inline transactions between two WAL checkpoints on the writer thread: a send's transaction adds
 # a few pages to the WAL, so about SQLite's own default of one checkpoint per 1000 pages.
 _CHECKPOINT_EVERY = 200
+
+# What "the database cannot be reached" looks like. Drivers raise some of it bare, not wrapped
+# in SQLAlchemy's classes: asyncpg's refused connect is an OSError, a server starting or
+# shutting down an OperatorInterventionError.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    PoolTimeoutError,
+    OSError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InterfaceError,
+)
+
+
+@contextmanager
+def reachable() -> Iterator[None]:
+    """Turn the database being unreachable into the typed NotificationUnavailableError."""
+    try:
+        yield
+    except UNAVAILABLE as exc:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        raise NotificationUnavailableError("the database is unavailable; try again", service="database") from exc
 
 
 class Database:

@@ -124,3 +124,18 @@ class NotificationNotFoundError(NotificationError, LookupError):
 
 class NotificationConflictError(NotificationError):
     """The notification exists but the requested operation does not apply to its state."""
+
+
+class NotificationUnavailableError(NotificationError):
+    """A service the operation needs (Temporal, or the database) cannot be reached.
+
+    Nothing was stored or changed by the refused call; try again after `retry_after`
+    seconds. `notification_id`, when set, is the ID the refused enqueue would have had:
+    retrying with it is safe whatever happened.
+    """
+
+    def __init__(self, message: str, *, service: str, retry_after: int = 5, notification_id: str | None = None) -> None:
+        super().__init__(message)
+        self.service = service
+        self.retry_after = retry_after
+        self.notification_id = notification_id

@@ -125,6 +125,9 @@ class NotificationRecord(_Record):
     completed_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    # False when the enqueue was accepted while the database was down: the worker writes the
+    # row once it answers. Not part of the seed's JSON record.
+    mirrored: bool = Field(default=True, exclude=True)
 
     @classmethod
     def from_row(cls, row: Any) -> NotificationRecord:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,9 +15,11 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import Runtime
+from temporalio.service import RPCError, RPCStatusCode
 
 from notifications.codec import data_converter
 from notifications.config import Settings
+from notifications.errors import NotificationUnavailableError
 from notifications.types import SEARCH_ATTRIBUTES
 
 log = logging.getLogger("notifications.temporal")
@@ -24,6 +28,38 @@ POLLER_KINDS = {
     "workflow": TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     "activity": TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
 }
+
+
+# The server could not be reached, or did not answer in time. The SDK has already retried
+# these for about 10 s before they get here.
+UNREACHABLE = frozenset(
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+# Of those, the ones where the request may have reached the server before the answer was lost.
+AMBIGUOUS = frozenset({RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED})
+
+
+def unreachable(exc: RPCError, notification_id: str | None = None) -> NotificationUnavailableError:
+    log.warning("Temporal unavailable: %s", exc.status.name if exc.status else "?")
+    return NotificationUnavailableError(
+        "Temporal is unavailable; try again", service="temporal", notification_id=notification_id
+    )
+
+
+@contextmanager
+def reachable(notification_id: str | None = None) -> Iterator[None]:
+    """Turn Temporal being unreachable into the typed NotificationUnavailableError."""
+    try:
+        yield
+    except RPCError as exc:
+        if exc.status in UNREACHABLE:
+            raise unreachable(exc, notification_id) from exc
+        raise
 
 
 @dataclass(frozen=True)

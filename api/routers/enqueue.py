@@ -14,7 +14,12 @@ from fastapi import APIRouter, Depends, Header, HTTPException
 
 from api.deps import ClientDep, Service, require_service
 from api.schemas import EmailEnqueue, Enqueued, PushEnqueue
-from notifications.errors import NotificationConflictError, NotificationNotFoundError, NotificationValidationError
+from notifications.errors import (
+    NotificationConflictError,
+    NotificationNotFoundError,
+    NotificationUnavailableError,
+    NotificationValidationError,
+)
 from notifications.schemas import ID_PATTERN
 from notifications.types import Channel
 
@@ -49,8 +54,8 @@ async def _payload(
     if nid is not None:
         try:
             existing = await client.get(nid)
-        except NotificationNotFoundError:
-            existing = None
+        except (NotificationNotFoundError, NotificationUnavailableError):
+            existing = None  # with the database down the client checks against the workflow itself
         if existing is not None and (
             existing.channel != channel.value or (principal.tenant is not None and existing.tenant != principal.tenant)
         ):
