@@ -15,7 +15,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from datetime import timedelta
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,7 +29,7 @@ from activities.providers.base import DeliveryResult
 from notifications import store
 from notifications.backoff import retry_delay
 from notifications.config import Settings
-from notifications.db import Database
+from notifications.db import UNAVAILABLE, Database
 from notifications.errors import DeliveryError, ErrorCategory, ErrorCode
 from notifications.metrics import DeliveryMetrics
 from notifications.models import utcnow
@@ -41,6 +42,7 @@ from notifications.types import (
     AttemptReport,
     Channel,
     DeliveryPolicy,
+    LoggedAttempt,
     NotificationInput,
     SendInput,
     SendResult,
@@ -50,7 +52,7 @@ from notifications.types import (
 
 log = logging.getLogger("notifications.delivery")
 
-_DB_ERRORS = (SQLAlchemyError, OSError, ConnectionError)
+_DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, *UNAVAILABLE)
 _OUTCOME = {
     ErrorCategory.TRANSIENT: "transient_error",
     ErrorCategory.RATE_LIMITED: "rate_limited",
@@ -109,14 +111,17 @@ class DeliveryActivities:
         }
 
         mirrored = True
+        started_at = utcnow()
         try:
             start = await store.begin_attempt(self.db, n, run_id, attempt, after_resume=inp.afterResume)
         except _DB_ERRORS as exc:
-            # The delivery matters more than its log: send anyway, the workflow mirrors later.
             log.warning(
                 "SQL mirror unavailable at attempt start: %s", type(exc).__name__, extra={**ctx, "attempt": attempt}
             )
-            start, mirrored = store.AttemptStart(attempt=attempt), False
+            # The delivery matters more than its log: send anyway, and the workflow writes the
+            # log row later. Not when only a recheck timer released it from a queue pause: SQL
+            # alone could say the pause is over.
+            start, mirrored = (None if inp.queueRecheck else store.AttemptStart(attempt=attempt)), False
         if start is None:
             raise ApplicationError(
                 f"queue {n.channel} is paused",
@@ -142,10 +147,11 @@ class DeliveryActivities:
                 providerMessageId=row.provider_message_id,
                 completedAt=(row.completed_at or utcnow()).isoformat(),
             )
+        log_row = _LogRow(attempt, started_at, mirrored)
         if attempt > policy.maxAttempts:
             error = DeliveryError(ErrorCode.MAX_ATTEMPTS_EXCEEDED, f"{attempt - 1} attempts already made")
-            await self._finish_failure(n, run_id, attempt, error, final=True, next_delay=None)
-            raise _final_error(error, attempt)
+            await self._finish_failure(n, run_id, log_row, error, final=True, next_delay=None)
+            raise _final_error(error, log_row)
 
         called = time.perf_counter()
         try:
@@ -162,7 +168,7 @@ class DeliveryActivities:
             self.metrics.provider_call(n.channel, result.provider, time.perf_counter() - called)
             self.metrics.attempt(n.channel, "sent", None)
             self.metrics.delivered(n.channel, n.type, result.provider, n.enqueuedAt)
-            return await self._finish_success(n, run_id, attempt, result, mirrored, ctx)
+            return await self._finish_success(n, run_id, log_row, result, ctx)
 
         slot.release()
         self.metrics.provider_call(n.channel, self._provider_name(n), time.perf_counter() - called)
@@ -170,12 +176,12 @@ class DeliveryActivities:
         final = not error.retryable or attempt >= policy.maxAttempts
         next_delay = None if final else self._next_delay(error, attempt, policy)
         log.warning("send attempt failed: %s%s", error.code.value, " (final)" if final else "", extra=ctx)
-        await self._finish_failure(n, run_id, attempt, error, final=final, next_delay=next_delay)
+        await self._finish_failure(n, run_id, log_row, error, final=final, next_delay=next_delay)
         if final:
             self.metrics.gave_up(n.channel, n.type, error.code.value)
-            raise _final_error(error, attempt)
+            raise _final_error(error, log_row)
         assert next_delay is not None
-        await self._report(n, attempt, error, next_delay)
+        await self._report(n, log_row, error, next_delay)
         raise ApplicationError(
             error.message,
             {"attempt": attempt, "errorCode": error.code.value},
@@ -219,84 +225,96 @@ class DeliveryActivities:
         )
 
     async def _finish_success(
-        self,
-        n: NotificationInput,
-        run_id: str,
-        attempt: int,
-        result: DeliveryResult,
-        mirrored: bool,
-        ctx: dict[str, Any],
+        self, n: NotificationInput, run_id: str, log_row: _LogRow, result: DeliveryResult, ctx: dict[str, Any]
     ) -> SendResult:
-        if mirrored:
+        if log_row.opened:
             try:
                 await store.finish_attempt(
                     self.db,
                     n.notificationId,
                     run_id,
-                    attempt,
+                    log_row.attempt,
                     outcome="sent",
                     status=Status.SENT,
                     provider=result.provider,
                     provider_message_id=result.provider_message_id,
                     details=result.details,
                 )
+                log_row.closed = True
             except _DB_ERRORS as exc:
                 log.warning("SQL mirror unavailable after send: %s", type(exc).__name__, extra=ctx)
-                mirrored = False
         log.info("sent", extra=ctx)
         return SendResult(
-            attempt=attempt,
+            attempt=log_row.attempt,
             provider=result.provider,
             providerMessageId=result.provider_message_id,
             completedAt=utcnow().isoformat(),
-            mirrored=mirrored,
+            mirrored=log_row.closed,
             details=result.details,
+            unlogged=log_row.unlogged(
+                "sent", provider=result.provider, providerMessageId=result.provider_message_id, details=result.details
+            ),
         )
 
     async def _finish_failure(
         self,
         n: NotificationInput,
         run_id: str,
-        attempt: int,
+        log_row: _LogRow,
         error: DeliveryError,
         *,
         final: bool,
         next_delay: timedelta | None,
     ) -> None:
+        # the delivery log keeps the delay chosen for the next attempt (backoff + jitter,
+        # or the provider's Retry-After)
+        details = (
+            error.details
+            if next_delay is None
+            else {**error.details, "retryDelayMs": round(next_delay.total_seconds() * 1000)}
+        )
+        log_row.failure = dict(
+            outcome=_OUTCOME[error.category],
+            provider=self._provider_name(n),
+            errorCode=error.code.value,
+            errorMessage=error.message,
+            details=details,
+        )
+        if not log_row.opened:
+            return
         try:
             await store.finish_attempt(
                 self.db,
                 n.notificationId,
                 run_id,
-                attempt,
+                log_row.attempt,
                 outcome=_OUTCOME[error.category],
                 status=Status.FAILED if final else Status.RETRYING,
                 provider=self._provider_name(n),
                 error_code=error.code.value,
                 error_message=error.message,
                 next_retry_at=utcnow() + next_delay if next_delay is not None else None,
-                # the delivery log keeps the delay chosen for the next attempt (backoff + jitter,
-                # or the provider's Retry-After)
-                details=error.details
-                if next_delay is None
-                else {**error.details, "retryDelayMs": round(next_delay.total_seconds() * 1000)},
+                details=details,
             )
-        except _DB_ERRORS as exc:  # a final failure is mirrored again by the workflow
+            log_row.closed = True
+        except _DB_ERRORS as exc:  # the workflow writes the row with its next mirror
             log.warning(
                 "SQL mirror unavailable after failed attempt: %s",
                 type(exc).__name__,
-                extra={"notification_id": n.notificationId, "attempt": attempt},
+                extra={"notification_id": n.notificationId, "attempt": log_row.attempt},
             )
 
-    async def _report(self, n: NotificationInput, attempt: int, error: DeliveryError, delay: timedelta) -> None:
+    async def _report(self, n: NotificationInput, log_row: _LogRow, error: DeliveryError, delay: timedelta) -> None:
         """Tell the workflow about the failed attempt so its query, search attributes and details stay current."""
         now = utcnow()
+        attempt = log_row.attempt
         report = AttemptReport(
             attempt=attempt,
             errorCode=error.code.value,
             errorMessage=error.message,
             attemptedAt=now.isoformat(),
             nextRetryAt=(now + delay).isoformat(),
+            unlogged=log_row.unlogged(**log_row.failure),
         )
         try:
             handle = activity.client().get_workflow_handle(activity.info().workflow_id or "")
@@ -311,6 +329,28 @@ class DeliveryActivities:
     def _provider_name(self, n: NotificationInput) -> str:
         provider = self.providers.email if n.channel == Channel.EMAIL else self.providers.push
         return provider.name
+
+
+class _LogRow:
+    """One attempt's delivery-log row: whether the send wrote it, and what the workflow must write if not."""
+
+    def __init__(self, attempt: int, started_at: datetime, opened: bool) -> None:
+        self.attempt = attempt
+        self.started_at = started_at
+        self.opened = opened  # the row exists, in progress
+        self.closed = False  # and carries the outcome
+        self.failure: dict[str, Any] = {}
+
+    def unlogged(self, outcome: str, **values: Any) -> LoggedAttempt | None:
+        if self.closed:
+            return None
+        return LoggedAttempt(
+            attempt=self.attempt,
+            outcome=outcome,
+            startedAt=self.started_at.isoformat(),
+            finishedAt=utcnow().isoformat(),
+            **values,
+        )
 
 
 class _Slot:
@@ -353,10 +393,13 @@ async def _finish_in_flight(attempt: Coroutine[Any, Any, SendResult]) -> SendRes
             log.info("cancel requested while a send is in flight: letting it finish")
 
 
-def _final_error(error: DeliveryError, attempt: int) -> ApplicationError:
-    return ApplicationError(
-        error.message,
-        {"attempt": attempt, "errorCode": error.code.value, "category": error.category.value},
-        type=error.code.value,
-        non_retryable=True,
-    )
+def _final_error(error: DeliveryError, log_row: _LogRow) -> ApplicationError:
+    details: dict[str, Any] = {
+        "attempt": log_row.attempt,
+        "errorCode": error.code.value,
+        "category": error.category.value,
+    }
+    unlogged = log_row.unlogged(**log_row.failure) if log_row.failure else None
+    if unlogged is not None:
+        details["unlogged"] = asdict(unlogged)
+    return ApplicationError(error.message, details, type=error.code.value, non_retryable=True)

@@ -25,6 +25,7 @@ from notifications.types import (
     TERMINAL_STATUSES,
     Channel,
     DeliveryPolicy,
+    LoggedAttempt,
     NotificationInput,
     Status,
     StatusUpdate,
@@ -320,6 +321,9 @@ async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = No
             # attempt that raced a successful one; never from 'cancelled'.
             guard = Notification.status != Status.CANCELLED.value
         await session.execute(update(Notification).where(Notification.id == inp.notificationId, guard).values(**values))
+        if run_id:
+            for entry in upd.attemptLog:
+                await _write_logged_attempt(session, inp.notificationId, run_id, entry)
         if run_id and upd.attempts and status in (Status.SENT, Status.FAILED):
             # The attempt whose own closing write was lost (database down) is closed here.
             await session.execute(
@@ -339,6 +343,37 @@ async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = No
                     error_message=upd.errorMessage,
                 )
             )
+
+
+async def _write_logged_attempt(session: AsyncSession, notification_id: str, run_id: str, entry: LoggedAttempt) -> None:
+    """A delivery-log row as the workflow knows it: created if the send could not open it, closed if
+    it was left open (or guessed interrupted by a later attempt); a row that has its outcome stays."""
+    values: dict[str, Any] = {
+        "outcome": entry.outcome,
+        "finished_at": _parse(entry.finishedAt),
+        "provider": entry.provider,
+        "provider_message_id": entry.providerMessageId,
+        "error_code": entry.errorCode,
+        "error_message": entry.errorMessage,
+        "details": entry.details or {},
+    }
+    key = {"notification_id": notification_id, "run_id": run_id, "attempt": entry.attempt}
+    await insert_ignore(
+        session,
+        DeliveryAttempt,
+        {**key, "started_at": _parse(entry.startedAt), **values},
+        ["notification_id", "run_id", "attempt"],
+    )
+    await session.execute(
+        update(DeliveryAttempt)
+        .where(
+            DeliveryAttempt.notification_id == notification_id,
+            DeliveryAttempt.run_id == run_id,
+            DeliveryAttempt.attempt == entry.attempt,
+            DeliveryAttempt.outcome.in_(("in_progress", "interrupted")),
+        )
+        .values(**values)
+    )
 
 
 async def set_paused(db: Database, notification_id: str, paused: bool) -> None:

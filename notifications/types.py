@@ -102,6 +102,24 @@ class SendInput:
     notification: NotificationInput
     attemptOffset: int = 0
     afterResume: bool = False  # resumed since the last attempt: the SQL pause flag is stale
+    # Released from a queue pause by the recheck timer, not by a resume: if SQL cannot say
+    # whether the queue is still paused, the attempt holds rather than sends.
+    queueRecheck: bool = False
+
+
+@dataclass
+class LoggedAttempt:
+    """A delivery-log row the send could not write (database down); the workflow's mirror writes it."""
+
+    attempt: int
+    outcome: str
+    startedAt: str
+    finishedAt: str
+    provider: str | None = None
+    providerMessageId: str | None = None
+    errorCode: str | None = None
+    errorMessage: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,6 +130,7 @@ class SendResult:
     completedAt: str
     mirrored: bool = True
     details: dict[str, Any] = field(default_factory=dict)
+    unlogged: LoggedAttempt | None = None  # this attempt's delivery-log row, when SQL was down
 
 
 @dataclass
@@ -123,6 +142,7 @@ class AttemptReport:
     errorMessage: str
     attemptedAt: str
     nextRetryAt: str | None = None
+    unlogged: LoggedAttempt | None = None
 
 
 @dataclass
@@ -152,6 +172,7 @@ class StatusUpdate:
     lastAttemptAt: str | None = None
     completedAt: str | None = None
     nextRetryAt: str | None = None
+    attemptLog: list[LoggedAttempt] = field(default_factory=list)  # rows the sends could not write
 
 
 # Custom search attributes, registered by `notifications dev` and the worker.

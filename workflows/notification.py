@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         AttemptReport,
         Channel,
         DeliveryPolicy,
+        LoggedAttempt,
         NotificationInput,
         PauseRequest,
         SendInput,
@@ -53,6 +54,7 @@ _RETRY_AS_TIMER = timedelta(milliseconds=1)
 
 # Patch IDs (`workflow.patched`): histories written before a change replay as they ran.
 _RETRY_IF_RESUMED_DURING_ATTEMPT = "retry-if-queue-resumed-during-attempt"
+_MIRROR_UNLOGGED_ATTEMPTS = "mirror-unlogged-attempts"
 
 
 def _ms(value: int) -> timedelta:
@@ -87,6 +89,8 @@ class NotificationWorkflow:
         self._cancelled_for_pause = False
         self._resumed = False  # resumed since the last attempt started: the SQL pause flag is stale
         self._queue_resumed_in_attempt = False  # a queue-wide resume came since the attempt started
+        self._queue_recheck = False  # the recheck timer, not a resume, ended the last queue hold
+        self._unlogged: dict[int, LoggedAttempt] = {}  # attempts whose delivery-log rows SQL did not take
 
     # -- entry point -----------------------------------------------------------------------
     @workflow.run
@@ -121,7 +125,7 @@ class NotificationWorkflow:
                 await self._mirror()
                 return
             self._succeed(result)
-            if not result.mirrored:
+            if not result.mirrored or (self._unlogged and workflow.patched(_MIRROR_UNLOGGED_ATTEMPTS)):
                 await self._mirror()
             return
 
@@ -140,6 +144,7 @@ class NotificationWorkflow:
                 )
             except TimeoutError:
                 self._queue_paused = False
+                self._queue_recheck = True
 
     async def _attempt(self) -> SendResult:
         inp = self._inp
@@ -148,9 +153,15 @@ class NotificationWorkflow:
         remaining = max(1, self._policy.maxAttempts - self._attempts)
         self._cancelled_for_pause = False
         self._queue_resumed_in_attempt = False
+        recheck, self._queue_recheck = self._queue_recheck, False
         self._send = workflow.start_local_activity(
             SEND_EMAIL_ACTIVITY if email else SEND_PUSH_ACTIVITY,
-            SendInput(notification=self._inp, attemptOffset=self._attempts, afterResume=self._resumed),
+            SendInput(
+                notification=self._inp,
+                attemptOffset=self._attempts,
+                afterResume=self._resumed,
+                queueRecheck=recheck,
+            ),
             result_type=SendResult,
             # the provider call is bounded by sendTimeoutMs; the send may first wait up to about
             # as long for a provider slot (EMAIL_CONCURRENCY / PUSH_CONCURRENCY)
@@ -203,6 +214,7 @@ class NotificationWorkflow:
 
     # -- outcomes -------------------------------------------------------------------------
     def _succeed(self, result: SendResult) -> None:
+        self._note_unlogged(result.unlogged)
         self._attempts = max(self._attempts, result.attempt)
         self._provider = result.provider
         self._message_id = result.providerMessageId
@@ -224,12 +236,19 @@ class NotificationWorkflow:
 
     def _note_failed_attempt(self, cause: ApplicationError) -> None:
         details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        if isinstance(details.get("unlogged"), dict):
+            self._note_unlogged(LoggedAttempt(**details["unlogged"]))
         self._attempts = max(self._attempts, int(details.get("attempt", self._attempts)))
         self._error_code = cause.type
         self._error_message = cause.message
 
+    def _note_unlogged(self, entry: LoggedAttempt | None) -> None:
+        if entry is not None:
+            self._unlogged[entry.attempt] = entry
+
     async def _mirror(self) -> None:
         """Write this workflow's view to SQL, retrying until the database answers."""
+        written = list(self._unlogged.values())
         await workflow.execute_activity(
             RECORD_STATUS_ACTIVITY,
             StatusUpdate(
@@ -244,6 +263,7 @@ class NotificationWorkflow:
                 lastAttemptAt=self._last_attempt_at,
                 completedAt=self._completed_at,
                 nextRetryAt=self._next_retry_at,
+                attemptLog=written,
             ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(
@@ -251,6 +271,9 @@ class NotificationWorkflow:
             ),
             summary=f"mirror status {self._status.value} to SQL",
         )
+        for entry in written:
+            if self._unlogged.get(entry.attempt) is entry:
+                del self._unlogged[entry.attempt]
 
     # -- messages ------------------------------------------------------------------------------
     @workflow.signal
@@ -281,6 +304,7 @@ class NotificationWorkflow:
     @workflow.signal(name="attempt_failed")
     def attempt_failed(self, report: AttemptReport) -> None:
         """Sent by the send activity after a retryable failure (internal)."""
+        self._note_unlogged(report.unlogged)
         if report.attempt < self._attempts or self._status.terminal:
             return
         self._attempts = report.attempt
