@@ -18,7 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 from temporalio.client import Client
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+import notifications.worker
 from activities.providers import Providers
 from api.main import create_app
 from notifications.client import NotificationClient
@@ -29,6 +31,7 @@ from tests.conftest import System, make_settings, make_system, wait_until
 from tests.fakes.tcpproxy import TcpProxy
 from tests.scripted import ScriptedProvider, unavailable
 from tests.test_api_admin import BASE, api_settings, auth
+from tests.test_determinism import assert_replays, finish
 
 
 def email(to: str, nid: str | None = None) -> dict[str, object]:
@@ -83,7 +86,7 @@ async def outage(temporal_address: str, postgresql_url: str, tmp_path: Path) -> 
     url = urlsplit(postgresql_url)
     async with TcpProxy(url.hostname or "127.0.0.1", url.port or 5432) as proxy:
         proxied = postgresql_url.replace(f"{url.hostname}:{url.port}", f"127.0.0.1:{proxy.port}")
-        settings = make_settings(temporal_address, proxied, tmp_path, queue_pause_recheck_seconds=2)
+        settings = make_settings(temporal_address, proxied, tmp_path, queue_pause_recheck_seconds=2, base_delay_ms=1000)
         direct = Database(make_settings(temporal_address, postgresql_url, tmp_path).sqlalchemy_url)
         async with make_system(settings) as system:
             try:
@@ -181,16 +184,22 @@ async def test_temporal_unreachable_is_a_typed_error_and_stores_nothing(outage: 
         assert await outage.row_by_recipient(to) is None
 
 
-async def test_a_send_that_could_not_open_its_log_row_is_logged_when_the_database_returns(outage: Outage) -> None:
+@pytest.mark.parametrize("back", ["after the retry", "before the retry"])
+async def test_attempts_made_while_the_database_was_down_are_logged_when_it_returns(
+    outage: Outage, back: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Found 4: the delivery log had no row for an attempt made while SQL was down."""
+    monkeypatch.setattr(notifications.worker, "workflow_runner", SandboxedWorkflowRunner)  # replayed below
     provider, providers = scripted()
     nid = new_id()
-    provider.fail(nid, unavailable())  # attempt 1 fails, attempt 2 (after the ~100 ms backoff) sends
-    async with outage.system.worker(providers):
+    provider.fail(nid, unavailable())  # attempt 1 fails, attempt 2 (after the ~1 s backoff) sends
+    async with outage.system.worker(providers) as workers:
         await outage.proxy.cut()
         await outage.system.client.enqueue_email(email("log@example.com", nid))
+        if back == "before the retry":  # attempt 2 writes its own row; attempt 1's comes from the workflow
+            await wait_until(lambda: _called(provider, nid), timeout=20)
+            await outage.proxy.restore()
         await wait_until(lambda: _delivered(provider, nid), timeout=20)
-        await asyncio.sleep(0.5)
         await outage.proxy.restore()
         row = await outage.wait_sent(nid)
 
@@ -198,8 +207,14 @@ async def test_a_send_that_could_not_open_its_log_row_is_logged_when_the_databas
             return len(await outage.log(nid)) == 2
 
         await wait_until(logged, timeout=10)
+        history = await finish(outage.system, workers, nid)
     assert row.attempts == 2 and row.provider_message_id == f"scripted-{nid}"
     assert await outage.log(nid) == [(1, "transient_error", None), (2, "sent", f"scripted-{nid}")]
+    await assert_replays(outage.system, history)
+
+
+async def _called(provider: ScriptedProvider, nid: str) -> bool:
+    return len(provider.calls_for(nid)) >= 1
 
 
 async def _delivered(provider: ScriptedProvider, nid: str) -> bool:
