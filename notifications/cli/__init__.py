@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from importlib import import_module
 from typing import Any
 
-from notifications.errors import NotificationError, NotificationValidationError
+from notifications.errors import NotificationError, NotificationUnavailableError, NotificationValidationError
 
 COMMAND_MODULES = [
     "notifications.cli.core",
@@ -46,6 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for error in exc.errors:
             print(f"error: {error['field']}: {error['message']}", file=sys.stderr)
         return 2
+    except NotificationUnavailableError as exc:
+        retry = (
+            f" (nothing was stored; retry with --notification-id {exc.notification_id})" if exc.notification_id else ""
+        )
+        print(f"error: {exc}{retry}", file=sys.stderr)
+        return 1
     except NotificationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

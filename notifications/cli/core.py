@@ -234,6 +234,8 @@ async def cmd_send(args: argparse.Namespace) -> None:
             while record.status not in ("sent", "failed", "cancelled"):
                 await asyncio.sleep(0.2)
                 record = await client.get(record.notification_id)
+        if not record.mirrored:
+            print("note: the database is unavailable; the worker writes this record when it answers", file=sys.stderr)
         _print(record.to_json())
 
     await _with_client(send)
