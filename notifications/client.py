@@ -16,6 +16,7 @@ the database answers again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -337,18 +338,22 @@ class NotificationClient(DevicesMixin):
     async def pause(self, notification_id: str, reason: str | None = None) -> None:
         """Hold one notification. The SQL flag comes first: a send already handed to a worker
         checks it before it starts, even though its workflow sees the signal only afterwards."""
-        await self.get(notification_id)
-        with reachable():
-            await store.set_paused(self.db, notification_id, True)
-        with temporal_reachable():
-            await self.handle(notification_id).signal("pause", PauseRequest(reason=reason))
+        await self._set_paused(notification_id, True, PauseRequest(reason=reason))
 
     async def resume(self, notification_id: str) -> None:
-        await self.get(notification_id)
+        await self._set_paused(notification_id, False, PauseRequest())
+
+    async def _set_paused(self, notification_id: str, paused: bool, request: PauseRequest) -> None:
+        before = (await self.get(notification_id)).paused
         with reachable():
-            await store.set_paused(self.db, notification_id, False)
-        with temporal_reachable():
-            await self.handle(notification_id).signal("resume", PauseRequest())
+            await store.set_paused(self.db, notification_id, paused)
+        try:
+            with temporal_reachable():
+                await self.handle(notification_id).signal("pause" if paused else "resume", request)
+        except NotificationUnavailableError:
+            with contextlib.suppress(Exception):  # the caller is told nothing changed: make it so
+                await store.set_paused(self.db, notification_id, before)
+            raise
 
     async def cancel(self, notification_id: str) -> None:
         """Cancel a notification not sent yet; a send already in flight still completes."""
@@ -455,8 +460,18 @@ class NotificationClient(DevicesMixin):
             with reachable():
                 await store.set_queue_paused(self.db, channel.value, paused, reason=reason, actor=actor)
             self._queue_known[channel.value] = paused
-            with temporal_reachable():
-                signalled |= await self._signal_running(channel, signal, PauseRequest(reason, "queue"))
+            try:
+                with temporal_reachable():
+                    signalled |= await self._signal_running(channel, signal, PauseRequest(reason, "queue"))
+            except NotificationUnavailableError:
+                if not paused:
+                    raise NotificationUnavailableError(
+                        f"queue {channel.value} is resumed, but Temporal is unavailable to release the "
+                        "notifications it holds; try again",
+                        service="temporal",
+                    ) from None
+                # The flag holds the queue without the signal: every attempt checks it first.
+                log.warning("queue %s paused; its running notifications could not be signalled", channel.value)
         if not paused and self.settings.visibility_lag_seconds:
             # Visibility lags a moment behind starts: a notification started just before the
             # resume may have been missed above. A second pass reaches it, so held notifications

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 from temporalio.client import Client
+from temporalio.service import RetryConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 import notifications.worker
@@ -259,3 +260,24 @@ async def test_a_cut_link_refuses_connections_and_a_restored_one_serves() -> Non
             await proxy.restore()
             _, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
             writer.close()
+
+
+async def test_controls_while_temporal_is_unreachable_say_what_changed(outage: Outage) -> None:
+    """A control the caller is told failed changed nothing; one that took effect says so."""
+    system = outage.system
+    host, _, port = system.settings.temporal_address.rpartition(":")
+    nid = new_id()
+    await system.client.pause_queue("email")  # held, so it is still running when the link goes
+    await system.client.enqueue_email(email("held@example.com", nid))
+    async with TcpProxy(host, int(port)) as link:
+        temporal = await Client.connect(f"127.0.0.1:{link.port}", retry_config=RetryConfig(max_elapsed_time_millis=500))
+        client = NotificationClient(temporal, system.db, system.settings)
+        await link.cut()
+        with pytest.raises(NotificationUnavailableError):
+            await client.pause(nid)
+        assert (await outage.row(nid)).paused is False  # type: ignore[union-attr]
+        assert (await client.status(nid))["status"] == "queued"  # from SQL
+        assert (await client.pause_queue("push"))["push"]["paused"] is True  # the flag alone holds it
+        with pytest.raises(NotificationUnavailableError, match="resumed"):
+            await client.resume_queue("email")
+        assert (await client.queue_states())["email"]["paused"] is False
