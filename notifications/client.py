@@ -198,12 +198,12 @@ class NotificationClient(DevicesMixin):
     async def _existing(self, inp: NotificationInput, now: datetime) -> NotificationRecord:
         """The record of a notification enqueued before under the same ID."""
         try:
-            record = await self.get(inp.notificationId)
+            return await self.get(inp.notificationId)
         except NotificationNotFoundError:  # its first enqueue is still on its way to SQL
-            record = NotificationRecord.from_row(Notification(**store.row_values(inp, Status.QUEUED, now)))
+            return NotificationRecord.from_row(Notification(**store.row_values(inp, Status.QUEUED, now)))
         except NotificationUnavailableError:  # the workflow is the record meanwhile
             record = await self._record_from_workflow(inp, now)
-        if record.channel != inp.channel:
+        if record.channel != inp.channel:  # the API's own check reads SQL, which is down
             raise NotificationConflictError(
                 f"notificationId {inp.notificationId!r} is already used by another notification"
             )

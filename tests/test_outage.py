@@ -147,6 +147,8 @@ async def test_http_enqueue_while_the_database_is_down_answers_202_not_mirrored(
         }
         again = await http.post("/api/notifications/push", json=push(nid), headers=headers)
         assert again.status_code == 202 and again.json()["notificationId"] == nid  # one notification
+        other = await http.post("/api/notifications/email", json=email("x@example.com"), headers=headers)
+        assert other.status_code == 409, other.text  # the ID is a push's, as the workflow says
         read = await http.get(f"/api/admin/notifications/{nid}", headers=auth())
         assert read.status_code == 503 and read.headers["Retry-After"].isdigit()  # not a 500
         await outage.proxy.restore()
