@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install dev test lint bench bench-quick clean
+.PHONY: install dev test lint bench bench-quick chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy notifications workflows activities api
+	$(BIN)/mypy notifications workflows activities api chaos
 
 ## Benchmark against bare Temporal workflows (own dev servers, temp dirs); writes bench/results.json
 bench: $(STAMP)
@@ -35,6 +35,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/notifications bench --quick --output bench/results-quick.json $(BENCH_ARGS)
+
+## Fault suite: killed workers, Temporal and database outages, provider storms, API load; writes bench/chaos.json
+chaos: $(STAMP)
+	$(BIN)/notifications chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "notifications.cli.devices",
     "notifications.cli.api",
     "notifications.cli.bench",
+    "notifications.cli.chaos",
 ]
 
 

@@ -35,6 +35,7 @@ class Request:
     path: str
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    peer_port: int = 0  # the client's TCP port: tells which process sent it
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -94,6 +95,8 @@ class FakeHTTPServer:
         await self.stop()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        peer_port = int(peer[1]) if peer else 0
         try:
             while True:
                 line = await reader.readline()
@@ -110,7 +113,7 @@ class FakeHTTPServer:
                 length = int(headers.get("content-length", "0") or 0)
                 body = await reader.readexactly(length) if length else b""
                 try:
-                    response = await self._handler(Request(method, path, headers, body))
+                    response = await self._handler(Request(method, path, headers, body, peer_port))
                 except DropConnection:
                     return
                 if response.delay:
@@ -150,20 +153,25 @@ class ServedFake:
         return found
 
     @property
-    def in_flight(self) -> int:
+    def pending(self) -> list[Request]:
         """Requests that arrived and are not answered yet."""
-        return int(self.__dict__.get("_in_flight", 0))
+        found: list[Request] = self.__dict__.setdefault("_pending", [])
+        return found
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.pending)
 
     async def _recorded(self, request: Request) -> Response:
         at = time.time()
-        self.__dict__["_in_flight"] = self.in_flight + 1
+        self.pending.append(request)
         try:
             response = await self.handle(request)
-            if response.delay:  # waited here rather than in the server, so in_flight covers it
+            if response.delay:  # waited here rather than in the server, so `pending` covers it
                 await asyncio.sleep(response.delay)
                 response = replace(response, delay=0.0)
         finally:
-            self.__dict__["_in_flight"] = self.in_flight - 1
+            self.pending[:] = [r for r in self.pending if r is not request]
         self.exchanges.append(Exchange(at, request, response))
         return response
 

@@ -1,0 +1,82 @@
+"""One chaos run: each scenario on its own stack, bounded in time, then the targets and the report."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chaos.options import ChaosOptions
+from chaos.report import table, targets
+from chaos.scenarios import scenario
+from chaos.scenarios.common import merge
+from notifications.bench import precompile, write_results
+
+
+async def run_chaos(opts: ChaosOptions, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Every chosen scenario; a scenario that fails or overruns is reported, not fatal to the others."""
+    import temporalio
+
+    await asyncio.to_thread(precompile)
+    base = Path(tempfile.mkdtemp(prefix="notifications-chaos-"))
+    started = time.time()
+    results: dict[str, Any] = {
+        "meta": {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "quick": opts.quick,
+            "trials": opts.trials,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "temporalio": temporalio.__version__,
+            "options": {k: v for k, v in vars(opts).items() if k not in ("output", "scenarios")},
+        },
+        "scenarios": {},
+    }
+    try:
+        for name in opts.scenarios:
+            progress(f"[chaos] {name} ...")
+            t = time.monotonic()
+            try:
+                async with asyncio.timeout(opts.scenario_limit_s):
+                    sc = await scenario(name)(opts, base)
+                sc["summary"] = merge(sc["runs"])
+            except Exception as exc:  # one broken scenario must not hide the others' numbers
+                sc = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+            sc["seconds"] = round(time.monotonic() - t, 1)
+            sc["targets"] = targets(name, sc.get("summary", sc), opts.recovery_target_s)
+            results["scenarios"][name] = sc
+            progress(f"[chaos] {name} done in {sc['seconds']:.1f} s")
+    finally:
+        if opts.keep:
+            progress(f"[chaos] scenario data kept in {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+    results["meta"]["total_seconds"] = round(time.time() - started, 1)
+    flat = {f"{n}: {k}": ok for n, sc in results["scenarios"].items() for k, ok in sc["targets"].items()}
+    results["targets"] = flat
+    results["all_targets_met"] = all(flat.values())
+    return results
+
+
+async def main_async(opts: ChaosOptions) -> int:
+    """The CLI's run: 0 when every target is met, 1 otherwise (the misses are printed)."""
+    # SIGTERM and SIGINT cancel the run, so every `finally` stops the processes it started by PID.
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if task is not None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+    results = await run_chaos(opts)
+    write_results(results, opts.output)
+    print()
+    print(table(results))
+    print(f"\nwritten to {opts.output}")
+    return 0 if results["all_targets_met"] else 1
