@@ -6,7 +6,6 @@ import asyncio
 import os
 import platform
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from chaos.options import ChaosOptions
 from chaos.report import table, targets
 from chaos.scenarios import scenario
 from chaos.scenarios.common import merge
-from notifications.bench import precompile, write_results
+from notifications.bench import cancel_on_signals, precompile, publish
 
 
 async def run_chaos(opts: ChaosOptions, progress: Callable[[str], None] = print) -> dict[str, Any]:
@@ -68,15 +67,7 @@ async def run_chaos(opts: ChaosOptions, progress: Callable[[str], None] = print)
 
 async def main_async(opts: ChaosOptions) -> int:
     """The CLI's run: 0 when every target is met, 1 otherwise (the misses are printed)."""
-    # SIGTERM and SIGINT cancel the run, so every `finally` stops the processes it started by PID.
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    if task is not None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+    cancel_on_signals()
     results = await run_chaos(opts)
-    write_results(results, opts.output)
-    print()
-    print(table(results))
-    print(f"\nwritten to {opts.output}")
+    publish(results, opts.output, table(results))
     return 0 if results["all_targets_met"] else 1

@@ -1340,30 +1340,44 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     if args.latency_ms:
         opts.latencies_ms = [int(v) for part in args.latency_ms for v in part.split(",") if v.strip()]
     if args.scenario:
-        chosen = [s.strip() for part in args.scenario for s in part.split(",") if s.strip()]
-        unknown = sorted(set(chosen) - set(ALL_SCENARIOS))
-        if unknown:
-            raise SystemExit(f"unknown scenario(s) {unknown}; choose from {', '.join(ALL_SCENARIOS)}")
-        opts.scenarios = chosen
+        opts.scenarios = chosen_scenarios(args.scenario, ALL_SCENARIOS)
     opts.output = Path(args.output) if args.output else DEFAULT_OUTPUT
     opts.profile_dir = Path(args.profile_dir) if args.profile_dir else None
     opts.keep_temp = bool(args.keep_temp)
     return opts
 
 
-async def main_async(opts: BenchOptions) -> int:
-    # SIGTERM (and SIGINT, which a shell ignores in background jobs) cancel the run, so every
-    # `finally` stops the dev servers and workers this run started instead of orphaning them.
+def chosen_scenarios(parts: Sequence[str], allowed: Sequence[str]) -> list[str]:
+    """`--scenario a,b --scenario c` as a list of names, each one checked against `allowed`."""
+    names = [s.strip() for part in parts for s in part.split(",") if s.strip()]
+    unknown = sorted(set(names) - set(allowed))
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {unknown}; choose from {', '.join(allowed)}")
+    return names
+
+
+def cancel_on_signals() -> None:
+    """SIGTERM (and SIGINT, which a shell ignores in background jobs) cancel the running task, so
+    every `finally` stops the dev servers and workers the run started instead of orphaning them."""
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     if task is not None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
-    results = await run_bench(opts)
-    write_results(results, opts.output)
+
+
+def publish(results: dict[str, Any], output: Path, text: str) -> None:
+    """The JSON to `output`, the table to stdout."""
+    write_results(results, output)
     print()
-    print(table(results))
-    print(f"\nwritten to {opts.output}")
+    print(text)
+    print(f"\nwritten to {output}")
+
+
+async def main_async(opts: BenchOptions) -> int:
+    cancel_on_signals()
+    results = await run_bench(opts)
+    publish(results, opts.output, table(results))
     scenarios = results["scenarios"]
     failed = [k for k, v in scenarios.items() if isinstance(v, dict) and "error" in v]
     return 1 if failed else 0

@@ -33,14 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_chaos(args: argparse.Namespace) -> Awaitable[int]:
     from chaos import SCENARIOS, ChaosOptions, main_async
+    from notifications.bench import chosen_scenarios
 
     opts = ChaosOptions.quick_defaults() if args.quick else ChaosOptions()
     if args.scenario:
-        chosen = [s.strip() for part in args.scenario for s in part.split(",") if s.strip()]
-        unknown = sorted(set(chosen) - set(SCENARIOS))
-        if unknown:
-            raise SystemExit(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}")
-        opts.scenarios = chosen
+        opts.scenarios = chosen_scenarios(args.scenario, SCENARIOS)
     if args.trials is not None:
         opts.trials = args.trials
     if args.output:
