@@ -49,7 +49,7 @@ async def run_dev(settings: Settings) -> None:
         host, _ = split_address(settings.temporal_address)
         ui = f"http://{host}:{settings.temporal_ui_port}"
     try:
-        client = await connect(settings)
+        client = await connect(settings, wait_seconds=30)
         await ensure_search_attributes(client)
         await asyncio.to_thread(upgrade, settings)
         stop = asyncio.Event()

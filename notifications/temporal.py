@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -81,15 +83,26 @@ async def task_queue_pollers(client: Client, task_queue: str, kind: str) -> list
     return [Poller(p.identity, (now - p.last_access_time.ToDatetime(UTC)).total_seconds()) for p in response.pollers]
 
 
-async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None, *, wait_seconds: float = 0) -> Client:
     """TLS, API key and `temporal.toml` profiles come from the standard TEMPORAL_* variables;
-    address and namespace from our settings (which read the same variables)."""
+    address and namespace from our settings (which read the same variables).
+
+    `wait_seconds`: keep trying that long while the server is up but not serving yet (a dev
+    server that just started answers "Frontend is not healthy yet" for a moment under load).
+    """
     profile = ClientConfigProfile.load()
     config = profile.to_client_connect_config()
     config["target_host"] = settings.temporal_address
     config["namespace"] = settings.temporal_namespace
     keys = settings.encryption_keys.get_secret_value() if settings.encryption_keys else None
-    return await Client.connect(**config, runtime=runtime, data_converter=data_converter(keys))
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return await Client.connect(**config, runtime=runtime, data_converter=data_converter(keys))
+        except RuntimeError:  # the SDK's "Failed client connect"
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 async def ensure_search_attributes(client: Client) -> None:
