@@ -49,6 +49,7 @@ from notifications.types import (
     Status,
     StatusUpdate,
 )
+from workflows.notification import NotificationWorkflow
 
 log = logging.getLogger("notifications.delivery")
 
@@ -318,7 +319,7 @@ class DeliveryActivities:
         )
         try:
             handle = activity.client().get_workflow_handle(activity.info().workflow_id or "")
-            await handle.signal("attempt_failed", report)
+            await handle.signal(NotificationWorkflow.attempt_failed, report)
         except Exception as exc:  # best effort: SQL already has it
             log.warning(
                 "could not report the attempt to the workflow: %s",

@@ -63,8 +63,11 @@ from notifications.temporal import AMBIGUOUS, UNREACHABLE, connect, unreachable
 from notifications.temporal import reachable as temporal_reachable
 from notifications.types import (
     CHANNEL_ATTRIBUTE,
+    PAUSE_SIGNAL,
     PRIORITY_ATTRIBUTE,
+    RESUME_SIGNAL,
     STATUS_ATTRIBUTE,
+    STATUS_QUERY,
     TASK_QUEUES,
     TYPE_ATTRIBUTE,
     WORKFLOW_NAME,
@@ -320,7 +323,7 @@ class NotificationClient(DevicesMixin):
         """
         try:
             result: dict[str, Any] = await self.handle(notification_id).query(
-                "status", rpc_timeout=timedelta(seconds=self.settings.query_timeout_seconds)
+                STATUS_QUERY, rpc_timeout=timedelta(seconds=self.settings.query_timeout_seconds)
             )
             return result
         except RPCError as exc:
@@ -349,7 +352,7 @@ class NotificationClient(DevicesMixin):
             await store.set_paused(self.db, notification_id, paused)
         try:
             with temporal_reachable():
-                await self.handle(notification_id).signal("pause" if paused else "resume", request)
+                await self.handle(notification_id).signal(PAUSE_SIGNAL if paused else RESUME_SIGNAL, request)
         except NotificationUnavailableError:
             with contextlib.suppress(Exception):  # the caller is told nothing changed: make it so
                 await store.set_paused(self.db, notification_id, before)
@@ -453,7 +456,7 @@ class NotificationClient(DevicesMixin):
         self, channels: Iterable[Channel], paused: bool, *, reason: str | None, actor: str | None
     ) -> dict[str, dict[str, Any]]:
         channels = list(channels)
-        signal = "pause" if paused else "resume"
+        signal = PAUSE_SIGNAL if paused else RESUME_SIGNAL
         self._running_until.clear()
         signalled: set[tuple[str, str]] = set()
         for channel in channels:

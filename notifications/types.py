@@ -39,6 +39,13 @@ WORKFLOW_NAME = "NotificationWorkflow"
 SEND_EMAIL_ACTIVITY = "send_email"
 SEND_PUSH_ACTIVITY = "send_push"
 RECORD_STATUS_ACTIVITY = "record_status"
+# The workflow's messages, by their wire names (the `temporal` CLI's --name / --type). Code that
+# can import the workflow passes its methods instead (`handle.signal(NotificationWorkflow.pause)`);
+# the library below it uses these.
+PAUSE_SIGNAL = "pause"
+RESUME_SIGNAL = "resume"
+ATTEMPT_FAILED_SIGNAL = "attempt_failed"
+STATUS_QUERY = "status"
 
 # Error types carried by ApplicationError between the activities and the workflow.
 QUEUE_PAUSED_ERROR = "QueuePaused"

@@ -8,6 +8,7 @@ import pytest
 
 from notifications import enqueue_email_notification, enqueue_push_notification
 from tests.conftest import System, wait_until
+from workflows.notification import NotificationWorkflow
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -34,7 +35,7 @@ async def test_email_is_sent_and_mirrored(system: System) -> None:
         row = await system.wait_status(record.notification_id, "sent")
         handle = system.client.handle(record.notification_id)
         await handle.result()
-        status = await handle.query("status")
+        status = await handle.query(NotificationWorkflow.status)
 
     assert row.attempts == 1 and row.provider == "outbox"
     assert row.provider_message_id == f"outbox-{nid}"
@@ -72,7 +73,7 @@ async def test_push_is_sent_and_mirrored(system: System) -> None:
             client=system.client,
         )
         row = await system.wait_status(record.notification_id, "sent")
-        status = await system.client.handle(record.notification_id).query("status")
+        status = await system.client.handle(record.notification_id).query(NotificationWorkflow.status)
     assert row.channel == "push" and row.user_id == "507f1f77bcf86cd7994390e"
     assert status["status"] == "sent" and status["channel"] == "push"
     [message] = await system.outbox()

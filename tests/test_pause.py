@@ -16,6 +16,7 @@ from activities.providers import Providers
 from notifications.types import PauseRequest
 from tests.conftest import System, make_settings, make_system, wait_until
 from tests.scripted import ScriptedProvider, unavailable
+from workflows.notification import NotificationWorkflow
 
 
 def email(nid: str) -> dict[str, object]:
@@ -99,7 +100,7 @@ async def test_pause_while_waiting_for_a_provider_slot_sends_nothing(system: Sys
         if resume_by == "client":
             await system.client.resume(second)
         else:
-            await system.client.handle(second).signal("resume", PauseRequest())
+            await system.client.handle(second).signal(NotificationWorkflow.resume, PauseRequest())
         row = await system.wait_status(second, "sent")
     assert provider.delivered[second] == 1 and len(provider.calls_for(second)) == 1
     assert row.attempts == 1 and row.paused is False

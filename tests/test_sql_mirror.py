@@ -11,6 +11,7 @@ import pytest
 from activities.providers import Providers
 from tests.conftest import PG_ADMIN_URL, System
 from tests.scripted import ScriptedProvider
+from workflows.notification import NotificationWorkflow
 
 
 def set_connections(database: str, allowed: bool) -> None:
@@ -35,7 +36,7 @@ async def test_row_converges_after_database_outage(system: System) -> None:
             provider.gate.set()  # type: ignore[union-attr]
 
             async def workflow_says_sent() -> bool:
-                return (await system.client.handle(nid).query("status"))["status"] == "sent"
+                return (await system.client.handle(nid).query(NotificationWorkflow.status))["status"] == "sent"
 
             for _ in range(100):
                 if await workflow_says_sent():

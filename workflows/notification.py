@@ -24,10 +24,14 @@ from workflows.state import NotificationState
 with workflow.unsafe.imports_passed_through():
     from notifications.redact import mask_recipient
     from notifications.types import (
+        ATTEMPT_FAILED_SIGNAL,
+        PAUSE_SIGNAL,
         RECORD_STATUS_ACTIVITY,
+        RESUME_SIGNAL,
         SEND_EMAIL_ACTIVITY,
         SEND_PUSH_ACTIVITY,
         STATUS_ATTRIBUTE,
+        STATUS_QUERY,
         WORKFLOW_NAME,
         AttemptReport,
         Channel,
@@ -221,7 +225,7 @@ class NotificationWorkflow:
         self._state.forget_logged(update.attemptLog)
 
     # -- messages ------------------------------------------------------------------------------
-    @workflow.signal
+    @workflow.signal(name=PAUSE_SIGNAL)
     def pause(self, request: PauseRequest | None = None) -> None:
         """Hold sending. scope "queue" comes from a queue-wide pause; anything else pauses this one."""
         pending = self._send is not None and not self._send.done()
@@ -230,18 +234,18 @@ class NotificationWorkflow:
             self._send.cancel()  # a retry waiting for its backoff stops at once; a send in flight finishes
         self._show()
 
-    @workflow.signal
+    @workflow.signal(name=RESUME_SIGNAL)
     def resume(self, request: PauseRequest | None = None) -> None:
         self._state.hold.resume(request.scope if request else None)
         self._show()
 
-    @workflow.signal(name="attempt_failed")
+    @workflow.signal(name=ATTEMPT_FAILED_SIGNAL)
     def attempt_failed(self, report: AttemptReport) -> None:
         """Sent by the send activity after a retryable failure (internal)."""
         if self._state.reported(report):
             self._set_status(Status.RETRYING, force_publish=True)
 
-    @workflow.query
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> dict[str, Any]:
         info = workflow.info()
         return self._state.query(self._inp, info.workflow_id, info.run_id, info.start_time.isoformat())
