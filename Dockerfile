@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image for the worker and the API (see docker-compose.yml and README "Production"):
+# One image for the worker and the API (see docker-compose.yml and docs/deployment.md):
 #   worker (default):  notifications worker --env production
 #   API:               notifications api --host 0.0.0.0 --port 8000
 #   migrations:        notifications migrate

@@ -95,7 +95,7 @@ class DeliveryActivities:
         # takes its channel's slot before its attempt opens (so the attempts in progress never
         # outnumber the setting, and the pause checks at attempt start come after any wait) and
         # gives it back once the provider has answered, so closing the attempt in SQL overlaps
-        # the next send's provider call (1+1 at 100 ms: see README).
+        # the next send's provider call (docs/decisions/0013).
         async with _Slot(self._provider_slots[inp.notification.channel]) as slot:
             return await _finish_in_flight(self._attempt(inp, slot))
 

@@ -2,7 +2,7 @@
 
 In-process on purpose: the limit protects the system from a runaway script or a stuck
 button, and one API process per deployment is the norm; behind several replicas the
-effective limit is per replica, which the README states.
+effective limit is per replica (docs/api.md, "Limits and input").
 """
 
 from __future__ import annotations

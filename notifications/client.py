@@ -478,8 +478,8 @@ class NotificationClient(DevicesMixin):
         if not paused and self.settings.visibility_lag_seconds:
             # Visibility lags a moment behind starts: a notification started just before the
             # resume may have been missed above. A second pass reaches it, so held notifications
-            # need no frequent polling of the queue flag. It skips those already signalled: a
-            # second signal to each of a resumed backlog of 10,000 is 10,000 more history events.
+            # need no frequent polling of the queue flag. It skips those already signalled: each
+            # signal is history events (docs/decisions/0019).
             await asyncio.sleep(self.settings.visibility_lag_seconds)
             for channel in channels:
                 with temporal_reachable():

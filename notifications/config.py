@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     default_priority: int = Field(5, ge=1, le=10)
     query_timeout_seconds: float = Field(5.0, gt=0, description="wait for a live `status` query before using SQL")
 
-    # --- Logs and metrics (issue 5) -------------------------------------------------------
+    # --- Logs and metrics -------------------------------------------------------
     log_level: str = "INFO"
     log_format: Literal["auto", "text", "json"] = Field("auto", description="auto: json in production")
     log_file: Path | None = Path("logs/notifications.log")
@@ -76,12 +76,12 @@ class Settings(BaseSettings):
         description="origins (the Temporal Web UI) allowed to call the codec endpoints from a browser",
     )
 
-    # --- Retention of SQL records (issue 5): the seed's removeOnComplete / removeOnFail ------
+    # --- Retention of SQL records: the seed's removeOnComplete / removeOnFail ------
     retention_sent_days: float = Field(7.0, gt=0, description="sent notifications and their logs are kept this long")
     retention_failed_days: float = Field(30.0, gt=0, description="failed and cancelled ones, this long")
     retention_interval_minutes: float = Field(60.0, gt=0, description="how often the purge Schedule runs")
 
-    # --- Encryption of Temporal payloads (issue 5) -------------------------------------------
+    # --- Encryption of Temporal payloads -------------------------------------------
     encryption_keys: SecretStr | None = Field(
         None, description="<id>:<base64 key>[,...]; the first encrypts, all decrypt (rotation)"
     )
@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     mail_from: str = Field("noreply@uzima.health", validation_alias=_alias("MAIL_FROM"))
     outbox_latency_ms: int = Field(0, ge=0, description="simulated provider latency of the development outbox")
 
-    # --- providers (issue 3) -------------------------------------------------------
+    # --- providers -------------------------------------------------------
     resend_api_key: SecretStr | None = None
     resend_api_url: str = "https://api.resend.com"
     provider_timeout_seconds: float = Field(
@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     circuit_cooldown_seconds: float = Field(30.0, gt=0, description="how long an open circuit fails fast")
     templates_dir: Path | None = Field(None, description="operator templates, searched before the built-in ones")
 
-    # --- API (issue 4) ---------------------------------------------------------------
+    # --- API ---------------------------------------------------------------
     api_host: str = Field("127.0.0.1", validation_alias=_alias("API_HOST"))
     api_port: int = Field(8000, ge=1, le=65535, validation_alias=_alias("API_PORT"))
     jwt_secret: SecretStr | None = Field(None, description="HS256 signing secret of admin/service tokens")

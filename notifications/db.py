@@ -108,13 +108,12 @@ class Database:
             yield conn
 
     async def run(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run `fn(connection, ...)` as one transaction: the per-send hot path (issue 6).
+        """Run `fn(connection, ...)` as one transaction: the per-send hot path.
 
         On SQLite, with the plain sqlite3 driver, in two steps:
         - right here on the event loop, if the write lock is free at once: a send's
-          transaction is a few statements on a local file (well under a millisecond),
-          cheaper than handing it to a thread and back under a contended GIL (1+1 at
-          100 ms: the attempt start took 0.9 ms instead of 3-5 ms, about 3 % of the run);
+          transaction is a few statements on a local file, cheaper than handing it to a
+          thread and back under a contended GIL (docs/decisions/0018);
         - otherwise (another process or this one's writer holds the lock) on one
           writer thread, which waits for the lock without blocking the loop. An
           inline transaction may commit before one already waiting there; no caller
@@ -153,10 +152,9 @@ class Database:
         finally:
             self._inline_lock.release()
         if self._inline_commits % _CHECKPOINT_EVERY == 0:
-            # The inline connection never checkpoints: a checkpoint's fsyncs would stall the
-            # loop for 5-10 ms. The writer thread does, and until it is done the transactions
-            # queue there behind it, so the first of them finds the WAL wholly copied to the
-            # database and starts it over (a WAL written on meanwhile would only ever grow).
+            # The inline connection never checkpoints: its fsyncs would stall the loop. The writer
+            # does, with the transactions queued behind it, so the WAL starts over instead of
+            # growing without end (docs/decisions/0018).
             self._checkpoint = self._writer_thread().submit(_checkpoint, self._sync_engine)
         return result
 

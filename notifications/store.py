@@ -34,8 +34,8 @@ from notifications.types import (
 
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
 
-# The per-send statements, built once. Each runs several times per notification, and a
-# statement built per call costs SQLAlchemy a fresh cache-key walk of its values (issue 6).
+# The per-send statements, built once: a statement built per call costs SQLAlchemy a fresh
+# cache-key walk of its values (docs/decisions/0009).
 # The SET clause comes from the parameters given at execution; WHERE values are `b_*`.
 _ATTEMPT_ROW = update(DeliveryAttempt).where(
     DeliveryAttempt.notification_id == bindparam("b_id"),
@@ -159,7 +159,7 @@ async def begin_attempt(
     The attempt number is the larger of Temporal's count and the attempts already
     recorded for this run, so attempts survive a pause (a new activity restarts
     Temporal's count at 1) and a crashed attempt is never reused. Three Core
-    statements on the common path, one transaction per send (issue 6): row and queue
+    statements on the common path, one transaction per send: row and queue
     flag read together (the row locked on PostgreSQL), the attempt row, the row update.
     """
     return await db.run(_begin_attempt, inp, run_id, min_attempt, after_resume)

@@ -62,21 +62,13 @@ def build_workers(
                 activities.send_email if channel == Channel.EMAIL else activities.send_push,
                 activities.record_status,
             ],
-            # Sends run as local activities inside the workflow task that starts them, so the
-            # task holds its slot while its send waits. Twice as many sends as send slots
-            # (DeliveryActivities holds a slot from attempt start to the provider's answer) let
-            # one send's SQL overlap another's provider call; a few more tasks keep a send ready
-            # whenever one finishes (1+1 at 100 ms: 64 % of the bound with 2 tasks, 77 % with
-            # 2+4, about 83 % with the overlap). More would only wait here rather than on the
-            # server, in priority order, and a wait of over 8 s costs a workflow-task heartbeat
-            # (3 history events). A `pause` signal reaches a workflow only once its task is done,
-            # so the client also flags the pause in SQL, where the attempt start checks it.
+            # A local send holds its workflow task's slot while it waits: twice as many sends as
+            # provider slots let one send's SQL overlap another's call, and a few spare tasks keep
+            # a send ready (docs/decisions/0008). More would only wait here, out of priority order.
             max_concurrent_local_activities=2 * concurrency[channel],
             max_concurrent_workflow_tasks=2 * concurrency[channel] + 4,
-            # A notification is usually one workflow task, and a new workflow's first task comes
-            # from the normal queue, not the sticky one: 4 of the 5 pollers there instead of the
-            # SDK's 1. With 1, sends waited up to 300 ms for work while clients were enqueueing
-            # (1+1 at 100 ms: 89 % -> 94 % of the bound).
+            # A new workflow's first task, usually its only one, comes from the normal queue, not
+            # the sticky one (docs/decisions/0015).
             nonsticky_to_sticky_poll_ratio=0.8,
             max_concurrent_activities=concurrency[channel],  # record_status, a normal activity
             max_cached_workflows=settings.workflow_cache_size,
@@ -90,12 +82,10 @@ def build_workers(
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox, with the notification workflow's own module passed through.
 
-    By default the sandbox re-imports a workflow's module, and re-runs
-    `@workflow.defn` on its class, for every new run: about 8 ms of worker CPU per
-    notification here, a fifth of a notification's cost (issue 6). The module does
-    no I/O and reads no clock (tests/test_determinism.py runs it under the strict,
-    re-importing sandbox and replays its histories), so it is imported once; every
-    other module a workflow imports is still checked by the sandbox.
+    By default the sandbox re-imports a workflow's module for every new run, a large
+    share of a notification's worker CPU (docs/decisions/0010). The module does no I/O
+    and reads no clock, which the strict-sandbox runs and the replayed histories in the
+    tests guard, so it is imported once; every other module is still checked.
     """
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows.notification")

@@ -27,7 +27,7 @@ _UNHEALTHY: dict[int | str, dict[str, Any]] = {
 
 @router.get("/stats", response_model=QueueStats, name="queues.stats")
 async def stats(principal: Admin, db: DbDep) -> dict[str, Any]:
-    """Per-queue job counts; see README "Admin API" for how each maps to notification states."""
+    """Per-queue job counts; docs/api.md "Stats" says how each maps to notification states."""
     return await admin.queue_stats(db, principal.tenant)
 
 
