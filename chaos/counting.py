@@ -190,6 +190,10 @@ def figures(
         "http_5xx": fivexx,
         "http_5xx_undocumented": fivexx - documented,
         "unattributed_workflows": sum(1 for r in held.workflows.values() if r not in mine),
+        "refusals": [
+            {"seq": e.seq, "channel": e.channel, "via": e.via, "error": e.error, "at": round(e.started, 3)}
+            for e in refused[: EXAMPLES * 2]
+        ],
         "examples": {
             name: [e.seq for e in items[:EXAMPLES]]
             for name, items in (

@@ -85,7 +85,7 @@ class Harness:
         pending = set(QUEUES)
         while pending:
             if proc.poll() is not None:
-                raise RuntimeError(f"worker {proc.pid} exited with {proc.returncode}; see {self.st.worker_log}")
+                raise RuntimeError(f"worker {proc.pid} exited with {proc.returncode}: {self._tail(proc)}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"worker {proc.pid} did not poll {sorted(pending)} within {limit_s:.0f} s")
             for queue in list(pending):
@@ -96,6 +96,15 @@ class Harness:
                 if any(p.identity.startswith(f"{proc.pid}@") for p in pollers):
                     pending.discard(queue)
             await asyncio.sleep(0.2)
+
+    def _tail(self, proc: subprocess.Popen[bytes]) -> str:
+        """The end of what a worker wrote: its own log file, then the output all workers share."""
+        n = self.workers.index(proc) + 1 if proc in self.workers else 0
+        parts = []
+        for path in (self.workdir / "logs" / f"worker-{n}.log", self.st.worker_log):
+            if path is not None and path.exists():
+                parts.append(path.read_text(errors="replace")[-1500:])
+        return "\n---\n".join(parts)
 
     def kill(self, proc: subprocess.Popen[bytes]) -> None:
         proc.send_signal(signal.SIGKILL)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import platform
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,7 +19,7 @@ from chaos.options import ChaosOptions
 from chaos.report import table, targets
 from chaos.scenarios import scenario
 from chaos.scenarios.common import merge
-from notifications.bench import cancel_on_signals, precompile, publish
+from notifications.bench import ROOT, cancel_on_signals, precompile, publish
 
 
 async def run_chaos(opts: ChaosOptions, progress: Callable[[str], None] = print) -> dict[str, Any]:
@@ -26,6 +28,10 @@ async def run_chaos(opts: ChaosOptions, progress: Callable[[str], None] = print)
 
     await asyncio.to_thread(precompile)
     base = Path(tempfile.mkdtemp(prefix="notifications-chaos-"))
+    # The system's own warnings in this process (the client's, the SDK's) go to a file, not the table.
+    log = logging.FileHandler(base / "chaos.log")
+    log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(log)
     started = time.time()
     results: dict[str, Any] = {
         "meta": {
@@ -35,6 +41,7 @@ async def run_chaos(opts: ChaosOptions, progress: Callable[[str], None] = print)
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "temporalio": temporalio.__version__,
+            "commit": _commit(),
             "options": {k: v for k, v in vars(opts).items() if k not in ("output", "scenarios")},
         },
         "scenarios": {},
@@ -54,6 +61,8 @@ async def run_chaos(opts: ChaosOptions, progress: Callable[[str], None] = print)
             results["scenarios"][name] = sc
             progress(f"[chaos] {name} done in {sc['seconds']:.1f} s")
     finally:
+        logging.getLogger().removeHandler(log)
+        log.close()
         if opts.keep:
             progress(f"[chaos] scenario data kept in {base}")
         else:
@@ -68,6 +77,33 @@ async def run_chaos(opts: ChaosOptions, progress: Callable[[str], None] = print)
 async def main_async(opts: ChaosOptions) -> int:
     """The CLI's run: 0 when every target is met, 1 otherwise (the misses are printed)."""
     cancel_on_signals()
+    forward_sdk_logs()
     results = await run_chaos(opts)
     publish(results, opts.output, table(results))
     return 0 if results["all_targets_met"] else 1
+
+
+def forward_sdk_logs() -> None:
+    """The Temporal SDK's core writes its warnings (retried RPCs while the server is down) to stderr;
+    forwarded to Python logging, they land in the run's log file with the rest."""
+    from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+
+    forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+    logging_config = LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=forwarding
+    )
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=logging_config)), error_if_already_set=False)
+
+
+def _commit() -> str | None:
+    """The commit the system under test was checked out at, with `+dirty` for local changes."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")

@@ -15,7 +15,7 @@ from typing import Any
 from chaos.harness import harness
 from chaos.load import Caller, Ledger
 from chaos.options import ChaosOptions
-from chaos.scenarios.common import measure
+from chaos.scenarios.common import measure, timeline
 from notifications.bench import percentile
 
 REQUEST_TIMEOUT_S = 30.0
@@ -47,6 +47,7 @@ async def run(opts: ChaosOptions, base: Path) -> dict[str, Any]:
         out.update(
             label=f"{opts.api_clients} clients, {opts.api_duration_s:g} s",
             load_s=round(ended - started, 2),
+            timeline=timeline(started=started, ended=ended),
             requests_per_s=round(len(ledger.entries) / (ended - started), 1),
             request_p50_ms=None if p50 is None else round(p50 * 1000, 1),
             request_p99_ms=None if p99 is None else round(p99 * 1000, 1),

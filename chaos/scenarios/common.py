@@ -75,6 +75,11 @@ async def until(predicate: Callable[[], bool | Awaitable[bool]], limit_s: float,
         await asyncio.sleep(interval)
 
 
+def timeline(**moments: float) -> dict[str, float]:
+    """A run's moments (epoch seconds), to line up with the enqueues' and the provider calls' times."""
+    return {name: round(at, 3) for name, at in moments.items()}
+
+
 def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Several runs (trials, downtimes) as one row: counts summed, the worst recovery and margin."""
     if len(runs) == 1:

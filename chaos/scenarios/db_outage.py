@@ -18,7 +18,7 @@ from chaos.harness import Harness, harness
 from chaos.load import Caller, Ledger, at_rate
 from chaos.options import ChaosOptions
 from chaos.postgres import PrivatePostgres, private_postgres
-from chaos.scenarios.common import delivered_between, measure
+from chaos.scenarios.common import delivered_between, measure, timeline
 
 BEFORE = 6  # enqueues of each kind before the outage
 
@@ -67,6 +67,7 @@ async def _outage(h: Harness, pg: PrivatePostgres, caller: Caller, opts: ChaosOp
         accepted_while_down=sum(1 for e in during if e.accepted),
         sent_while_paused=delivered_between(h, ledger.entries, paused_at, resumed_at, "push"),
         paused_s=round(resumed_at - paused_at, 2),
+        timeline=timeline(paused=paused_at, down=down_at, back=back_at, resumed=resumed_at),
         resume_attempts_refused=resume_errors,
         worker_alive=bool(h.live_workers()),
     )

@@ -18,7 +18,7 @@ from chaos.fakes import fcm_error, resend_error
 from chaos.harness import harness
 from chaos.load import Caller, Ledger, at_rate
 from chaos.options import ChaosOptions
-from chaos.scenarios.common import delivered_between, measure, until
+from chaos.scenarios.common import delivered_between, measure, timeline, until
 
 
 async def run(opts: ChaosOptions, base: Path) -> dict[str, Any]:
@@ -58,5 +58,6 @@ async def run(opts: ChaosOptions, base: Path) -> dict[str, Any]:
             sent_while_paused=sum(delivered_between(h, entries, paused_at, resumed_at, ch) for ch in ("email", "push")),
             calls_while_paused=sum(1 for ex in calls if paused_at <= ex.at < resumed_at),
             pause_call_s=round(paused_at - pause_called, 3),
+            timeline=timeline(pause_called=pause_called, paused=paused_at, resumed=resumed_at),
         )
         return {"runs": [out]}

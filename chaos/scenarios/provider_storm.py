@@ -18,7 +18,7 @@ from chaos.fakes import Storm
 from chaos.harness import harness
 from chaos.load import Caller, Ledger, at_rate
 from chaos.options import ChaosOptions
-from chaos.scenarios.common import measure, until
+from chaos.scenarios.common import measure, timeline, until
 
 
 def storm_for(opts: ChaosOptions) -> Storm:
@@ -61,6 +61,7 @@ async def run(opts: ChaosOptions, base: Path) -> dict[str, Any]:
         out.update(
             label=f"503 {storm.unavailable_s:g} s, 429 {storm.rate_limited_s:g} s",
             storm_s=round(storm.seconds, 2),
+            timeline=timeline(storm_started=started, storm_ended=ended),
             retry_after_s=storm.retry_after_s,
             circuit_cooldown_s=opts.circuit_cooldown_s,
             provider_answers={str(s): answers.count(s) for s in sorted(set(answers))},

@@ -16,7 +16,7 @@ from typing import Any
 from chaos.harness import Harness, harness
 from chaos.load import Caller, Ledger, at_rate
 from chaos.options import ChaosOptions
-from chaos.scenarios.common import measure
+from chaos.scenarios.common import measure, timeline
 
 LEAD_S = 2.0  # enqueues before the kill and after the restart
 
@@ -53,6 +53,7 @@ async def _outage(h: Harness, caller: Caller, opts: ChaosOptions, downtime: floa
     out.update(
         label=f"down {downtime:g} s",
         downtime_s=round(back_at - killed_at, 2),
+        timeline=timeline(killed=killed_at, back=back_at),
         enqueued_while_down=len(during),
         accepted_while_down=sum(1 for e in during if e.accepted),
         worker_alive=bool(h.live_workers()),

@@ -19,7 +19,7 @@ from chaos.fakes import FcmStep, ResendStep
 from chaos.harness import Harness, harness
 from chaos.load import Caller, Ledger, at_rate
 from chaos.options import ChaosOptions
-from chaos.scenarios.common import measure, until
+from chaos.scenarios.common import measure, timeline, until
 
 BURST_RATE = 15.0  # enqueues per second
 
@@ -34,7 +34,8 @@ async def run(opts: ChaosOptions, base: Path) -> dict[str, Any]:
             runs = [await _trial(h, caller, opts, n + 1) for n in range(opts.trials)]
         finally:
             await caller.aclose()
-        return {"runs": runs}
+        failed = [f for r in runs for f in r["replacement_failed_starts"]]
+        return {"runs": runs, "replacement_failed_starts": failed}
 
 
 async def _trial(h: Harness, caller: Caller, opts: ChaosOptions, n: int) -> dict[str, Any]:
@@ -63,7 +64,7 @@ async def _trial(h: Harness, caller: Caller, opts: ChaosOptions, n: int) -> dict
     victim = busy[0] if busy else h.live_workers()[0]  # bounded: kill anyway
     killed_at = time.time()
     h.kill(victim)
-    await h.start_worker()
+    failed_starts = await _replace(h)
     replaced_at = time.time()
     await burst
     out = await measure(h, caller.client, entries, opts, fault_end={"email": replaced_at, "push": replaced_at})
@@ -73,5 +74,20 @@ async def _trial(h: Harness, caller: Caller, opts: ChaosOptions, n: int) -> dict
         provider_calls_in_flight_at_kill=in_flight,
         victim_had_both_in_flight=caught,
         replacement_ready_s=round(replaced_at - killed_at, 2),
+        timeline=timeline(killed=killed_at, replaced=replaced_at),
+        replacement_failed_starts=failed_starts,
     )
     return out
+
+
+async def _replace(h: Harness) -> list[str]:
+    """Start the replacement; a start that fails is recorded (its output's end) and tried once more."""
+    failures: list[str] = []
+    while True:
+        try:
+            await h.start_worker()
+            return failures
+        except RuntimeError as exc:
+            failures.append(str(exc)[-2000:])
+            if len(failures) > 1:
+                raise
