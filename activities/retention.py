@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import delete, select
 from temporalio import activity
 
+from notifications import store
 from notifications.db import Database
-from notifications.models import DeliveryAttempt, Notification, OutboxMessage, utcnow
+from notifications.models import utcnow
 from notifications.types import PURGE_ACTIVITY, PurgeRequest, PurgeResult, Status
 
 log = logging.getLogger("notifications.retention")
@@ -30,24 +30,12 @@ class RetentionActivities:
         ]
         for statuses, cutoff in rules:
             while True:
-                async with self.db.transaction() as session:
-                    ids = list(
-                        await session.scalars(
-                            select(Notification.id)
-                            .where(Notification.status.in_(statuses), Notification.completed_at < cutoff)
-                            .limit(BATCH)
-                        )
-                    )
-                    if not ids:
-                        break
-                    attempts = await session.execute(
-                        delete(DeliveryAttempt).where(DeliveryAttempt.notification_id.in_(ids))
-                    )
-                    outbox = await session.execute(delete(OutboxMessage).where(OutboxMessage.notification_id.in_(ids)))
-                    await session.execute(delete(Notification).where(Notification.id.in_(ids)))
-                result.notifications += len(ids)
-                result.deliveryAttempts += getattr(attempts, "rowcount", 0) or 0
-                result.outboxMessages += getattr(outbox, "rowcount", 0) or 0
+                notifications, attempts, outbox = await store.purge_finished(self.db, statuses, cutoff, BATCH)
+                if not notifications:
+                    break
+                result.notifications += notifications
+                result.deliveryAttempts += attempts
+                result.outboxMessages += outbox
                 activity.heartbeat(result.notifications)
         log.info(
             "retention purge: %d notifications, %d delivery attempts, %d outbox messages",

@@ -16,7 +16,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.ratelimit import RateLimiter
-from notifications import admin
+from notifications import store
 from notifications.auth import InvalidTokenError, KeySet, Principal, verify_token
 from notifications.client import NotificationClient
 from notifications.config import Settings
@@ -160,7 +160,7 @@ async def _audit_write(
     ctx: AppContext, principal: Principal, action: str, target: str | None, outcome: str, details: dict[str, Any]
 ) -> None:
     try:
-        await admin.write_audit(
+        await store.write_audit(
             ctx.client.db,
             actor=principal.subject,
             tenant=principal.tenant,

@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError
 
-from notifications.admin import InvalidCursorError
 from notifications.db import UNAVAILABLE
 from notifications.errors import (
     NotificationConflictError,
@@ -25,6 +24,7 @@ from notifications.errors import (
     NotificationUnavailableError,
     NotificationValidationError,
 )
+from notifications.queries import InvalidCursorError
 
 log = logging.getLogger("api")
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from api.deps import AppContext
-from notifications import admin
+from notifications import queries
 from notifications.temporal import POLLER_KINDS, task_queue_pollers
 from notifications.types import TASK_QUEUES, Channel
 
@@ -46,7 +46,7 @@ async def check_temporal(ctx: AppContext) -> dict[str, Any]:
 
 async def check_database(ctx: AppContext) -> dict[str, Any]:
     try:
-        _, ms = await _timed(admin.ping(ctx.client.db), ctx.settings.api_check_timeout_seconds)
+        _, ms = await _timed(queries.ping(ctx.client.db), ctx.settings.api_check_timeout_seconds)
     except Exception as exc:
         return {"status": "down", "error": type(exc).__name__}
     return {"status": "ok", "latencyMs": ms}
@@ -102,11 +102,11 @@ async def health(ctx: AppContext, tenant: str | None) -> dict[str, Any]:
     temporal, database, workers, providers = await asyncio.gather(
         check_temporal(ctx), check_database(ctx), check_workers(ctx), check_providers(ctx)
     )
-    stats = {c.value: dict.fromkeys(admin.STAT_KEYS, 0) for c in Channel}
+    stats = {c.value: dict.fromkeys(queries.STAT_KEYS, 0) for c in Channel}
     queue_state: dict[str, Any] = {}
     if database["status"] == "ok":
         try:
-            stats = await admin.queue_stats(ctx.client.db, tenant)
+            stats = await queries.queue_stats(ctx.client.db, tenant)
             queue_state = {k: {"paused": v["paused"]} for k, v in (await ctx.client.queue_states()).items()}
         except Exception as exc:
             database = {"status": "down", "error": type(exc).__name__}
@@ -119,7 +119,7 @@ async def health(ctx: AppContext, tenant: str | None) -> dict[str, Any]:
     return {
         "status": status,
         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "metrics": admin.health_metrics(stats),
+        "metrics": queries.health_metrics(stats),
         "queues": stats,
         "uptime": int(time.monotonic() - ctx.started_at),
         "checks": {

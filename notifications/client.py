@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Set
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     Priority,
@@ -36,7 +36,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from notifications import store
+from notifications import queries, store
 from notifications.config import Settings, get_settings
 from notifications.db import UNAVAILABLE, Database, reachable
 from notifications.devices import DevicesMixin
@@ -46,8 +46,9 @@ from notifications.errors import (
     NotificationUnavailableError,
     NotificationValidationError,
 )
-from notifications.models import DeliveryAttempt, Notification
+from notifications.models import DeliveryAttempt, Notification, utcnow
 from notifications.redact import mask_recipient
+from notifications.rows import row_values
 from notifications.schemas import (
     MAX_PUSH_PAYLOAD,
     DeliveryAttemptRecord,
@@ -57,7 +58,6 @@ from notifications.schemas import (
     validate_payload,
     validate_priority,
 )
-from notifications.sql import insert_ignore_sync
 from notifications.templating import render_email, render_push
 from notifications.temporal import AMBIGUOUS, UNREACHABLE, connect, unreachable
 from notifications.temporal import reachable as temporal_reachable
@@ -174,16 +174,16 @@ class NotificationClient(DevicesMixin):
         only copy: if this process dies between the two steps, or the database refuses
         the insert, the send activity creates the row from the input on its first attempt.
         """
-        now = store.utcnow()
+        now = utcnow()
         inp.enqueuedAt = now.isoformat()
         inp.startPaused = await self._queue_paused(inp.channel)
         run_id = await self._start(inp)
         if run_id is None:  # this notificationId was enqueued before: one notification, one delivery
             return await self._existing(inp, now)
-        values = {**store.row_values(inp, Status.QUEUED, now), "run_id": run_id}
+        values = {**row_values(inp, Status.QUEUED, now), "run_id": run_id}
         accepted = NotificationRecord.from_row(Notification(**values))
         try:
-            inserted = await self.db.run(insert_ignore_sync, Notification, values, ["id"])
+            inserted = await self.db.run(store.insert_row, values)
         except Exception as exc:  # the workflow exists: this is a success, whatever SQL says
             log.warning(
                 "notification enqueued; its SQL row will be written by the worker (%s)",
@@ -203,7 +203,7 @@ class NotificationClient(DevicesMixin):
         try:
             return await self.get(inp.notificationId)
         except NotificationNotFoundError:  # its first enqueue is still on its way to SQL
-            return NotificationRecord.from_row(Notification(**store.row_values(inp, Status.QUEUED, now)))
+            return NotificationRecord.from_row(Notification(**row_values(inp, Status.QUEUED, now)))
         except NotificationUnavailableError:  # the workflow is the record meanwhile
             record = await self._record_from_workflow(inp, now)
         if record.channel != inp.channel:  # the API's own check reads SQL, which is down
@@ -216,7 +216,7 @@ class NotificationClient(DevicesMixin):
         with temporal_reachable(inp.notificationId):
             described = await self.handle(inp.notificationId).describe()
         attributes = described.typed_search_attributes
-        values = store.row_values(inp, Status(attributes.get(STATUS_ATTRIBUTE) or Status.QUEUED.value), now)
+        values = row_values(inp, Status(attributes.get(STATUS_ATTRIBUTE) or Status.QUEUED.value), now)
         values.update(channel=attributes.get(CHANNEL_ATTRIBUTE) or inp.channel, run_id=described.run_id)
         return NotificationRecord.from_row(Notification(**values)).model_copy(update={"mirrored": False})
 
@@ -234,7 +234,7 @@ class NotificationClient(DevicesMixin):
             return False
         try:
             async with self.db.connection() as conn:  # a read: not queued behind this process's writes
-                paused = await store.is_queue_paused(conn, channel)
+                paused = await queries.is_queue_paused(conn, channel)
         except UNAVAILABLE as exc:
             log.warning("queue state unavailable (%s): using the last one known", type(exc).__name__)
             return self._queue_known.get(channel, False)
@@ -376,49 +376,12 @@ class NotificationClient(DevicesMixin):
             return await self._retry(notification_id)
 
     async def _retry(self, notification_id: str) -> NotificationRecord:
-        async with self.db.transaction() as session:
-            row = await session.get(Notification, notification_id)
-            if row is None:
-                raise NotificationNotFoundError(f"no notification with ID {notification_id!r}")
-            if row.status != Status.FAILED.value:
-                raise NotificationConflictError(
-                    f"only failed notifications can be retried; {notification_id} is {row.status}"
-                )
-            inp = store.input_from_row(row, self._policy)
-            queue_paused = await store.is_queue_paused(session, row.channel)
-            claimed = await session.execute(
-                update(Notification)
-                .where(Notification.id == notification_id, Notification.status == Status.FAILED.value)
-                .values(
-                    status=Status.PENDING.value,
-                    attempts=0,
-                    error_code=None,
-                    error_message=None,
-                    next_retry_at=None,
-                    completed_at=None,
-                    paused=False,
-                    updated_at=store.utcnow(),
-                )
-            )
-            if not getattr(claimed, "rowcount", 0):
-                raise NotificationConflictError(f"notification {notification_id} is being retried already")
-        inp.startPaused = queue_paused
-        inp.enqueuedAt = store.utcnow().isoformat()
+        inp = await store.claim_for_retry(self.db, notification_id, self._policy)
+        inp.enqueuedAt = utcnow().isoformat()
         run_id = await self._start(inp, reuse=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
-        if run_id is None:  # a run is still going: put the row back as it was
-            async with self.db.transaction() as session:
-                await session.execute(
-                    update(Notification)
-                    .where(Notification.id == notification_id, Notification.status == Status.PENDING.value)
-                    .values(status=Status.FAILED.value)
-                )
+        await store.end_retry_claim(self.db, notification_id, run_id=run_id)  # failed again without a run
+        if run_id is None:
             raise NotificationConflictError(f"notification {notification_id} has a run in progress")
-        async with self.db.transaction() as session:
-            await session.execute(
-                update(Notification)
-                .where(Notification.id == notification_id, Notification.status == Status.PENDING.value)
-                .values(status=Status.QUEUED.value, run_id=run_id, updated_at=store.utcnow())
-            )
         return await self.get(notification_id)
 
     # -- control: whole queues ------------------------------------------------------------
@@ -440,7 +403,7 @@ class NotificationClient(DevicesMixin):
 
     async def queue_states(self) -> dict[str, dict[str, Any]]:
         with reachable():
-            states = await store.queue_states(self.db)
+            states = await queries.queue_states(self.db)
         self._queue_known.update({name: bool(s and s.paused) for name, s in states.items()})
         return {
             name: {

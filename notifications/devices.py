@@ -15,11 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 
+from notifications import store
 from notifications.db import Database
-from notifications.errors import NotificationConflictError, NotificationValidationError
-from notifications.models import Device, utcnow
+from notifications.errors import NotificationValidationError
+from notifications.models import Device
 from notifications.redact import mask_token
 from notifications.schemas import as_utc
 
@@ -75,24 +76,7 @@ async def register_device(
 ) -> DeviceRecord:
     """Idempotent: the same token again updates its owner and platform."""
     _validate(user_id, token, platform, tenant)
-    async with db.transaction() as session:
-        row = await session.scalar(select(Device).where(Device.token == token))
-        if row is None:
-            row = Device(
-                user_id=user_id, token=token, platform=platform, tenant=tenant, valid=True, created_at=utcnow()
-            )
-            session.add(row)
-        elif not row.valid:
-            raise NotificationConflictError(
-                f"device token {mask_token(token)} was invalidated ({row.invalid_reason}) and cannot be reused; "
-                "the app must obtain a new token"
-            )
-        else:
-            row.user_id = user_id
-            row.platform = platform if platform is not None else row.platform
-            row.tenant = tenant if tenant is not None else row.tenant
-        await session.flush()
-        return DeviceRecord.from_row(row)
+    return DeviceRecord.from_row(await store.upsert_device(db, user_id, token, platform=platform, tenant=tenant))
 
 
 async def list_devices(
@@ -111,10 +95,7 @@ async def remove_device(db: Database, token: str | None = None, *, device_id: in
     """True when a device was removed."""
     if (token is None) == (device_id is None):
         raise NotificationValidationError([{"field": "token", "message": "give a token or a device id"}])
-    condition = Device.token == token if token is not None else Device.id == device_id
-    async with db.transaction() as session:
-        result = await session.execute(delete(Device).where(condition))
-        return bool(getattr(result, "rowcount", 0))
+    return await store.delete_device(db, token=token, device_id=device_id)
 
 
 # -- used by the push provider ---------------------------------------------------------------------
@@ -133,23 +114,11 @@ async def token_is_invalid(db: Database, token: str) -> bool:
 
 
 async def mark_invalid(db: Database, tokens: Iterable[str], reason: str) -> None:
-    tokens = list(tokens)
-    if not tokens:
-        return
-    async with db.transaction() as session:
-        await session.execute(
-            update(Device)
-            .where(Device.token.in_(tokens), Device.valid.is_(True))
-            .values(valid=False, invalid_reason=reason, invalidated_at=utcnow())
-        )
+    await store.mark_devices(db, list(tokens), invalid_reason=reason)
 
 
 async def mark_used(db: Database, tokens: Iterable[str]) -> None:
-    tokens = list(tokens)
-    if not tokens:
-        return
-    async with db.transaction() as session:
-        await session.execute(update(Device).where(Device.token.in_(tokens)).values(last_used_at=utcnow()))
+    await store.mark_devices(db, list(tokens))
 
 
 class DevicesMixin:

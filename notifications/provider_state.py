@@ -17,37 +17,17 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select
 
+from notifications import store
 from notifications.db import Database
 from notifications.errors import CATEGORY, ErrorCategory, ErrorCode
-from notifications.models import Base, utcnow
-from notifications.sql import insert_ignore
+from notifications.models import CIRCUIT_CLOSED, CIRCUIT_HALF_OPEN, CIRCUIT_OPEN, ProviderState, utcnow
 
 log = logging.getLogger("notifications.provider_state")
 
 CHANNELS = ("email", "push")
-CIRCUIT_CLOSED = "closed"
-CIRCUIT_OPEN = "open"
-CIRCUIT_HALF_OPEN = "half_open"
-
-
-class ProviderState(Base):
-    """One row per channel: the provider in use, its circuit and its last error."""
-
-    __tablename__ = "provider_state"
-
-    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
-    provider: Mapped[str] = mapped_column(String(32))
-    circuit: Mapped[str] = mapped_column(String(16), default=CIRCUIT_CLOSED)
-    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
-    opened_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_error_code: Mapped[str | None] = mapped_column(String(64))
-    last_error_message: Mapped[str | None] = mapped_column(Text)
-    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+__all__ = ["CIRCUIT_CLOSED", "CIRCUIT_HALF_OPEN", "CIRCUIT_OPEN", "ProviderState"]
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -82,10 +62,7 @@ async def record_state(
         values.update(last_error_code=error_code, last_error_message=(error_message or "")[:1000], last_error_at=now)
     if success:
         values["last_success_at"] = now
-    async with db.transaction() as session:
-        inserted = await insert_ignore(session, ProviderState, {"channel": channel, **values}, ["channel"])
-        if not inserted:
-            await session.execute(update(ProviderState).where(ProviderState.channel == channel).values(**values))
+    await store.record_provider_state(db, channel, values)
 
 
 async def read_states(db: Database) -> dict[str, ProviderState]:

@@ -24,12 +24,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, exists, func, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from notifications.db import Database
 from notifications.errors import NotificationValidationError
-from notifications.models import AuditLog, DeliveryAttempt, Notification, QueueState, utcnow
+from notifications.models import AuditLog, DeliveryAttempt, Notification, QueueState
+from notifications.statements import QUEUE_PAUSED
 from notifications.types import TERMINAL_STATUSES, Channel, Status
 
 _NON_TERMINAL = [s.value for s in Status if s not in TERMINAL_STATUSES]
@@ -194,30 +195,6 @@ async def get_notification(db: Database, notification_id: str, tenant: str | Non
 
 
 # -- audit ----------------------------------------------------------------------------------------
-async def write_audit(
-    db: Database,
-    *,
-    actor: str,
-    tenant: str | None,
-    action: str,
-    target: str | None,
-    outcome: str,
-    details: dict[str, Any] | None = None,
-) -> None:
-    async with db.transaction() as session:
-        session.add(
-            AuditLog(
-                at=utcnow(),
-                actor=actor[:128],
-                tenant=tenant,
-                action=action[:64],
-                target=(target or None) and target[:256],
-                outcome=outcome[:32],
-                details=details or {},
-            )
-        )
-
-
 async def list_audit(
     db: Database,
     *,
@@ -238,3 +215,14 @@ async def list_audit(
         clauses.append(AuditLog.action == action)
     async with db.sessions() as session:
         return list(await session.scalars(select(AuditLog).where(*clauses).order_by(AuditLog.id.desc()).limit(limit)))
+
+
+# -- queue flags ------------------------------------------------------------------------------------
+async def is_queue_paused(executor: AsyncSession | AsyncConnection, channel: str) -> bool:
+    return bool(await executor.scalar(QUEUE_PAUSED, {"b_queue": channel}))
+
+
+async def queue_states(db: Database) -> dict[str, QueueState | None]:
+    async with db.sessions() as session:
+        rows = {r.queue: r for r in await session.scalars(select(QueueState))}
+    return {c.value: rows.get(c.value) for c in Channel}

@@ -10,111 +10,53 @@ The rules that keep the mirror honest under retries, crashes and replays:
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from notifications import rows
 from notifications.db import Database
-from notifications.models import DeliveryAttempt, Notification, QueueState, utcnow
+from notifications.errors import NotificationConflictError, NotificationNotFoundError
+from notifications.models import (
+    AuditLog,
+    DeliveryAttempt,
+    Device,
+    Notification,
+    OutboxMessage,
+    ProviderState,
+    QueueState,
+    utcnow,
+)
+from notifications.redact import mask_token
+from notifications.rows import input_from_row, input_row
 from notifications.sql import insert_ignore, insert_ignore_sync
+from notifications.statements import (
+    ATTEMPT_KEY,
+    ATTEMPT_ROW,
+    INTERRUPT_OPEN_ATTEMPTS,
+    LIVE_ROW,
+    QUEUE_PAUSED,
+    TERMINAL,
+    attempt_probe,
+)
 from notifications.types import (
-    TERMINAL_STATUSES,
-    Channel,
     DeliveryPolicy,
     LoggedAttempt,
     NotificationInput,
     Status,
     StatusUpdate,
-    workflow_id_for,
 )
-
-_TERMINAL = [s.value for s in TERMINAL_STATUSES]
-
-# The per-send statements, built once: a statement built per call costs SQLAlchemy a fresh
-# cache-key walk of its values (docs/decisions/0009).
-# The SET clause comes from the parameters given at execution; WHERE values are `b_*`.
-_ATTEMPT_ROW = update(DeliveryAttempt).where(
-    DeliveryAttempt.notification_id == bindparam("b_id"),
-    DeliveryAttempt.run_id == bindparam("b_run"),
-    DeliveryAttempt.attempt == bindparam("b_attempt"),
-)
-_LIVE_ROW = update(Notification).where(Notification.id == bindparam("b_id"), Notification.status.not_in(_TERMINAL))
-
-
-def row_values(inp: NotificationInput, status: Status, now: datetime | None = None) -> dict[str, Any]:
-    """The notifications row for a workflow input."""
-    if inp.channel == Channel.EMAIL:
-        recipient, subject = inp.to, inp.subject
-        content: dict[str, Any] = {"html": inp.html, "text": inp.text}
-    else:
-        recipient, subject = inp.token, inp.title
-        content = {"message": inp.message, "data": inp.data or {}}
-    now = now or utcnow()
-    return {
-        "id": inp.notificationId,
-        "tenant": inp.tenant,
-        "channel": inp.channel,
-        "type": inp.type,
-        "status": status.value,
-        "priority": inp.priority,
-        "user_id": inp.userId,
-        "recipient": recipient,
-        "subject": subject,
-        "content": content,
-        "attempts": 0,
-        "paused": False,
-        "workflow_id": workflow_id_for(inp.notificationId),
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def input_from_row(row: Notification, policy: DeliveryPolicy) -> NotificationInput:
-    """Rebuild a workflow input from the SQL record (manual retry of a failed notification)."""
-    content = row.content or {}
-    email = row.channel == Channel.EMAIL
-    return NotificationInput(
-        notificationId=row.id,
-        channel=row.channel,
-        priority=row.priority,
-        type=row.type,
-        userId=row.user_id,
-        tenant=row.tenant,
-        to=row.recipient if email else None,
-        subject=row.subject if email else None,
-        html=content.get("html"),
-        text=content.get("text"),
-        title=None if email else row.subject,
-        message=content.get("message"),
-        token=None if email else row.recipient,
-        data=content.get("data"),
-        policy=policy,
-    )
-
-
-def _input_row(inp: NotificationInput, status: Status = Status.QUEUED) -> dict[str, Any]:
-    enqueued = datetime.fromisoformat(inp.enqueuedAt) if inp.enqueuedAt else None
-    return row_values(inp, status, enqueued)
 
 
 async def insert_notification(executor: AsyncSession | AsyncConnection, inp: NotificationInput, status: Status) -> bool:
-    return await insert_ignore(executor, Notification, _input_row(inp, status), ["id"])
+    return await insert_ignore(executor, Notification, input_row(inp, status), ["id"])
 
 
-_QUEUE_PAUSED = select(QueueState.paused).where(QueueState.queue == bindparam("b_queue"))
-
-
-async def is_queue_paused(executor: AsyncSession | AsyncConnection, channel: str) -> bool:
-    return bool(await executor.scalar(_QUEUE_PAUSED, {"b_queue": channel}))
-
-
-def is_queue_paused_sync(conn: Connection, channel: str) -> bool:
-    """`is_queue_paused` inside a `Database.run` transaction."""
-    return bool(conn.scalar(_QUEUE_PAUSED, {"b_queue": channel}))
+def _is_queue_paused(conn: Connection, channel: str) -> bool:
+    return bool(conn.scalar(QUEUE_PAUSED, {"b_queue": channel}))
 
 
 @dataclass
@@ -132,23 +74,6 @@ class AttemptStart:
     attempt: int
     already_sent: SentBefore | None = None
     paused: bool = False  # paused through the client; the workflow has not seen the signal yet
-
-
-@functools.cache
-def _attempt_probe(*, lock: bool) -> Select[Any]:
-    """The row's state and its queue's pause flag, in one round trip."""
-    queue_paused = select(QueueState.paused).where(QueueState.queue == bindparam("b_queue")).scalar_subquery()
-    probe = select(
-        Notification.status,
-        Notification.attempts,
-        Notification.run_id,
-        Notification.provider,
-        Notification.provider_message_id,
-        Notification.completed_at,
-        Notification.paused,
-        queue_paused.label("queue_paused"),
-    ).where(Notification.id == bindparam("b_id"))
-    return probe.with_for_update(of=Notification) if lock else probe
 
 
 async def begin_attempt(
@@ -169,18 +94,18 @@ def _begin_attempt(
     conn: Connection, inp: NotificationInput, run_id: str, min_attempt: int, after_resume: bool
 ) -> AttemptStart | None:
     # PostgreSQL locks the row; SQLite's BEGIN IMMEDIATE (Database.run) already holds the write lock.
-    probe = _attempt_probe(lock=conn.dialect.name != "sqlite")
+    probe = attempt_probe(lock=conn.dialect.name != "sqlite")
     keys = {"b_id": inp.notificationId, "b_queue": inp.channel}
     row = conn.execute(probe, keys).first()
     if row is None:  # a workflow started without the client (e.g. from the temporal CLI)
-        if is_queue_paused_sync(conn, inp.channel):
+        if _is_queue_paused(conn, inp.channel):
             return None
-        insert_ignore_sync(conn, Notification, _input_row(inp), ["id"])
+        insert_ignore_sync(conn, Notification, input_row(inp), ["id"])
         row = conn.execute(probe, keys).first()
         assert row is not None
     if row.queue_paused:
         return None
-    if row.paused and not after_resume and row.status not in _TERMINAL:
+    if row.paused and not after_resume and row.status not in TERMINAL:
         return AttemptStart(attempt=min_attempt, paused=True)
     if row.status == Status.SENT:
         sent = SentBefore(row.attempts, row.provider, row.provider_message_id, row.completed_at)
@@ -189,49 +114,11 @@ def _begin_attempt(
     prior = row.attempts if row.run_id == run_id else 0
     attempt = max(min_attempt, prior + 1)
     now = utcnow()
-    if prior:
-        # An attempt still in progress from a worker that died is closed as interrupted.
-        conn.execute(
-            update(DeliveryAttempt)
-            .where(
-                DeliveryAttempt.notification_id == inp.notificationId,
-                DeliveryAttempt.run_id == run_id,
-                DeliveryAttempt.outcome == "in_progress",
-            )
-            .values(
-                outcome="interrupted",
-                finished_at=now,
-                error_code="WORKER_LOST",
-                error_message="the worker running this attempt stopped before it finished",
-            )
-        )
-    insert_ignore_sync(
-        conn,
-        DeliveryAttempt,
-        {
-            "notification_id": inp.notificationId,
-            "run_id": run_id,
-            "attempt": attempt,
-            "started_at": now,
-            "outcome": "in_progress",
-            "details": {},
-        },
-        ["notification_id", "run_id", "attempt"],
-    )
-    if row.status not in _TERMINAL:
-        conn.execute(
-            _LIVE_ROW,
-            {
-                "b_id": inp.notificationId,
-                "status": Status.RETRYING.value,
-                "attempts": attempt,
-                "last_attempt_at": now,
-                "next_retry_at": None,
-                "paused": False,
-                "run_id": run_id,
-                "updated_at": now,
-            },
-        )
+    if prior:  # an attempt still in progress from a worker that died is closed as interrupted
+        conn.execute(INTERRUPT_OPEN_ATTEMPTS, rows.interrupted(inp.notificationId, run_id, now))
+    insert_ignore_sync(conn, DeliveryAttempt, rows.opened(inp.notificationId, run_id, attempt, now), ATTEMPT_KEY)
+    if row.status not in TERMINAL:
+        conn.execute(LIVE_ROW, rows.attempt_started(inp.notificationId, run_id, attempt, now))
     return AttemptStart(attempt=attempt)
 
 
@@ -250,46 +137,25 @@ async def finish_attempt(
     next_retry_at: datetime | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    now = utcnow()
-    attempt_row = {
-        "b_id": notification_id,
-        "b_run": run_id,
-        "b_attempt": attempt,
-        "outcome": outcome,
-        "finished_at": now,
-        "provider": provider,
-        "provider_message_id": provider_message_id,
-        "error_code": error_code,
-        "error_message": error_message,
-        "details": details or {},
-    }
-    values: dict[str, Any] = {
-        "b_id": notification_id,
-        "status": status.value,
-        "attempts": attempt,
-        "last_attempt_at": now,
-        "updated_at": now,
-        "next_retry_at": next_retry_at,
-    }
-    if status == Status.SENT:
-        values.update(
-            paused=False,  # a pause that came while this send was in flight has nothing left to hold
-            provider=provider,
-            provider_message_id=provider_message_id,
-            completed_at=now,
-            error_code=None,
-            error_message=None,
-        )
-    else:
-        values.update(error_code=error_code, error_message=error_message, provider=provider)
-        if status == Status.FAILED:
-            values.update(completed_at=now, paused=False)
+    attempt_row, values = rows.finished(
+        notification_id,
+        run_id,
+        attempt,
+        outcome=outcome,
+        status=status,
+        provider=provider,
+        provider_message_id=provider_message_id,
+        error_code=error_code,
+        error_message=error_message,
+        next_retry_at=next_retry_at,
+        details=details,
+    )
     await db.run(_finish_attempt, attempt_row, values)
 
 
 def _finish_attempt(conn: Connection, attempt_row: dict[str, Any], values: dict[str, Any]) -> None:
-    conn.execute(_ATTEMPT_ROW, attempt_row)
-    conn.execute(_LIVE_ROW, values)
+    conn.execute(ATTEMPT_ROW, attempt_row)
+    conn.execute(LIVE_ROW, values)
 
 
 async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = None) -> None:
@@ -298,24 +164,8 @@ async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = No
     status = Status(upd.status)
     async with db.transaction() as session:
         await insert_notification(session, inp, Status.QUEUED)
-        values: dict[str, Any] = {"updated_at": utcnow(), "paused": upd.paused}
-        if upd.attempts:
-            values["attempts"] = upd.attempts
-        if run_id:
-            values["run_id"] = run_id
-        for column, value in (
-            ("error_code", upd.errorCode),
-            ("error_message", upd.errorMessage),
-            ("provider", upd.provider),
-            ("provider_message_id", upd.providerMessageId),
-            ("last_attempt_at", _parse(upd.lastAttemptAt)),
-            ("completed_at", _parse(upd.completedAt)),
-        ):
-            if value is not None:
-                values[column] = value
-        values["next_retry_at"] = _parse(upd.nextRetryAt)
-        values["status"] = status.value
-        guard: ColumnElement[bool] = Notification.status.not_in(_TERMINAL)
+        values = rows.mirrored(upd, run_id)
+        guard: ColumnElement[bool] = Notification.status.not_in(TERMINAL)
         if status == Status.SENT:
             # sent is the one terminal state a row may still reach from 'failed' written by an
             # attempt that raced a successful one; never from 'cancelled'.
@@ -326,51 +176,34 @@ async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = No
                 await _write_logged_attempt(session, inp.notificationId, run_id, entry)
         if run_id and upd.attempts and status in (Status.SENT, Status.FAILED):
             # The attempt whose own closing write was lost (database down) is closed here.
-            await session.execute(
-                update(DeliveryAttempt)
-                .where(
-                    DeliveryAttempt.notification_id == inp.notificationId,
-                    DeliveryAttempt.run_id == run_id,
-                    DeliveryAttempt.attempt == upd.attempts,
-                    DeliveryAttempt.outcome == "in_progress",
-                )
-                .values(
-                    outcome="sent" if status == Status.SENT else "permanent_error",
-                    finished_at=_parse(upd.completedAt) or utcnow(),
-                    provider=upd.provider,
-                    provider_message_id=upd.providerMessageId,
-                    error_code=upd.errorCode,
-                    error_message=upd.errorMessage,
-                )
-            )
+            await _close_attempt(session, inp.notificationId, run_id, upd.attempts, rows.closed_by_mirror(upd))
 
 
 async def _write_logged_attempt(session: AsyncSession, notification_id: str, run_id: str, entry: LoggedAttempt) -> None:
     """A delivery-log row as the workflow knows it: created if the send could not open it, closed if
     it was left open (or guessed interrupted by a later attempt); a row that has its outcome stays."""
-    values: dict[str, Any] = {
-        "outcome": entry.outcome,
-        "finished_at": _parse(entry.finishedAt),
-        "provider": entry.provider,
-        "provider_message_id": entry.providerMessageId,
-        "error_code": entry.errorCode,
-        "error_message": entry.errorMessage,
-        "details": entry.details or {},
-    }
-    key = {"notification_id": notification_id, "run_id": run_id, "attempt": entry.attempt}
-    await insert_ignore(
-        session,
-        DeliveryAttempt,
-        {**key, "started_at": _parse(entry.startedAt), **values},
-        ["notification_id", "run_id", "attempt"],
-    )
+    values = rows.logged(entry)
+    row = {"notification_id": notification_id, "run_id": run_id, "attempt": entry.attempt, **values}
+    del values["started_at"]  # the closing update keeps the row's own start
+    await insert_ignore(session, DeliveryAttempt, row, ATTEMPT_KEY)
+    await _close_attempt(session, notification_id, run_id, entry.attempt, values, also=("interrupted",))
+
+
+async def _close_attempt(
+    session: AsyncSession,
+    notification_id: str,
+    run_id: str,
+    attempt: int,
+    values: dict[str, Any],
+    also: tuple[str, ...] = (),
+) -> None:
     await session.execute(
         update(DeliveryAttempt)
         .where(
             DeliveryAttempt.notification_id == notification_id,
             DeliveryAttempt.run_id == run_id,
-            DeliveryAttempt.attempt == entry.attempt,
-            DeliveryAttempt.outcome.in_(("in_progress", "interrupted")),
+            DeliveryAttempt.attempt == attempt,
+            DeliveryAttempt.outcome.in_(("in_progress", *also)),
         )
         .values(**values)
     )
@@ -381,7 +214,7 @@ async def set_paused(db: Database, notification_id: str, paused: bool) -> None:
     async with db.connection() as conn:
         await conn.execute(
             update(Notification)
-            .where(Notification.id == notification_id, Notification.status.not_in(_TERMINAL))
+            .where(Notification.id == notification_id, Notification.status.not_in(TERMINAL))
             .values(paused=paused, updated_at=utcnow())
         )
 
@@ -401,11 +234,160 @@ async def set_queue_paused(db: Database, queue: str, paused: bool, *, reason: st
         )
 
 
-async def queue_states(db: Database) -> dict[str, QueueState | None]:
-    async with db.sessions() as session:
-        rows = {r.queue: r for r in await session.scalars(select(QueueState))}
-    return {c.value: rows.get(c.value) for c in Channel}
+# -- the client's writes -------------------------------------------------------------------------
+def insert_row(conn: Connection, values: dict[str, Any]) -> bool:
+    """A new notification's row, in a `Database.run` transaction; False when it was there already."""
+    return insert_ignore_sync(conn, Notification, values, ["id"])
 
 
-def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+async def claim_for_retry(db: Database, notification_id: str, policy: DeliveryPolicy) -> NotificationInput:
+    """Reset a failed notification to `pending` for a new run; its input rebuilt from the row.
+
+    Only one caller wins the claim: the status test is in the UPDATE itself.
+    """
+    async with db.transaction() as session:
+        row = await session.get(Notification, notification_id)
+        if row is None:
+            raise NotificationNotFoundError(f"no notification with ID {notification_id!r}")
+        if row.status != Status.FAILED.value:
+            raise NotificationConflictError(
+                f"only failed notifications can be retried; {notification_id} is {row.status}"
+            )
+        inp = input_from_row(row, policy)
+        inp.startPaused = bool(await session.scalar(QUEUE_PAUSED, {"b_queue": row.channel}))
+        claimed = await session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.status == Status.FAILED.value)
+            .values(
+                status=Status.PENDING.value,
+                attempts=0,
+                error_code=None,
+                error_message=None,
+                next_retry_at=None,
+                completed_at=None,
+                paused=False,
+                updated_at=utcnow(),
+            )
+        )
+        if not getattr(claimed, "rowcount", 0):
+            raise NotificationConflictError(f"notification {notification_id} is being retried already")
+    return inp
+
+
+async def end_retry_claim(db: Database, notification_id: str, *, run_id: str | None) -> None:
+    """The claimed row becomes `queued` on its new run, or `failed` again when no run started."""
+    values: dict[str, Any] = (
+        {"status": Status.QUEUED.value, "run_id": run_id, "updated_at": utcnow()}
+        if run_id
+        else {"status": Status.FAILED.value}
+    )
+    async with db.transaction() as session:
+        await session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.status == Status.PENDING.value)
+            .values(**values)
+        )
+
+
+# -- devices -------------------------------------------------------------------------------------
+async def upsert_device(db: Database, user_id: str, token: str, *, platform: str | None, tenant: str | None) -> Device:
+    """The same token again updates its owner and platform; an invalidated one is refused."""
+    async with db.transaction() as session:
+        row = await session.scalar(select(Device).where(Device.token == token))
+        if row is None:
+            row = Device(
+                user_id=user_id, token=token, platform=platform, tenant=tenant, valid=True, created_at=utcnow()
+            )
+            session.add(row)
+        elif not row.valid:
+            raise NotificationConflictError(
+                f"device token {mask_token(token)} was invalidated ({row.invalid_reason}) and cannot be reused; "
+                "the app must obtain a new token"
+            )
+        else:
+            row.user_id = user_id
+            row.platform = platform if platform is not None else row.platform
+            row.tenant = tenant if tenant is not None else row.tenant
+        await session.flush()
+        return row
+
+
+async def delete_device(db: Database, *, token: str | None, device_id: int | None) -> bool:
+    condition = Device.token == token if token is not None else Device.id == device_id
+    async with db.transaction() as session:
+        result = await session.execute(delete(Device).where(condition))
+        return bool(getattr(result, "rowcount", 0))
+
+
+async def mark_devices(db: Database, tokens: list[str], *, invalid_reason: str | None = None) -> None:
+    """Tokens just used for a send, or (with a reason) ones FCM no longer knows."""
+    if not tokens:
+        return
+    now = utcnow()
+    stmt = update(Device).where(Device.token.in_(tokens))
+    if invalid_reason is None:
+        stmt = stmt.values(last_used_at=now)
+    else:
+        stmt = stmt.where(Device.valid.is_(True)).values(valid=False, invalid_reason=invalid_reason, invalidated_at=now)
+    async with db.transaction() as session:
+        await session.execute(stmt)
+
+
+# -- providers: the outbox's messages and each channel's health ---------------------------------
+async def record_outbox(db: Database, values: dict[str, Any]) -> None:
+    """Keyed by the notification ID: a repeated attempt records nothing new."""
+    await db.run(insert_ignore_sync, OutboxMessage, values, ["notification_id"])
+
+
+async def record_provider_state(db: Database, channel: str, values: dict[str, Any]) -> None:
+    async with db.transaction() as session:
+        inserted = await insert_ignore(session, ProviderState, {"channel": channel, **values}, ["channel"])
+        if not inserted:
+            await session.execute(update(ProviderState).where(ProviderState.channel == channel).values(**values))
+
+
+# -- audit and retention ---------------------------------------------------------------------------
+async def write_audit(
+    db: Database,
+    *,
+    actor: str,
+    tenant: str | None,
+    action: str,
+    target: str | None,
+    outcome: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    async with db.transaction() as session:
+        session.add(
+            AuditLog(
+                at=utcnow(),
+                actor=actor[:128],
+                tenant=tenant,
+                action=action[:64],
+                target=(target or None) and target[:256],
+                outcome=outcome[:32],
+                details=details or {},
+            )
+        )
+
+
+async def purge_finished(db: Database, statuses: list[str], cutoff: datetime, limit: int) -> tuple[int, int, int]:
+    """Delete up to `limit` notifications finished before `cutoff`, with their log and outbox rows.
+
+    Returns how many notifications, delivery attempts and outbox messages went; 0 notifications
+    means nothing is left to purge.
+    """
+    async with db.transaction() as session:
+        ids = list(
+            await session.scalars(
+                select(Notification.id)
+                .where(Notification.status.in_(statuses), Notification.completed_at < cutoff)
+                .limit(limit)
+            )
+        )
+        if not ids:
+            return 0, 0, 0
+        attempts = await session.execute(delete(DeliveryAttempt).where(DeliveryAttempt.notification_id.in_(ids)))
+        outbox = await session.execute(delete(OutboxMessage).where(OutboxMessage.notification_id.in_(ids)))
+        await session.execute(delete(Notification).where(Notification.id.in_(ids)))
+    return len(ids), getattr(attempts, "rowcount", 0) or 0, getattr(outbox, "rowcount", 0) or 0

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.providers.base import DeliveryResult, EmailMessage, PushMessage
+from notifications import store
 from notifications.db import Database
 from notifications.models import OutboxMessage
-from notifications.sql import insert_ignore_sync
 
 
 class OutboxProvider:
@@ -42,9 +42,8 @@ class OutboxProvider:
     ) -> DeliveryResult:
         message_id = f"outbox-{key}"
         started = time.monotonic()
-        await self._db.run(
-            insert_ignore_sync,
-            OutboxMessage,
+        await store.record_outbox(
+            self._db,
             {
                 "notification_id": key,
                 "channel": channel,
@@ -53,7 +52,6 @@ class OutboxProvider:
                 "body": body,
                 "provider_message_id": message_id,
             },
-            ["notification_id"],
         )
         if self._latency:
             # Like a provider that accepted the message but answers slowly: a worker dying

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.deps import Admin, DbDep, require_admin
 from api.schemas import AuditEntry, AuditPage
-from notifications import admin
+from notifications import queries
 
 router = APIRouter(prefix="/api/admin/audit", tags=["audit"], dependencies=[Depends(require_admin)])
 
@@ -23,7 +23,7 @@ async def list_audit(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """Newest first. A tenant-scoped token sees its tenant's entries only."""
-    rows = await admin.list_audit(
+    rows = await queries.list_audit(
         db, limit=limit, before_id=before, tenant=principal.tenant, actor=actor, action=action
     )
     items = [AuditEntry.model_validate(r, from_attributes=True).model_dump(mode="json") for r in rows]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from api.deps import Admin, AuditDep, ClientDep, DbDep, rate_limit, require_admin
 from api.routers.notifications import Cursor, Limit, record_json
 from api.schemas import DeadLetterPage, DeadLetterRetry, DeadLetterRetryResult
-from notifications import admin
+from notifications import queries
 from notifications.errors import NotificationError
 from notifications.schemas import NAME_PATTERN
 from notifications.types import Status
@@ -40,7 +40,7 @@ async def list_dead_letters(
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Failed notifications, newest first, each with its last error."""
-    filt = admin.NotificationFilter(
+    filt = queries.NotificationFilter(
         status=Status.FAILED.value,
         channel=channel,
         type=type,
@@ -50,7 +50,7 @@ async def list_dead_letters(
         since=since,
         until=until,
     )
-    rows, next_cursor = await admin.list_notifications(db, filt, limit=limit, cursor=cursor)
+    rows, next_cursor = await queries.list_notifications(db, filt, limit=limit, cursor=cursor)
     return {"items": [dead_letter_json(r) for r in rows], "nextCursor": next_cursor}
 
 
@@ -65,7 +65,7 @@ async def retry_dead_letters(
 ) -> dict[str, Any]:
     """Re-run every failed notification matching the filter (at most `limit`, default 100)."""
     body = body or DeadLetterRetry()
-    filt = admin.NotificationFilter(
+    filt = queries.NotificationFilter(
         status=Status.FAILED.value,
         channel=body.channel,
         type=body.type,
@@ -76,7 +76,7 @@ async def retry_dead_letters(
         until=body.until,
     )
     async with audit("dead-letter") as details:
-        rows, _ = await admin.list_notifications(client.db, filt, limit=body.limit)
+        rows, _ = await queries.list_notifications(client.db, filt, limit=body.limit)
         retried: list[str] = []
         errors: list[dict[str, str]] = []
         for row in rows:

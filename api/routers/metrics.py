@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from api.deps import AppContext, context
-from notifications import admin
+from notifications import queries
 
 
 class ApiMetrics:
@@ -48,7 +48,7 @@ router = APIRouter(tags=["metrics"])
 @router.get("/metrics", name="metrics", include_in_schema=False)
 async def metrics(request: Request, ctx: Annotated[AppContext, Depends(context)]) -> Response:
     api_metrics: ApiMetrics = request.app.state.metrics
-    stats = await admin.queue_stats(ctx.client.db)
+    stats = await queries.queue_stats(ctx.client.db)
     for queue, counts in stats.items():
         for state, value in counts.items():
             api_metrics.jobs.labels(queue, state).set(value)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from api.deps import Admin, AuditDep, ClientDep, DbDep, SettingsDep, rate_limit, require_admin
 from api.schemas import CancelResult, NotificationDetail, NotificationOut, NotificationPage
-from notifications import admin
+from notifications import queries
 from notifications.client import NotificationClient
 from notifications.errors import NotificationNotFoundError
 from notifications.schemas import ID_PATTERN, NAME_PATTERN, NotificationRecord
@@ -33,7 +33,7 @@ def record_json(row: Any) -> dict[str, Any]:
 
 async def owned(db: Any, notification_id: str, tenant: str | None) -> Any:
     """The row, or 404 also when it belongs to another tenant (a scoped token cannot probe IDs)."""
-    row = await admin.get_notification(db, notification_id, tenant)
+    row = await queries.get_notification(db, notification_id, tenant)
     if row is None:
         raise NotificationNotFoundError(f"no notification with ID {notification_id!r}")
     return row
@@ -53,10 +53,10 @@ async def list_notifications(
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Newest first; pass `nextCursor` back as `cursor` for the next page."""
-    filt = admin.NotificationFilter(
+    filt = queries.NotificationFilter(
         status=status, channel=channel, type=type, user_id=userId, tenant=principal.tenant, since=since, until=until
     )
-    rows, next_cursor = await admin.list_notifications(db, filt, limit=limit, cursor=cursor)
+    rows, next_cursor = await queries.list_notifications(db, filt, limit=limit, cursor=cursor)
     return {"items": [record_json(r) for r in rows], "nextCursor": next_cursor}
 
 

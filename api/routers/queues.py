@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from api import health as health_check
 from api.deps import Admin, AuditDep, ClientDep, ContextDep, DbDep, rate_limit, require_admin, require_global_admin
 from api.schemas import Enqueued, Health, QueueControl, QueueControlResult, QueueStats, TestEmail, TestPush
-from notifications import admin
+from notifications import queries
 from notifications.auth import Principal
 from notifications.schemas import NotificationRecord
 from notifications.types import Channel
@@ -28,7 +28,7 @@ _UNHEALTHY: dict[int | str, dict[str, Any]] = {
 @router.get("/stats", response_model=QueueStats, name="queues.stats")
 async def stats(principal: Admin, db: DbDep) -> dict[str, Any]:
     """Per-queue job counts; docs/api.md "Stats" says how each maps to notification states."""
-    return await admin.queue_stats(db, principal.tenant)
+    return await queries.queue_stats(db, principal.tenant)
 
 
 async def _set(
