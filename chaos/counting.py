@@ -191,7 +191,14 @@ def figures(
         "http_5xx_undocumented": fivexx - documented,
         "unattributed_workflows": sum(1 for r in held.workflows.values() if r not in mine),
         "refusals": [
-            {"seq": e.seq, "channel": e.channel, "via": e.via, "error": e.error, "at": round(e.started, 3)}
+            {
+                "seq": e.seq,
+                "channel": e.channel,
+                "via": e.via,
+                "error": e.error,
+                "causes": e.causes,
+                "at": round(e.started, 3),
+            }
             for e in refused[: EXAMPLES * 2]
         ],
         "examples": {

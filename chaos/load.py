@@ -30,6 +30,7 @@ class Enqueue:
     accepted: bool | None = None  # None: no answer (yet)
     returned_id: str | None = None
     error: str | None = None  # the exception's type, or "HTTP <status>"
+    causes: str | None = None  # the types of the exceptions behind it (no messages: they may hold addresses)
     http_status: int | None = None
     retry_after: str | None = None  # the Retry-After header of an HTTP refusal
 
@@ -102,7 +103,7 @@ class Caller:
                     record = await enqueue(e.payload())
                     e.accepted, e.returned_id = True, record.notification_id
         except Exception as exc:  # a caller told "failed", whatever the reason: recorded by type
-            e.accepted, e.error = False, type(exc).__name__
+            e.accepted, e.error, e.causes = False, type(exc).__name__, _causes(exc)
         finally:
             e.finished = time.time()
         return e
@@ -124,6 +125,15 @@ class Caller:
     async def aclose(self) -> None:
         if self.http is not None:
             await self.http.aclose()
+
+
+def _causes(exc: BaseException) -> str | None:
+    names: list[str] = []
+    inner = exc.__cause__ or exc.__context__
+    while inner is not None and len(names) < 4:
+        names.append(f"{type(inner).__module__}.{type(inner).__name__}")
+        inner = inner.__cause__ or inner.__context__
+    return " <- ".join(names) or None
 
 
 async def at_rate(
