@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,17 +143,18 @@ async def at_rate(
     rate: float,
     count: int | None = None,
     stop: asyncio.Event | None = None,
-    started: Callable[[int], None] | None = None,
 ) -> None:
     """Start one enqueue every 1/rate s (each its own task, none waits for another) until `count`
     or `stop`; returns when every one has its answer (each is bounded by the caller's timeout)."""
     tasks: list[asyncio.Task[Enqueue]] = []
     interval = 1.0 / rate
     due = time.monotonic()
-    while (count is None or len(tasks) < count) and not (stop is not None and stop.is_set()):
-        tasks.append(asyncio.create_task(caller.send(next(plans))))
-        if started is not None:
-            started(len(tasks))
-        due += interval
-        await asyncio.sleep(max(0.0, due - time.monotonic()))
-    await asyncio.gather(*tasks)
+    try:
+        while (count is None or len(tasks) < count) and not (stop is not None and stop.is_set()):
+            tasks.append(asyncio.create_task(caller.send(next(plans))))
+            due += interval
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await asyncio.gather(*tasks)
+    finally:  # cancelled (Ctrl-C, the scenario's time limit): no enqueue outlives the run
+        for task in tasks:
+            task.cancel()

@@ -78,7 +78,11 @@ async def main_async(opts: ChaosOptions) -> int:
     """The CLI's run: 0 when every target is met, 1 otherwise (the misses are printed)."""
     cancel_on_signals()
     forward_sdk_logs()
-    results = await run_chaos(opts)
+    try:
+        results = await run_chaos(opts)
+    except asyncio.CancelledError:  # our own SIGINT/SIGTERM handler: every `finally` has run by now
+        print("\ninterrupted: every process this run started is stopped", flush=True)
+        return 130
     publish(results, opts.output, table(results))
     return 0 if results["all_targets_met"] else 1
 
