@@ -14,10 +14,11 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError
 
-from notifications.db import UNAVAILABLE
+from notifications.db import UNAVAILABLE, is_unavailable
 from notifications.errors import (
     NotificationConflictError,
     NotificationNotFoundError,
@@ -92,8 +93,10 @@ async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, str(exc), headers={"Retry-After": str(exc.retry_after)}, **extra)
 
 
-async def _database(_request: Request, exc: Exception) -> JSONResponse:
+async def _database(request: Request, exc: Exception) -> JSONResponse:
     # A read the routes make themselves: the driver's own error, type only (its text has parameters).
+    if not is_unavailable(exc):
+        return await _unexpected(request, exc)
     log.warning("database unavailable: %s", type(exc).__name__)
     return error_response(503, "the database is unavailable; try again", headers={"Retry-After": "5"})
 
@@ -114,7 +117,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(RPCError, _temporal)
     app.add_exception_handler(NotificationUnavailableError, _unavailable)
-    for kind in UNAVAILABLE:
+    for kind in (*UNAVAILABLE, DBAPIError):
         app.add_exception_handler(kind, _database)
     app.add_exception_handler(Exception, _unexpected)
 

@@ -38,7 +38,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from notifications import queries, store
 from notifications.config import Settings, get_settings
-from notifications.db import UNAVAILABLE, Database, reachable
+from notifications.db import Database, is_unavailable, reachable
 from notifications.devices import DevicesMixin
 from notifications.errors import (
     NotificationConflictError,
@@ -235,7 +235,9 @@ class NotificationClient(DevicesMixin):
         try:
             async with self.db.connection() as conn:  # a read: not queued behind this process's writes
                 paused = await queries.is_queue_paused(conn, channel)
-        except UNAVAILABLE as exc:
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
             log.warning("queue state unavailable (%s): using the last one known", type(exc).__name__)
             return self._queue_known.get(channel, False)
         self._queue_known[channel] = paused

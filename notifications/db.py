@@ -14,7 +14,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import asyncpg.exceptions
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -50,12 +50,29 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 
+# SQLSTATE classes of a server that is there but cannot serve: 08 connection exceptions, 57P01-03
+# shutting down or starting up (SQLAlchemy wraps some of them in a bare DBAPIError).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether an error says the database cannot be reached (rather than that a statement is wrong)."""
+    if isinstance(exc, UNAVAILABLE):
+        return True
+    if isinstance(exc, DBAPIError):
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+        return exc.connection_invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    return False
+
+
 @contextmanager
 def reachable() -> Iterator[None]:
     """Turn the database being unreachable into the typed NotificationUnavailableError."""
     try:
         yield
-    except UNAVAILABLE as exc:
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
         log.warning("database unavailable: %s", type(exc).__name__)
         raise NotificationUnavailableError("the database is unavailable; try again", service="database") from exc
 
