@@ -86,6 +86,11 @@ async def test_user_push_reaches_every_valid_device_and_prunes_dead_one(system: 
     sent = fake.requests_for(alive1)[0].json()["message"]
     assert sent["notification"] == {"title": "Hello", "body": "Your results"}
     assert sent["data"] == {"screen": "results", "notificationId": first}
+    # a repeat of this push (its first answer lost) replaces it on the device instead of adding one
+    assert sent["android"]["notification"]["tag"] == first
+    assert sent["apns"]["headers"]["apns-collapse-id"] == first
+    assert sent["webpush"]["notification"]["tag"] == first
+    assert "collapse_key" not in sent["android"]
     assert fake.requests_for(alive1)[0].headers["authorization"] == "Bearer fcm-dev-token"
 
 

@@ -23,6 +23,7 @@ Google's OAuth endpoint is never called (local fakes, proxies that add auth).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import logging
@@ -182,6 +183,7 @@ class FcmProvider:
                     token=token,
                     notification=messaging.Notification(title=message.title, body=message.body),
                     data=data,
+                    **_shown_once(message.notification_id),
                 )
                 for token in chunk
             ]
@@ -327,3 +329,21 @@ def classify(exc: BaseException | None) -> DeliveryError:
     code = ErrorCode.SEND_FAILED
     assert CATEGORY[code].retryable
     return error(code)
+
+
+def _shown_once(notification_id: str) -> dict[str, Any]:
+    """Platform settings under which a repeat of this push replaces the first on the device.
+
+    FCM has no idempotency key: a send whose answer was lost (its worker died mid-call) goes
+    again. The Android tag, the APNs collapse ID and the web notification's tag make the
+    device show the repeat in place of the first, not beside it. Not Android's collapse_key:
+    FCM keeps at most four of those per offline device.
+    """
+    tag = (
+        notification_id if len(notification_id.encode()) <= 64 else hashlib.sha256(notification_id.encode()).hexdigest()
+    )
+    return {
+        "android": messaging.AndroidConfig(notification=messaging.AndroidNotification(tag=tag)),
+        "apns": messaging.APNSConfig(headers={"apns-collapse-id": tag}),
+        "webpush": messaging.WebpushConfig(notification=messaging.WebpushNotification(tag=tag)),
+    }
