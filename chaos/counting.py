@@ -26,6 +26,7 @@ EXAMPLES = 5  # how many sequence numbers of each kind of failure the JSON keeps
 class Delivery:
     at: float  # when the provider received the call that delivered it (epoch seconds)
     notification_id: str | None  # the Idempotency-Key of an email, data.notificationId of a push
+    collapse_tag: str | None = None  # a push's Android tag / APNs collapse ID: a repeat replaces the first
 
 
 def deliveries(resend: FakeResend, fcm: FakeFCM) -> dict[str, list[Delivery]]:
@@ -42,7 +43,10 @@ def deliveries(resend: FakeResend, fcm: FakeFCM) -> dict[str, list[Delivery]]:
     for ex in fcm.exchanges:
         if ex.response.status == 200:
             message = (ex.request.json() or {}).get("message") or {}
-            out[message.get("token", "")].append(Delivery(ex.at, (message.get("data") or {}).get("notificationId")))
+            tag = ((message.get("android") or {}).get("notification") or {}).get("tag")
+            tag = tag or ((message.get("apns") or {}).get("headers") or {}).get("apns-collapse-id")
+            nid = (message.get("data") or {}).get("notificationId")
+            out[message.get("token", "")].append(Delivery(ex.at, nid, tag))
     for found in out.values():
         found.sort(key=lambda d: d.at)
     return out
@@ -162,6 +166,8 @@ def figures(
     sent = [e for e in accepted if found.get(e.recipient)]
     lost = [e for e in accepted if not found.get(e.recipient)]
     duplicated = [e for e in entries if len(found.get(e.recipient, [])) > 1]
+    # what the recipient sees twice: repeats a device does not fold into one by their collapse tag
+    seen_twice = [e for e in duplicated if len({d.collapse_tag or id(d) for d in found[e.recipient]}) > 1]
     told_failed = [e for e in refused if found.get(e.recipient)]
     stored_refused = [e for e in refused if was_stored(e)]
     missing_log = [e for e in sent + told_failed if found[e.recipient][0].notification_id not in held.logged_sent]
@@ -181,6 +187,7 @@ def figures(
         "lost": len(lost),
         "duplicated": len(duplicated),
         "duplicated_by_channel": dict(Counter(e.channel for e in duplicated)),
+        "duplicated_shown_twice": len(seen_twice),
         "told_failed_but_sent": len(told_failed),
         "missing_log_rows": len(missing_log),
         "retry_after_margin_s": round(min(margins), 3) if margins else None,

@@ -21,6 +21,7 @@ SUMMED = (
     "sent",
     "lost",
     "duplicated",
+    "duplicated_shown_twice",
     "told_failed_but_sent",
     "missing_log_rows",
     "rate_limited_answers",
