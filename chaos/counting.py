@@ -165,9 +165,10 @@ def figures(
 
     sent = [e for e in accepted if found.get(e.recipient)]
     lost = [e for e in accepted if not found.get(e.recipient)]
-    duplicated = [e for e in entries if len(found.get(e.recipient, [])) > 1]
-    # what the recipient sees twice: repeats a device does not fold into one by their collapse tag
-    seen_twice = [e for e in duplicated if len({d.collapse_tag or id(d) for d in found[e.recipient]}) > 1]
+    repeated = [e for e in entries if len(found.get(e.recipient, [])) > 1]
+    # Duplicated is what the recipient gets twice: an email accepted twice, or a push repeat that
+    # the device does not fold into the first by its collapse tag (FCM has no idempotency key).
+    duplicated = [e for e in repeated if len({d.collapse_tag or id(d) for d in found[e.recipient]}) > 1]
     told_failed = [e for e in refused if found.get(e.recipient)]
     stored_refused = [e for e in refused if was_stored(e)]
     missing_log = [e for e in sent + told_failed if found[e.recipient][0].notification_id not in held.logged_sent]
@@ -187,7 +188,8 @@ def figures(
         "lost": len(lost),
         "duplicated": len(duplicated),
         "duplicated_by_channel": dict(Counter(e.channel for e in duplicated)),
-        "duplicated_shown_twice": len(seen_twice),
+        "repeated_provider_calls": len(repeated),
+        "repeated_by_channel": dict(Counter(e.channel for e in repeated)),
         "told_failed_but_sent": len(told_failed),
         "missing_log_rows": len(missing_log),
         "retry_after_margin_s": round(min(margins), 3) if margins else None,

@@ -14,7 +14,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("sent", "sent"),
     ("lost", "lost"),
     ("duplicated", "duplicated"),
-    ("duplicated_shown_twice", "shown twice"),
+    ("repeated_provider_calls", "repeated calls"),
     ("told_failed_but_sent", "told failed, sent"),
     ("missing_log_rows", "missing log rows"),
     ("retry_after_margin_s", "retry - Retry-After s"),

@@ -48,6 +48,7 @@ async def test_worker_kill(tmp_path: Path) -> None:
     s = await quick("worker-kill", tmp_path)
     assert s["provider_calls_in_flight_at_kill"]["email"] > 0, figures(s)  # the kill hit sends in flight
     assert_user_visible(s)
+    assert s["repeated_by_channel"].get("email", 0) == 0, figures(s)  # Resend replays the key
 
 
 @pytest.mark.timeout(170)

@@ -21,7 +21,7 @@ SUMMED = (
     "sent",
     "lost",
     "duplicated",
-    "duplicated_shown_twice",
+    "repeated_provider_calls",
     "told_failed_but_sent",
     "missing_log_rows",
     "rate_limited_answers",
@@ -30,7 +30,7 @@ SUMMED = (
     "unattributed_workflows",
     "sent_while_paused",
 )
-COUNTED = ("refused_errors", "duplicated_by_channel", "http_status")
+COUNTED = ("refused_errors", "duplicated_by_channel", "repeated_by_channel", "http_status")
 
 
 async def measure(
