@@ -27,7 +27,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy notifications workflows activities api chaos
+	$(BIN)/mypy notifications workflows activities api processes bench chaos fakes
 
 ## Benchmark against bare Temporal workflows (own dev servers, temp dirs); writes bench/results.json
 bench: $(STAMP)

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from temporalio import activity
 
-from notifications import store
-from notifications.db import Database
-from notifications.models import utcnow
+from notifications.sql import store
+from notifications.sql.engine import Database
+from notifications.sql.models import utcnow
 from notifications.types import PURGE_ACTIVITY, PurgeRequest, PurgeResult, Status
 
 log = logging.getLogger("notifications.retention")

@@ -16,16 +16,16 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.ratelimit import RateLimiter
-from notifications import store
 from notifications.auth import InvalidTokenError, KeySet, Principal, verify_token
 from notifications.client import NotificationClient
 from notifications.config import Settings
-from notifications.db import Database
 from notifications.errors import (
     NotificationConflictError,
     NotificationNotFoundError,
     NotificationValidationError,
 )
+from notifications.sql import store
+from notifications.sql.engine import Database
 
 log = logging.getLogger("api.audit")
 

@@ -18,14 +18,14 @@ from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError
 
-from notifications.db import UNAVAILABLE, is_unavailable
 from notifications.errors import (
     NotificationConflictError,
     NotificationNotFoundError,
     NotificationUnavailableError,
     NotificationValidationError,
 )
-from notifications.queries import InvalidCursorError
+from notifications.sql.engine import UNAVAILABLE, is_unavailable
+from notifications.sql.queries import InvalidCursorError
 
 log = logging.getLogger("api")
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from api.deps import AppContext
-from notifications import queries
+from notifications.sql import queries
 from notifications.temporal import POLLER_KINDS, task_queue_pollers
 from notifications.types import TASK_QUEUES, Channel
 

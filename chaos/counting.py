@@ -16,8 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.fakes import Exchange, FakeFCM, FakeResend
 from chaos.load import Enqueue
+from fakes.fcm import FakeFCM
+from fakes.http import Exchange
+from fakes.resend import FakeResend
 
 EXAMPLES = 5  # how many sequence numbers of each kind of failure the JSON keeps
 
@@ -81,7 +83,7 @@ class Stored:
 async def sql_rows(db: Any) -> tuple[dict[str, list[str]], set[str]]:
     from sqlalchemy import select
 
-    from notifications.models import DeliveryAttempt, Notification
+    from notifications.sql.models import DeliveryAttempt, Notification
 
     async with db.sessions() as session:
         rows = (await session.execute(select(Notification.id, Notification.recipient))).all()

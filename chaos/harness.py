@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos.fakes import FakeFCM, FakeResend
-from notifications.bench import BenchOptions, Stack, _child_env, _client, _spawn_worker, _stop, free_port, stack
+from bench.run import BenchOptions, Stack, _child_env, _client, _spawn_worker, _stop, free_port, stack
+from fakes.fcm import FakeFCM
+from fakes.resend import FakeResend
 
 RESEND_KEY = "re_chaos_key"
 QUEUES = ("notification-email", "notification-push")
@@ -129,7 +130,7 @@ class Harness:
 
     async def restart_server(self) -> None:
         """The same address, metrics port and SQLite file: what a supervisor's restart does."""
-        from notifications.devserver import start_dev_server
+        from processes.devserver import start_dev_server
 
         self.st.server = await asyncio.to_thread(
             start_dev_server,

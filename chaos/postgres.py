@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from notifications.bench import free_port
+from bench.run import free_port
 
 SERVER_USER = "postgres"
 

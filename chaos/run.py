@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.run import ROOT, cancel_on_signals, precompile, publish
 from chaos.options import ChaosOptions
 from chaos.report import table, targets
 from chaos.scenarios import scenario
 from chaos.scenarios.common import merge
-from notifications.bench import ROOT, cancel_on_signals, precompile, publish
 
 
 async def run_chaos(opts: ChaosOptions, progress: Callable[[str], None] = print) -> dict[str, Any]:

@@ -46,8 +46,8 @@ def detect_mode(command: list[str]) -> str:
 
 
 def api_port(command: list[str]) -> int:
-    from notifications.cli import build_parser
     from notifications.config import get_settings
+    from processes.cli import build_parser
 
     if command[:1] == ["api"]:
         args = build_parser().parse_args(command)

@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, pool
 
 import notifications.provider_state  # noqa: F401  (registers the provider_state table)
 from notifications.config import get_settings
-from notifications.models import Base
+from notifications.sql.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -20,9 +20,9 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowHandle
@@ -36,9 +36,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from notifications import queries, store
 from notifications.config import Settings, get_settings
-from notifications.db import Database, is_unavailable, reachable
 from notifications.devices import DevicesMixin
 from notifications.errors import (
     NotificationConflictError,
@@ -46,9 +44,8 @@ from notifications.errors import (
     NotificationUnavailableError,
     NotificationValidationError,
 )
-from notifications.models import DeliveryAttempt, Notification, utcnow
+from notifications.queues import QueuesMixin
 from notifications.redact import mask_recipient
-from notifications.rows import row_values
 from notifications.schemas import (
     MAX_PUSH_PAYLOAD,
     DeliveryAttemptRecord,
@@ -58,6 +55,10 @@ from notifications.schemas import (
     validate_payload,
     validate_priority,
 )
+from notifications.sql import queries, store
+from notifications.sql.engine import Database, is_unavailable, reachable
+from notifications.sql.models import DeliveryAttempt, Notification, utcnow
+from notifications.sql.rows import row_values
 from notifications.templating import render_email, render_push
 from notifications.temporal import AMBIGUOUS, UNREACHABLE, connect, unreachable
 from notifications.temporal import reachable as temporal_reachable
@@ -72,7 +73,6 @@ from notifications.types import (
     TYPE_ATTRIBUTE,
     WORKFLOW_NAME,
     Channel,
-    DeliveryPolicy,
     NotificationInput,
     PauseRequest,
     Status,
@@ -85,38 +85,15 @@ QUEUE_STATE_CACHE_SECONDS = 1.0
 
 log = logging.getLogger("notifications.client")
 
-QueueName = Literal["email", "push", "all"]
 
-
-def delivery_policy(settings: Settings) -> DeliveryPolicy:
-    return DeliveryPolicy(
-        maxAttempts=settings.max_retries,
-        baseDelayMs=settings.base_delay_ms,
-        maxDelayMs=settings.max_delay_ms,
-        jitter=settings.jitter_ratio,
-        sendTimeoutMs=int(settings.send_timeout_seconds * 1000),
-        queuePauseRecheckMs=int(settings.queue_pause_recheck_seconds * 1000),
-        mirrorRetryMaxMs=int(settings.mirror_retry_max_seconds * 1000),
-    )
-
-
-def queue_channels(queue: str) -> list[Channel]:
-    if queue == "all":
-        return list(Channel)
-    try:
-        return [Channel(queue)]
-    except ValueError:
-        raise NotificationValidationError([{"field": "queue", "message": "must be email, push or all"}]) from None
-
-
-class NotificationClient(DevicesMixin):
+class NotificationClient(QueuesMixin, DevicesMixin):
     """Enqueue, inspect and control notifications. One per process is plenty."""
 
     def __init__(self, temporal: Client, db: Database, settings: Settings) -> None:
         self.temporal = temporal
         self.db = db
         self.settings = settings
-        self._policy = delivery_policy(settings)
+        self._policy = settings.delivery_policy()
         self._running_until: dict[str, float] = {}  # channel -> monotonic deadline of a "not paused" answer
         self._queue_known: dict[str, bool] = {}  # channel -> the last pause flag read or written
 
@@ -385,98 +362,6 @@ class NotificationClient(DevicesMixin):
         if run_id is None:
             raise NotificationConflictError(f"notification {notification_id} has a run in progress")
         return await self.get(notification_id)
-
-    # -- control: whole queues ------------------------------------------------------------
-    async def pause_queue(
-        self, queue: QueueName | str = "all", *, reason: str | None = None, actor: str | None = None
-    ) -> dict[str, dict[str, Any]]:
-        """Durably pause a channel: no send attempt starts on it until resumed.
-
-        The SQL flag is what every send attempt checks, so it holds even for
-        workflows the signal below does not reach; the signal only makes running
-        workflows stop waiting on retries at once.
-        """
-        return await self._set_queues(queue_channels(queue), True, reason=reason, actor=actor)
-
-    async def resume_queue(
-        self, queue: QueueName | str = "all", *, actor: str | None = None
-    ) -> dict[str, dict[str, Any]]:
-        return await self._set_queues(queue_channels(queue), False, reason=None, actor=actor)
-
-    async def queue_states(self) -> dict[str, dict[str, Any]]:
-        with reachable():
-            states = await queries.queue_states(self.db)
-        self._queue_known.update({name: bool(s and s.paused) for name, s in states.items()})
-        return {
-            name: {
-                "paused": bool(s and s.paused),
-                "reason": s.reason if s else None,
-                "updatedAt": s.updated_at.isoformat() if s else None,
-                "updatedBy": s.updated_by if s else None,
-            }
-            for name, s in states.items()
-        }
-
-    async def _set_queues(
-        self, channels: Iterable[Channel], paused: bool, *, reason: str | None, actor: str | None
-    ) -> dict[str, dict[str, Any]]:
-        channels = list(channels)
-        signal = PAUSE_SIGNAL if paused else RESUME_SIGNAL
-        self._running_until.clear()
-        signalled: set[tuple[str, str]] = set()
-        for channel in channels:
-            with reachable():
-                await store.set_queue_paused(self.db, channel.value, paused, reason=reason, actor=actor)
-            self._queue_known[channel.value] = paused
-            try:
-                with temporal_reachable():
-                    signalled |= await self._signal_running(channel, signal, PauseRequest(reason, "queue"))
-            except NotificationUnavailableError:
-                if not paused:
-                    raise NotificationUnavailableError(
-                        f"queue {channel.value} is resumed, but Temporal is unavailable to release the "
-                        "notifications it holds; try again",
-                        service="temporal",
-                    ) from None
-                # The flag holds the queue without the signal: every attempt checks it first.
-                log.warning("queue %s paused; its running notifications could not be signalled", channel.value)
-        if not paused and self.settings.visibility_lag_seconds:
-            # Visibility lags a moment behind starts: a notification started just before the
-            # resume may have been missed above. A second pass reaches it, so held notifications
-            # need no frequent polling of the queue flag. It skips those already signalled: each
-            # signal is history events (docs/decisions/0019).
-            await asyncio.sleep(self.settings.visibility_lag_seconds)
-            for channel in channels:
-                with temporal_reachable():
-                    await self._signal_running(channel, signal, PauseRequest(reason, "queue"), skip=signalled)
-        return await self.queue_states()
-
-    async def _signal_running(
-        self, channel: Channel, signal: str, request: PauseRequest, *, skip: Set[tuple[str, str]] = frozenset()
-    ) -> set[tuple[str, str]]:
-        """Signal every running notification of the channel; the (workflow, run) IDs signalled."""
-        query = (
-            f'WorkflowType = "{WORKFLOW_NAME}" AND ExecutionStatus = "Running" '
-            f'AND NotificationChannel = "{channel.value}"'
-        )
-        limiter = asyncio.Semaphore(32)
-        signalled: set[tuple[str, str]] = set()
-
-        async def send(workflow_id: str, run_id: str | None) -> None:
-            async with limiter:
-                try:
-                    await self.temporal.get_workflow_handle(workflow_id, run_id=run_id).signal(signal, request)
-                except RPCError as exc:  # finished between listing and signalling
-                    if exc.status != RPCStatusCode.NOT_FOUND:
-                        raise
-
-        tasks = []
-        async for execution in self.temporal.list_workflows(query):
-            if (execution.id, execution.run_id) not in skip:
-                tasks.append(asyncio.create_task(send(execution.id, execution.run_id)))
-                signalled.add((execution.id, execution.run_id))
-        await asyncio.gather(*tasks)
-        return signalled
 
 
 # -- module-level API, as in the seed's integration examples ------------------------------------

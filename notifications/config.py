@@ -16,6 +16,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from notifications.types import DeliveryPolicy
+
 EMAIL_TASK_QUEUE = "notification-email"
 PUSH_TASK_QUEUE = "notification-push"
 
@@ -155,6 +157,18 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     # Derived values -----------------------------------------------------------------
+    def delivery_policy(self) -> DeliveryPolicy:
+        """The retry schedule and timeouts each notification's workflow carries from its enqueue."""
+        return DeliveryPolicy(
+            maxAttempts=self.max_retries,
+            baseDelayMs=self.base_delay_ms,
+            maxDelayMs=self.max_delay_ms,
+            jitter=self.jitter_ratio,
+            sendTimeoutMs=int(self.send_timeout_seconds * 1000),
+            queuePauseRecheckMs=int(self.queue_pause_recheck_seconds * 1000),
+            mirrorRetryMaxMs=int(self.mirror_retry_max_seconds * 1000),
+        )
+
     @property
     def sqlalchemy_url(self) -> str:
         """Async driver URL: users may write plain `postgresql://` or `sqlite:///` URLs."""

@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from sqlalchemy import select
 
-from notifications import store
-from notifications.db import Database
 from notifications.errors import NotificationValidationError
-from notifications.models import Device
 from notifications.redact import mask_token
 from notifications.schemas import as_utc
+from notifications.sql import store
+from notifications.sql.engine import Database
+from notifications.sql.models import Device
 
 PLATFORMS = ("android", "ios", "web")
 MAX_TOKEN = 512

@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from notifications import store
-from notifications.db import Database
 from notifications.errors import CATEGORY, ErrorCategory, ErrorCode
-from notifications.models import CIRCUIT_CLOSED, CIRCUIT_HALF_OPEN, CIRCUIT_OPEN, ProviderState, utcnow
+from notifications.sql import store
+from notifications.sql.engine import Database
+from notifications.sql.models import CIRCUIT_CLOSED, CIRCUIT_HALF_OPEN, CIRCUIT_OPEN, ProviderState, utcnow
 
 log = logging.getLogger("notifications.provider_state")
 

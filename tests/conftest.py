@@ -31,13 +31,13 @@ from activities.providers import Providers
 from activities.providers.outbox import OutboxProvider
 from notifications.client import NotificationClient
 from notifications.config import Settings
-from notifications.db import Database
-from notifications.devserver import dev_server_flags, temporal_binary
-from notifications.migrate import upgrade
-from notifications.models import DeliveryAttempt, Notification, OutboxMessage
+from notifications.sql.engine import Database
+from notifications.sql.migrate import upgrade
+from notifications.sql.models import DeliveryAttempt, Notification, OutboxMessage
 from notifications.temporal import connect
 from notifications.types import SEARCH_ATTRIBUTES
-from notifications.worker import build_workers, running_workers
+from processes.devserver import dev_server_flags, temporal_binary
+from processes.worker import build_workers, running_workers
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ROOT = Path(__file__).resolve().parent.parent

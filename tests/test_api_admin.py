@@ -28,7 +28,7 @@ from notifications.auth import mint_token
 from notifications.client import NotificationClient
 from notifications.config import Settings
 from notifications.errors import DeliveryError, ErrorCode
-from notifications.models import AuditLog, DeliveryAttempt
+from notifications.sql.models import AuditLog, DeliveryAttempt
 from tests.conftest import System, wait_until
 
 SECRET = "api-test-secret-" + "k" * 40

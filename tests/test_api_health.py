@@ -21,10 +21,10 @@ from api.main import create_app
 from notifications import provider_state
 from notifications.client import NotificationClient
 from notifications.config import Settings
-from notifications.db import Database
-from notifications.devserver import dev_server_flags, temporal_binary
-from notifications.models import utcnow
+from notifications.sql.engine import Database
+from notifications.sql.models import utcnow
 from notifications.types import SEARCH_ATTRIBUTES
+from processes.devserver import dev_server_flags, temporal_binary
 from tests.conftest import System, free_port, make_system, wait_until
 from tests.test_api_admin import ADMIN, Q, api, api_settings
 

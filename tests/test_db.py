@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import Connection, event, func, select
 
 from notifications.config import Settings
-from notifications.db import Database
-from notifications.migrate import upgrade
-from notifications.models import Notification, OutboxMessage
-from notifications.sql import insert_ignore_sync
-from notifications.store import begin_attempt, insert_notification, set_paused
+from notifications.sql.dialect import insert_ignore_sync
+from notifications.sql.engine import Database
+from notifications.sql.migrate import upgrade
+from notifications.sql.models import Notification, OutboxMessage
+from notifications.sql.store import begin_attempt, insert_notification, set_paused
 from notifications.types import NotificationInput, Status
 
 

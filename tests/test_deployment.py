@@ -30,9 +30,9 @@ import yaml
 from pydantic import AliasChoices
 from temporalio.api.enums.v1 import IndexedValueType
 
-from notifications.cli import build_parser
 from notifications.config import Settings
 from notifications.types import SEARCH_ATTRIBUTES, TASK_QUEUES
+from processes.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -427,7 +427,7 @@ def test_mounted_files_and_scripts_exist() -> None:
 def test_temporal_dynamic_config_matches_the_dev_server() -> None:
     """What `notifications dev` sets for behaviour (priorities, fairness, batch operations) is set in
     production too; only test speed-ups and the single task-queue partition stay dev-only."""
-    from notifications.devserver import DYNAMIC_CONFIG
+    from processes.devserver import DYNAMIC_CONFIG
 
     dev_only = {
         "history.timerProcessorMaxTimeShift",
@@ -541,7 +541,7 @@ async def test_healthcheck_worker_sees_this_hosts_pollers(system: Any) -> None:
 
 
 async def test_healthcheck_api_answers_on_its_port(system: Any) -> None:
-    from api.server import serve
+    from processes.apiserver import serve
 
     hc = load_healthcheck()
     with socket.socket() as s:

@@ -1,6 +1,6 @@
 """The determinism guard for NotificationWorkflow.
 
-Production workers (`notifications.worker.workflow_runner()`) pass `workflows.notification`
+Production workers (`processes.worker.workflow_runner()`) pass `workflows.notification`
 through the sandbox, so it is imported once rather than re-imported for every run: that saves
 worker CPU, but it also means the sandbox no longer checks that module for I/O, clocks or other
 non-deterministic calls. These tests are what keeps that safe: they run the workflow's main paths
@@ -21,9 +21,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-import notifications.worker
+import processes.worker
 from activities.providers import Providers
-from notifications.worker import workflow_runner as production_runner
+from processes.worker import workflow_runner as production_runner
 from tests.conftest import System, wait_until
 from tests.scripted import ScriptedProvider, invalid_recipient, unavailable
 from workflows.notification import NotificationWorkflow
@@ -34,7 +34,7 @@ MODULE = NotificationWorkflow.__module__  # "workflows.notification"
 @pytest.fixture(autouse=True)
 def strict_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers built by `System.worker` (via `build_workers`) get the default, re-importing sandbox."""
-    monkeypatch.setattr(notifications.worker, "workflow_runner", SandboxedWorkflowRunner)
+    monkeypatch.setattr(processes.worker, "workflow_runner", SandboxedWorkflowRunner)
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import httpx
 
+from fakes.fcm import FakeFCM
+from fakes.resend import API_KEY, FakeResend, error
 from notifications.auth import mint_token
 from tests.conftest import ROOT, System, free_port, wait_until
-from tests.fakes.fcm import FakeFCM
-from tests.fakes.resend import API_KEY, FakeResend, error
 
 
 def spawn(args: list[str], env: dict[str, str], out: Path) -> subprocess.Popen[bytes]:

@@ -14,7 +14,7 @@ import httpx
 
 from notifications.client import NotificationClient
 from notifications.config import Settings
-from notifications.devserver import is_listening
+from processes.devserver import is_listening
 from tests.conftest import ROOT, free_port
 
 

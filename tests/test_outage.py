@@ -21,15 +21,15 @@ from temporalio.client import Client
 from temporalio.service import RetryConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-import notifications.worker
+import processes.worker
 from activities.providers import Providers
 from api.main import create_app
+from fakes.tcpproxy import TcpProxy
 from notifications.client import NotificationClient
-from notifications.db import Database
 from notifications.errors import NotificationUnavailableError
-from notifications.models import DeliveryAttempt, Notification
+from notifications.sql.engine import Database
+from notifications.sql.models import DeliveryAttempt, Notification
 from tests.conftest import System, make_settings, make_system, wait_until
-from tests.fakes.tcpproxy import TcpProxy
 from tests.scripted import ScriptedProvider, unavailable
 from tests.test_api_admin import BASE, api_settings, auth
 from tests.test_determinism import assert_replays, finish
@@ -192,7 +192,7 @@ async def test_attempts_made_while_the_database_was_down_are_logged_when_it_retu
     outage: Outage, back: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Found 4: the delivery log had no row for an attempt made while SQL was down."""
-    monkeypatch.setattr(notifications.worker, "workflow_runner", SandboxedWorkflowRunner)  # replayed below
+    monkeypatch.setattr(processes.worker, "workflow_runner", SandboxedWorkflowRunner)  # replayed below
     provider, providers = scripted()
     nid = new_id()
     provider.fail(nid, unavailable())  # attempt 1 fails, attempt 2 (after the ~1 s backoff) sends

@@ -194,7 +194,7 @@ async def test_queue_pause_survives_restart_of_every_process(
         from temporalio.client import Client
 
         from notifications.client import NotificationClient
-        from notifications.db import Database
+        from notifications.sql.engine import Database
 
         temporal = await Client.connect(settings.temporal_address)
         db = Database.from_settings(settings)
@@ -243,7 +243,7 @@ async def test_resume_reaching_an_attempt_that_read_the_old_flag(
     workflow before the send's answer: the workflow tries again at once instead of holding until the
     recheck timer (here 120 s). The send stays in its attempt start for 9 s so that the signal comes
     in a workflow-task heartbeat while the local activity is still running."""
-    from notifications import store
+    from notifications.sql import store
 
     real_begin = store.begin_attempt
     stalled = asyncio.Event()
@@ -270,7 +270,7 @@ async def test_resume_reaching_an_attempt_that_read_the_old_flag(
 
 async def test_queue_pause_without_signal_still_holds_sends(system: System) -> None:
     """The SQL flag alone holds sends (a workflow the pause signal missed): the attempt is not made."""
-    from notifications import store
+    from notifications.sql import store
 
     provider = ScriptedProvider()
     nid = new_id()

@@ -14,11 +14,11 @@ from activities.providers.circuit import CircuitBreakerProvider
 from activities.providers.fcm import FcmProvider
 from activities.providers.outbox import OutboxProvider
 from activities.providers.smtp import SmtpProvider
+from fakes.resend import FakeResend
 from notifications.config import Settings
 from notifications.errors import DeliveryError, ErrorCode, ProviderConfigurationError
 from notifications.provider_state import provider_health
 from tests.conftest import System, free_port, run_cli
-from tests.fakes.resend import FakeResend
 
 
 def configured(settings: Settings, **overrides: object) -> Settings:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from fakes.fcm import FakeFCM, Step, error
 from notifications.config import Settings
 from notifications.devices import list_devices, register_device
 from tests.conftest import System, make_settings
-from tests.fakes.fcm import FakeFCM, Step, error
-from tests.fakes.support import gap_seconds, outcomes
+from tests.support.outcomes import gap_seconds, outcomes
 
 
 @pytest.fixture

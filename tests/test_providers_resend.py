@@ -11,11 +11,11 @@ import pytest
 from activities.providers import Providers, with_circuit_breaker
 from activities.providers.outbox import OutboxProvider
 from activities.providers.resend import ResendProvider
+from fakes.resend import API_KEY, FakeResend, Step, error
 from notifications.config import Settings
 from notifications.provider_state import provider_health
 from tests.conftest import System, free_port, make_settings, wait_until
-from tests.fakes.resend import API_KEY, FakeResend, Step, error
-from tests.fakes.support import gap_seconds, outcomes
+from tests.support.outcomes import gap_seconds, outcomes
 
 
 @pytest.fixture

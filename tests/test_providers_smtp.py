@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from fakes.smtp import SmtpSink
 from notifications.config import Settings
 from tests.conftest import System, free_port, make_settings
-from tests.fakes.smtp import SmtpSink
-from tests.fakes.support import outcomes
+from tests.support.outcomes import outcomes
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from notifications.models import DeliveryAttempt, Notification, OutboxMessage, utcnow
-from notifications.retention import ensure_retention_schedule
+from notifications.sql.models import DeliveryAttempt, Notification, OutboxMessage, utcnow
 from notifications.types import RETENTION_SCHEDULE_ID
+from processes.schedules import ensure_retention_schedule
 from tests.conftest import System, wait_until
 
 

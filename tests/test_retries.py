@@ -154,7 +154,7 @@ async def test_bad_payload_is_rejected_before_anything_is_stored(
     async with system.db.sessions() as session:
         from sqlalchemy import func, select
 
-        from notifications.models import Notification
+        from notifications.sql.models import Notification
 
         assert await session.scalar(select(func.count()).select_from(Notification)) == 0
 

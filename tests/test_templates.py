@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from notifications.config import get_settings
 from notifications.errors import NotificationValidationError
-from notifications.models import Notification
 from notifications.schemas import EmailNotification, PushNotification
+from notifications.sql.models import Notification
 from notifications.templating import html_to_text, render_email, render_push, template_names
 from tests.conftest import System
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from activities.providers import Providers
-from notifications.devserver import temporal_binary
+from processes.devserver import temporal_binary
 from tests.conftest import System, wait_until
 from tests.scripted import ScriptedProvider, unavailable
 

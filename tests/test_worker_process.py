@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from notifications.models import DeliveryAttempt
+from notifications.sql.models import DeliveryAttempt
 from tests.conftest import ROOT, System, free_port, wait_until
 
 

@@ -22,8 +22,8 @@ from activities.providers.base import (
 from activities.providers.circuit import CircuitBreakerProvider
 from activities.providers.outbox import OutboxProvider
 from notifications.config import Settings
-from notifications.db import Database
 from notifications.errors import ProviderConfigurationError
+from notifications.sql.engine import Database
 
 __all__ = [
     "DeliveryResult",

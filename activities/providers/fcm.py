@@ -40,9 +40,9 @@ from activities.providers.base import DeliveryResult, PushMessage
 from activities.providers.httputil import retry_after_seconds
 from notifications import devices
 from notifications.config import Settings
-from notifications.db import Database
 from notifications.errors import CATEGORY, DeliveryError, ErrorCategory, ErrorCode, ProviderConfigurationError
 from notifications.redact import mask_token
+from notifications.sql.engine import Database
 
 log = logging.getLogger("notifications.providers.fcm")
 

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.providers.base import DeliveryResult, EmailMessage, PushMessage
-from notifications import store
-from notifications.db import Database
-from notifications.models import OutboxMessage
+from notifications.sql import store
+from notifications.sql.engine import Database
+from notifications.sql.models import OutboxMessage
 
 
 class OutboxProvider:

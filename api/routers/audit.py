@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.deps import Admin, DbDep, require_admin
 from api.schemas import AuditEntry, AuditPage
-from notifications import queries
+from notifications.sql import queries
 
 router = APIRouter(prefix="/api/admin/audit", tags=["audit"], dependencies=[Depends(require_admin)])
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Body, Depends, Query
 from api.deps import Admin, AuditDep, ClientDep, DbDep, rate_limit, require_admin
 from api.routers.notifications import Cursor, Limit, record_json
 from api.schemas import DeadLetterPage, DeadLetterRetry, DeadLetterRetryResult
-from notifications import queries
 from notifications.errors import NotificationError
 from notifications.schemas import NAME_PATTERN
+from notifications.sql import queries
 from notifications.types import Status
 
 router = APIRouter(

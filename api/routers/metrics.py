@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from api.deps import AppContext, context
-from notifications import queries
+from notifications.sql import queries
 
 
 class ApiMetrics:

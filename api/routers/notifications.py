@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from api.deps import Admin, AuditDep, ClientDep, DbDep, SettingsDep, rate_limit, require_admin
 from api.schemas import CancelResult, NotificationDetail, NotificationOut, NotificationPage
-from notifications import queries
 from notifications.client import NotificationClient
 from notifications.errors import NotificationNotFoundError
 from notifications.schemas import ID_PATTERN, NAME_PATTERN, NotificationRecord
+from notifications.sql import queries
 from notifications.types import TERMINAL_STATUSES, Status
 
 router = APIRouter(prefix="/api/admin/notifications", tags=["notifications"], dependencies=[Depends(require_admin)])

@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 from api import health as health_check
 from api.deps import Admin, AuditDep, ClientDep, ContextDep, DbDep, rate_limit, require_admin, require_global_admin
 from api.schemas import Enqueued, Health, QueueControl, QueueControlResult, QueueStats, TestEmail, TestPush
-from notifications import queries
 from notifications.auth import Principal
 from notifications.schemas import NotificationRecord
+from notifications.sql import queries
 from notifications.types import Channel
 
 router = APIRouter(prefix="/api/admin/notifications/queues", tags=["queues"], dependencies=[Depends(require_admin)])

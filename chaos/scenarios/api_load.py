@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.run import percentile
 from chaos.harness import harness
 from chaos.load import Caller, Ledger
 from chaos.options import ChaosOptions
 from chaos.scenarios.common import measure, timeline
-from notifications.bench import percentile
 
 REQUEST_TIMEOUT_S = 30.0
 

@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaos.fakes import fcm_error, resend_error
 from chaos.harness import harness
 from chaos.load import Caller, Ledger, at_rate
 from chaos.options import ChaosOptions
 from chaos.scenarios.common import delivered_between, measure, timeline, until
+from fakes.fcm import error as fcm_error
+from fakes.resend import error as resend_error
 
 
 async def run(opts: ChaosOptions, base: Path) -> dict[str, Any]:

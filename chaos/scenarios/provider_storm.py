@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaos.fakes import Storm
 from chaos.harness import harness
 from chaos.load import Caller, Ledger, at_rate
 from chaos.options import ChaosOptions
 from chaos.scenarios.common import measure, timeline, until
+from fakes.resend import Storm
 
 
 def storm_for(opts: ChaosOptions) -> Storm:

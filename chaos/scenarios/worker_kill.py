@@ -15,11 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaos.fakes import FcmStep, ResendStep
 from chaos.harness import Harness, harness
 from chaos.load import Caller, Ledger, at_rate
 from chaos.options import ChaosOptions
 from chaos.scenarios.common import measure, timeline, until
+from fakes.fcm import Step as FcmStep
+from fakes.resend import Step as ResendStep
 
 BURST_RATE = 15.0  # enqueues per second
 

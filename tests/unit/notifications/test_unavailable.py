@@ -6,8 +6,8 @@ import asyncpg.exceptions
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from notifications.db import is_unavailable, reachable
 from notifications.errors import NotificationUnavailableError
+from notifications.sql.engine import is_unavailable, reachable
 
 
 class DriverError(Exception):

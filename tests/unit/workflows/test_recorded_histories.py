@@ -16,7 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from notifications.worker import workflow_runner
+from processes.worker import workflow_runner
 from workflows.notification import NotificationWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))

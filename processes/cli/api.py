@@ -8,7 +8,7 @@ import signal
 import sys
 
 from notifications.config import get_settings
-from notifications.logs import configure_logging
+from processes.logs import configure_logging
 
 
 def _port(value: str) -> int:
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 async def cmd_api(args: argparse.Namespace) -> None:
-    from api.server import serve
+    from processes.apiserver import serve
 
     configure_logging()
     stop = asyncio.Event()

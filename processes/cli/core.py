@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from notifications.config import Settings, get_settings
-from notifications.logs import configure_from_settings
+from processes.logs import configure_from_settings
 
 
 def _positive(value: str) -> int:
@@ -153,7 +153,7 @@ def _settings_with(args: argparse.Namespace) -> Settings:
 
 
 def cmd_worker(args: argparse.Namespace) -> Awaitable[None]:
-    from notifications.worker import run_worker
+    from processes.worker import run_worker
 
     settings = _settings_with(args)
     configure_from_settings(settings)
@@ -161,7 +161,7 @@ def cmd_worker(args: argparse.Namespace) -> Awaitable[None]:
 
 
 def cmd_dev(args: argparse.Namespace) -> Awaitable[None]:
-    from notifications.dev import run_dev
+    from processes.dev import run_dev
 
     settings = _settings_with(args)
     configure_from_settings(settings)
@@ -169,7 +169,7 @@ def cmd_dev(args: argparse.Namespace) -> Awaitable[None]:
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    from notifications.migrate import upgrade
+    from notifications.sql.migrate import upgrade
 
     upgrade(get_settings(), args.revision)
     print(f"database migrated to {args.revision}")
@@ -262,7 +262,7 @@ def cmd_keygen(args: argparse.Namespace) -> None:
 
 async def cmd_outbox(args: argparse.Namespace) -> None:
     from activities.providers.outbox import list_outbox
-    from notifications.db import Database
+    from notifications.sql.engine import Database
 
     db = Database.from_settings(get_settings())
     try:

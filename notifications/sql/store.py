@@ -17,10 +17,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from notifications import rows
-from notifications.db import Database
 from notifications.errors import NotificationConflictError, NotificationNotFoundError
-from notifications.models import (
+from notifications.redact import mask_token
+from notifications.sql import rows
+from notifications.sql.dialect import insert_ignore, insert_ignore_sync
+from notifications.sql.engine import Database
+from notifications.sql.models import (
     AuditLog,
     DeliveryAttempt,
     Device,
@@ -30,10 +32,8 @@ from notifications.models import (
     QueueState,
     utcnow,
 )
-from notifications.redact import mask_token
-from notifications.rows import input_from_row, input_row
-from notifications.sql import insert_ignore, insert_ignore_sync
-from notifications.statements import (
+from notifications.sql.rows import input_from_row, input_row
+from notifications.sql.statements import (
     ATTEMPT_KEY,
     ATTEMPT_ROW,
     INTERRUPT_OPEN_ATTEMPTS,

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, select, update
 
-from notifications.models import DeliveryAttempt, Notification, QueueState
+from notifications.sql.models import DeliveryAttempt, Notification, QueueState
 from notifications.types import TERMINAL_STATUSES
 
 TERMINAL = [s.value for s in TERMINAL_STATUSES]

@@ -12,17 +12,19 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from importlib import import_module
+from importlib.metadata import entry_points
 from typing import Any
 
 from notifications.errors import NotificationError, NotificationUnavailableError, NotificationValidationError
 
 COMMAND_MODULES = [
-    "notifications.cli.core",
-    "notifications.cli.devices",
-    "notifications.cli.api",
-    "notifications.cli.bench",
-    "notifications.cli.chaos",
+    "processes.cli.core",
+    "processes.cli.devices",
+    "processes.cli.api",
 ]
+# Commands of the tools installed beside the runtime (`bench`, `chaos`): each registers itself
+# under this entry-point group, so the runtime imports none of them.
+PLUGIN_GROUP = "notifications.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         import_module(name).register(sub)
+    for plugin in sorted(entry_points(group=PLUGIN_GROUP), key=lambda p: p.name):
+        plugin.load()(sub)
     return parser
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable
 
-from notifications.cli.core import _positive
+from processes.cli.core import _positive
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -90,13 +90,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_bench(args: argparse.Namespace) -> Awaitable[int]:
-    from notifications.bench import main_async, options_from_args
+    from bench.run import main_async, options_from_args
 
     return main_async(options_from_args(args))
 
 
 def cmd_bench_worker(args: argparse.Namespace) -> Awaitable[None]:
-    from notifications.bench import run_baseline_worker
+    from bench.run import run_baseline_worker
     from notifications.config import get_settings
 
     settings = get_settings()

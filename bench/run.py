@@ -82,21 +82,19 @@ async def run_baseline_worker(email_concurrency: int, push_concurrency: int, gra
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
     from notifications.config import get_settings
-    from notifications.logs import configure_logging
     from notifications.temporal import connect
+    from processes.logs import configure_logging
 
     configure_logging()
     settings = get_settings()
     runtime = None
     if settings.metrics_bind:  # SDK metrics cost CPU: on for both sides, as `notifications worker` has them
-        from notifications.metrics import prometheus_runtime
+        from activities.metrics import prometheus_runtime
 
         runtime = prometheus_runtime(settings.metrics_bind)
     client = await connect(settings, runtime=runtime)
     # Passing this module through keeps the bare workflow bare: a real one would sit in a tiny module.
-    runner = SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("notifications.bench")
-    )
+    runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("bench.run"))
     workers = [
         Worker(
             client,
@@ -308,7 +306,7 @@ def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 20, sig: int = 
 @asynccontextmanager
 async def stack(opts: BenchOptions, name: str, base: Path) -> AsyncIterator[Stack]:
     """A fresh dev server and database for one scenario; every process is stopped on the way out."""
-    from notifications.devserver import start_dev_server
+    from processes.devserver import start_dev_server
 
     workdir = base / name
     workdir.mkdir(parents=True, exist_ok=True)
@@ -326,7 +324,7 @@ async def stack(opts: BenchOptions, name: str, base: Path) -> AsyncIterator[Stac
     st = Stack(workdir, address, metrics_port, database_url, server)
     try:
         from notifications.config import Settings
-        from notifications.migrate import upgrade
+        from notifications.sql.migrate import upgrade
 
         await asyncio.to_thread(upgrade, Settings(database_url=database_url, data_dir=workdir))
         yield st
@@ -586,7 +584,7 @@ async def _enqueue_all(client: Any, plan: Sequence[tuple[int, str]], prefix: str
 async def _count_sent(client: Any, prefix: str) -> int:
     from sqlalchemy import func, select
 
-    from notifications.models import Notification
+    from notifications.sql.models import Notification
 
     async with client.db.sessions() as session:
         value = await session.scalar(
@@ -611,7 +609,7 @@ async def _sql_results(client: Any, prefix: str) -> dict[str, Any]:
     """Latencies from the SQL mirror itself (created_at -> completed_at), plus the exactly-once checks."""
     from sqlalchemy import func, select
 
-    from notifications.models import DeliveryAttempt, Notification, OutboxMessage
+    from notifications.sql.models import DeliveryAttempt, Notification, OutboxMessage
 
     async with client.db.sessions() as session:
         rows = (
@@ -844,7 +842,7 @@ async def _per_row_e2e(st: Stack, prefix: str, exclude: str) -> list[float]:
     try:
         from sqlalchemy import select
 
-        from notifications.models import Notification
+        from notifications.sql.models import Notification
 
         async with client.db.sessions() as session:
             rows = (
@@ -927,17 +925,9 @@ async def run_backlog(opts: BenchOptions, base: Path) -> dict[str, Any]:
 
 # -- the fake Resend API --------------------------------------------------------------------------------
 def _fake_resend() -> Any:
-    """The fake of tests/fakes (written for the provider tests); None when this checkout has none."""
-    if str(ROOT) not in sys.path:
-        sys.path.append(str(ROOT))
-    try:
-        from tests.fakes.resend import FakeResend
-    except ImportError:
-        return None
-    try:
-        import activities.providers.resend  # noqa: F401
-    except ImportError:
-        return None
+    """The fake Resend API the provider tests use too."""
+    from fakes.resend import FakeResend
+
     return FakeResend(api_key=RESEND_TEST_KEY)
 
 
@@ -949,7 +939,7 @@ async def run_bench(opts: BenchOptions, progress: Callable[[str], None] = print)
     scenarios: dict[str, Any] = {}
     started = time.time()
     base = Path(tempfile.mkdtemp(prefix="notifications-bench-"))
-    from notifications.devserver import dev_server_flags
+    from processes.devserver import dev_server_flags
 
     meta: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -1383,10 +1373,10 @@ async def main_async(opts: BenchOptions) -> int:
     return 1 if failed else 0
 
 
-if __name__ == "__main__":  # `python -m notifications.bench worker` runs the bare workflow's worker
+if __name__ == "__main__":  # `python -m bench.run worker` runs the bare workflow's worker
     if sys.argv[1:2] == ["worker"]:
         asyncio.run(run_baseline_worker(5, 10, 30.0))
     else:
-        from notifications.cli import main
+        from processes.cli import main
 
         sys.exit(main(["bench", *sys.argv[1:]]))

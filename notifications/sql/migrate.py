@@ -9,7 +9,7 @@ from alembic.config import Config
 
 import migrations
 from notifications.config import Settings
-from notifications.db import ensure_sqlite_dir
+from notifications.sql.engine import ensure_sqlite_dir
 
 
 def alembic_config(settings: Settings) -> Config:

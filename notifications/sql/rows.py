@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from notifications.models import Notification, utcnow
+from notifications.sql.models import Notification, utcnow
 from notifications.types import (
     Channel,
     DeliveryPolicy,

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Awaitable
 from pathlib import Path
 
-from notifications.cli.core import _positive
+from processes.cli.core import _positive
 
 SCENARIO_NAMES = "worker-kill, temporal-restart, db-outage, provider-storm, pause-during-retries, api-load"
 
@@ -32,8 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_chaos(args: argparse.Namespace) -> Awaitable[int]:
+    from bench.run import chosen_scenarios
     from chaos import SCENARIOS, ChaosOptions, main_async
-    from notifications.bench import chosen_scenarios
 
     opts = ChaosOptions.quick_defaults() if args.quick else ChaosOptions()
     if args.scenario:

@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.http import DropConnection, FakeHTTPServer, Request, Response, ServedFake
+from fakes.http import DropConnection, FakeHTTPServer, Request, Response, ServedFake
 
 API_KEY = "re_test_key"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from notifications import devices
 from notifications.config import get_settings
-from notifications.db import Database
+from notifications.sql.engine import Database
 
 
 def _print(data: Any) -> None:

@@ -20,14 +20,14 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.delivery import DeliveryActivities
+from activities.metrics import DeliveryMetrics, prometheus_runtime
 from activities.providers import Providers, build_providers
 from activities.retention import RetentionActivities
 from notifications.config import Settings
-from notifications.db import Database
-from notifications.metrics import DeliveryMetrics, prometheus_runtime
-from notifications.retention import ensure_retention_schedule
+from notifications.sql.engine import Database
 from notifications.temporal import connect, ensure_search_attributes
 from notifications.types import MAINTENANCE_TASK_QUEUE, TASK_QUEUES, Channel
+from processes.schedules import ensure_retention_schedule
 from workflows.notification import NotificationWorkflow
 from workflows.retention import RetentionWorkflow
 

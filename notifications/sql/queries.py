@@ -27,10 +27,10 @@ from sqlalchemy import and_, case, exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from notifications.db import Database
 from notifications.errors import NotificationValidationError
-from notifications.models import AuditLog, DeliveryAttempt, Notification, QueueState
-from notifications.statements import QUEUE_PAUSED
+from notifications.sql.engine import Database
+from notifications.sql.models import AuditLog, DeliveryAttempt, Notification, QueueState
+from notifications.sql.statements import QUEUE_PAUSED
 from notifications.types import TERMINAL_STATUSES, Channel, Status
 
 _NON_TERMINAL = [s.value for s in Status if s not in TERMINAL_STATUSES]

@@ -16,10 +16,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from notifications.config import Settings
-from notifications.devserver import is_listening, split_address, start_dev_server
-from notifications.migrate import upgrade
+from notifications.sql.migrate import upgrade
 from notifications.temporal import connect, ensure_search_attributes
-from notifications.worker import run_worker
+from processes.devserver import is_listening, split_address, start_dev_server
+from processes.worker import run_worker
 
 log = logging.getLogger("notifications.dev")
 
@@ -98,7 +98,7 @@ def _codec_wiring(settings: Settings) -> tuple[list[str], Settings]:
 
 
 async def _run_api(settings: Settings, stop: asyncio.Event) -> None:
-    from api.server import run_dev_api  # imported late: api imports notifications.*
+    from processes.apiserver import run_dev_api  # imported late: api imports notifications.*
 
     await run_dev_api(settings, stop)
 

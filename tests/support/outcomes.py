@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from notifications.models import DeliveryAttempt, Notification
+from notifications.sql.models import DeliveryAttempt, Notification
 
 
 def aware(value: datetime | None) -> datetime:

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.http import FakeHTTPServer, Request, Response, ServedFake
+from fakes.http import FakeHTTPServer, Request, Response, ServedFake
 
 DEV_TOKEN = "fcm-dev-token"
 _PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")

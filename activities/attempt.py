@@ -1,0 +1,353 @@
+"""One send attempt: begin in SQL -> call the provider -> classify -> finish in SQL.
+
+The attempt checks the queue is not paused, opens a delivery-log row, calls the provider with
+the notification ID as idempotency key, closes the row and mirrors the status. Failures are
+classified once (`notifications.errors`): retryable ones raise an ApplicationError whose
+`next_retry_delay` carries the jittered backoff (or the provider's Retry-After) for Temporal's
+RetryPolicy; final ones raise a non-retryable error. SQL trouble never loses a delivery: the
+result still goes back to the workflow, which writes the log once the database answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.metrics import DeliveryMetrics
+from activities.providers import EmailMessage, Providers, PushMessage
+from activities.providers.base import DeliveryResult
+from notifications.backoff import retry_delay
+from notifications.config import Settings
+from notifications.errors import DeliveryError, ErrorCategory, ErrorCode
+from notifications.sql import store
+from notifications.sql.engine import UNAVAILABLE, Database
+from notifications.sql.models import utcnow
+from notifications.types import (
+    NOTIFICATION_PAUSED_ERROR,
+    QUEUE_PAUSED_ERROR,
+    AttemptReport,
+    Channel,
+    DeliveryPolicy,
+    LoggedAttempt,
+    NotificationInput,
+    SendInput,
+    SendResult,
+    Status,
+)
+from workflows.notification import NotificationWorkflow
+
+log = logging.getLogger("notifications.delivery")
+
+_DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, *UNAVAILABLE)
+_OUTCOME = {
+    ErrorCategory.TRANSIENT: "transient_error",
+    ErrorCategory.RATE_LIMITED: "rate_limited",
+    ErrorCategory.PERMANENT: "permanent_error",
+    ErrorCategory.CONFIGURATION: "configuration_error",
+}
+
+
+class AttemptPipeline:
+    """The attempts of one worker, bound to its database, providers and metrics."""
+
+    def __init__(self, settings: Settings, db: Database, providers: Providers, metrics: DeliveryMetrics) -> None:
+        self.settings = settings
+        self.db = db
+        self.providers = providers
+        self.metrics = metrics
+
+    async def run(self, inp: SendInput, slot: Slot) -> SendResult:
+        """One attempt, from its SQL start to its classified outcome; releases `slot` once the provider answered."""
+        info = activity.info()
+        n = inp.notification
+        policy = n.policy or DeliveryPolicy()
+        run_id = info.workflow_run_id or ""
+        attempt = inp.attemptOffset + info.attempt
+        ctx: dict[str, Any] = {
+            "notification_id": n.notificationId,
+            "workflow_id": info.workflow_id,
+            "channel": n.channel,
+        }
+
+        mirrored = True
+        started_at = utcnow()
+        try:
+            start = await store.begin_attempt(self.db, n, run_id, attempt, after_resume=inp.afterResume)
+        except _DB_ERRORS as exc:
+            log.warning(
+                "SQL mirror unavailable at attempt start: %s", type(exc).__name__, extra={**ctx, "attempt": attempt}
+            )
+            # The delivery matters more than its log: send anyway, and the workflow writes the
+            # log row later. Not when only a recheck timer released it from a queue pause: SQL
+            # alone could say the pause is over.
+            start, mirrored = (None if inp.queueRecheck else store.AttemptStart(attempt=attempt)), False
+        if start is None:
+            raise ApplicationError(
+                f"queue {n.channel} is paused",
+                {"attemptsMade": attempt - 1},
+                type=QUEUE_PAUSED_ERROR,
+                non_retryable=True,
+            )
+        if start.paused:
+            raise ApplicationError(
+                "notification is paused",
+                {"attemptsMade": attempt - 1},
+                type=NOTIFICATION_PAUSED_ERROR,
+                non_retryable=True,
+            )
+        attempt = start.attempt
+        ctx["attempt"] = attempt
+        if start.already_sent is not None:
+            row = start.already_sent
+            log.info("already sent, not sending again", extra=ctx)
+            return SendResult(
+                attempt=row.attempts,
+                provider=row.provider or "",
+                providerMessageId=row.provider_message_id,
+                completedAt=(row.completed_at or utcnow()).isoformat(),
+            )
+        log_row = _LogRow(attempt, started_at, mirrored)
+        if attempt > policy.maxAttempts:
+            error = DeliveryError(ErrorCode.MAX_ATTEMPTS_EXCEEDED, f"{attempt - 1} attempts already made")
+            await self._finish_failure(n, run_id, log_row, error, final=True, next_delay=None)
+            raise _final_error(error, log_row)
+
+        called = time.perf_counter()
+        try:
+            async with asyncio.timeout(policy.sendTimeoutMs / 1000 * 0.9):
+                result = await self._call_provider(n)
+        except TimeoutError:
+            error = DeliveryError(ErrorCode.TIMEOUT, "the provider did not answer in time")
+        except DeliveryError as exc:
+            error = exc
+        except Exception as exc:  # an unclassified failure is the seed's SEND_FAILED, retried
+            error = DeliveryError(ErrorCode.SEND_FAILED, f"{type(exc).__name__}: {exc}"[:500])
+        else:
+            slot.release()
+            self.metrics.provider_call(n.channel, result.provider, time.perf_counter() - called)
+            self.metrics.attempt(n.channel, "sent", None)
+            self.metrics.delivered(n.channel, n.type, result.provider, n.enqueuedAt)
+            return await self._finish_success(n, run_id, log_row, result, ctx)
+
+        slot.release()
+        self.metrics.provider_call(n.channel, self._provider_name(n), time.perf_counter() - called)
+        self.metrics.attempt(n.channel, _OUTCOME[error.category], error.code.value)
+        final = not error.retryable or attempt >= policy.maxAttempts
+        next_delay = None if final else self._next_delay(error, attempt, policy)
+        log.warning("send attempt failed: %s%s", error.code.value, " (final)" if final else "", extra=ctx)
+        await self._finish_failure(n, run_id, log_row, error, final=final, next_delay=next_delay)
+        if final:
+            self.metrics.gave_up(n.channel, n.type, error.code.value)
+            raise _final_error(error, log_row)
+        assert next_delay is not None
+        await self._report(n, log_row, error, next_delay)
+        raise ApplicationError(
+            error.message,
+            {"attempt": attempt, "errorCode": error.code.value},
+            type=error.code.value,
+            next_retry_delay=next_delay,
+        )
+
+    async def _call_provider(self, n: NotificationInput) -> DeliveryResult:
+        if n.channel == Channel.EMAIL:
+            return await self.providers.email.send_email(
+                EmailMessage(
+                    notification_id=n.notificationId,
+                    to=n.to or "",
+                    subject=n.subject or "",
+                    html=n.html,
+                    text=n.text,
+                    sender=self.settings.mail_from,
+                    type=n.type,
+                    user_id=n.userId,
+                ),
+                idempotency_key=n.notificationId,
+            )
+        return await self.providers.push.send_push(
+            PushMessage(
+                notification_id=n.notificationId,
+                user_id=n.userId,
+                token=n.token,
+                title=n.title or "",
+                body=n.message or "",
+                data={k: str(v) for k, v in (n.data or {}).items()},
+                type=n.type,
+            ),
+            idempotency_key=n.notificationId,
+        )
+
+    def _next_delay(self, error: DeliveryError, attempt: int, policy: DeliveryPolicy) -> timedelta:
+        if error.retry_after is not None and error.retry_after >= 0:
+            return timedelta(seconds=error.retry_after)
+        return retry_delay(
+            attempt, base_delay_ms=policy.baseDelayMs, max_delay_ms=policy.maxDelayMs, jitter_ratio=policy.jitter
+        )
+
+    async def _finish_success(
+        self, n: NotificationInput, run_id: str, log_row: _LogRow, result: DeliveryResult, ctx: dict[str, Any]
+    ) -> SendResult:
+        if log_row.opened:
+            try:
+                await store.finish_attempt(
+                    self.db,
+                    n.notificationId,
+                    run_id,
+                    log_row.attempt,
+                    outcome="sent",
+                    status=Status.SENT,
+                    provider=result.provider,
+                    provider_message_id=result.provider_message_id,
+                    details=result.details,
+                )
+                log_row.closed = True
+            except _DB_ERRORS as exc:
+                log.warning("SQL mirror unavailable after send: %s", type(exc).__name__, extra=ctx)
+        log.info("sent", extra=ctx)
+        return SendResult(
+            attempt=log_row.attempt,
+            provider=result.provider,
+            providerMessageId=result.provider_message_id,
+            completedAt=utcnow().isoformat(),
+            mirrored=log_row.closed,
+            details=result.details,
+            unlogged=log_row.unlogged(
+                "sent", provider=result.provider, providerMessageId=result.provider_message_id, details=result.details
+            ),
+        )
+
+    async def _finish_failure(
+        self,
+        n: NotificationInput,
+        run_id: str,
+        log_row: _LogRow,
+        error: DeliveryError,
+        *,
+        final: bool,
+        next_delay: timedelta | None,
+    ) -> None:
+        # the delivery log keeps the delay chosen for the next attempt (backoff + jitter,
+        # or the provider's Retry-After)
+        details = (
+            error.details
+            if next_delay is None
+            else {**error.details, "retryDelayMs": round(next_delay.total_seconds() * 1000)}
+        )
+        log_row.failure = dict(
+            outcome=_OUTCOME[error.category],
+            provider=self._provider_name(n),
+            errorCode=error.code.value,
+            errorMessage=error.message,
+            details=details,
+        )
+        if not log_row.opened:
+            return
+        try:
+            await store.finish_attempt(
+                self.db,
+                n.notificationId,
+                run_id,
+                log_row.attempt,
+                outcome=_OUTCOME[error.category],
+                status=Status.FAILED if final else Status.RETRYING,
+                provider=self._provider_name(n),
+                error_code=error.code.value,
+                error_message=error.message,
+                next_retry_at=utcnow() + next_delay if next_delay is not None else None,
+                details=details,
+            )
+            log_row.closed = True
+        except _DB_ERRORS as exc:  # the workflow writes the row with its next mirror
+            log.warning(
+                "SQL mirror unavailable after failed attempt: %s",
+                type(exc).__name__,
+                extra={"notification_id": n.notificationId, "attempt": log_row.attempt},
+            )
+
+    async def _report(self, n: NotificationInput, log_row: _LogRow, error: DeliveryError, delay: timedelta) -> None:
+        """Tell the workflow about the failed attempt so its query, search attributes and details stay current."""
+        now = utcnow()
+        attempt = log_row.attempt
+        report = AttemptReport(
+            attempt=attempt,
+            errorCode=error.code.value,
+            errorMessage=error.message,
+            attemptedAt=now.isoformat(),
+            nextRetryAt=(now + delay).isoformat(),
+            unlogged=log_row.unlogged(**log_row.failure),
+        )
+        try:
+            handle = activity.client().get_workflow_handle(activity.info().workflow_id or "")
+            await handle.signal(NotificationWorkflow.attempt_failed, report)
+        except Exception as exc:  # best effort: SQL already has it
+            log.warning(
+                "could not report the attempt to the workflow: %s",
+                type(exc).__name__,
+                extra={"notification_id": n.notificationId, "attempt": attempt},
+            )
+
+    def _provider_name(self, n: NotificationInput) -> str:
+        provider = self.providers.email if n.channel == Channel.EMAIL else self.providers.push
+        return provider.name
+
+
+class _LogRow:
+    """One attempt's delivery-log row: whether the send wrote it, and what the workflow must write if not."""
+
+    def __init__(self, attempt: int, started_at: datetime, opened: bool) -> None:
+        self.attempt = attempt
+        self.started_at = started_at
+        self.opened = opened  # the row exists, in progress
+        self.closed = False  # and carries the outcome
+        self.failure: dict[str, Any] = {}
+
+    def unlogged(self, outcome: str, **values: Any) -> LoggedAttempt | None:
+        if self.closed:
+            return None
+        return LoggedAttempt(
+            attempt=self.attempt,
+            outcome=outcome,
+            startedAt=self.started_at.isoformat(),
+            finishedAt=utcnow().isoformat(),
+            **values,
+        )
+
+
+class Slot:
+    """A channel's send slot, held from the attempt's start until the provider has answered."""
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self._held = False
+
+    async def __aenter__(self) -> Slot:
+        await self._semaphore.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._semaphore.release()
+
+
+def _final_error(error: DeliveryError, log_row: _LogRow) -> ApplicationError:
+    details: dict[str, Any] = {
+        "attempt": log_row.attempt,
+        "errorCode": error.code.value,
+        "category": error.category.value,
+    }
+    unlogged = log_row.unlogged(**log_row.failure) if log_row.failure else None
+    if unlogged is not None:
+        details["unlogged"] = asdict(unlogged)
+    return ApplicationError(error.message, details, type=error.code.value, non_retryable=True)

@@ -1,0 +1,136 @@
+"""Queue-wide pause and resume: the methods of NotificationClient that act on a whole channel.
+
+The SQL flag (`queue_state`) is what every send attempt checks, so it holds even for a
+workflow no signal reaches; the signals only make running workflows stop waiting at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Set
+from typing import Any, Literal
+
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from notifications.config import Settings
+from notifications.errors import NotificationUnavailableError, NotificationValidationError
+from notifications.sql import queries, store
+from notifications.sql.engine import Database, reachable
+from notifications.temporal import reachable as temporal_reachable
+from notifications.types import PAUSE_SIGNAL, RESUME_SIGNAL, WORKFLOW_NAME, Channel, PauseRequest
+
+log = logging.getLogger("notifications.client")
+
+QueueName = Literal["email", "push", "all"]
+
+
+def queue_channels(queue: str) -> list[Channel]:
+    if queue == "all":
+        return list(Channel)
+    try:
+        return [Channel(queue)]
+    except ValueError:
+        raise NotificationValidationError([{"field": "queue", "message": "must be email, push or all"}]) from None
+
+
+class QueuesMixin:
+    """Queue methods of NotificationClient (which provides these attributes)."""
+
+    temporal: Client
+    db: Database
+    settings: Settings
+    _running_until: dict[str, float]
+    _queue_known: dict[str, bool]
+
+    async def pause_queue(
+        self, queue: QueueName | str = "all", *, reason: str | None = None, actor: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Durably pause a channel: no send attempt starts on it until resumed.
+
+        The SQL flag is what every send attempt checks, so it holds even for
+        workflows the signal below does not reach; the signal only makes running
+        workflows stop waiting on retries at once.
+        """
+        return await self._set_queues(queue_channels(queue), True, reason=reason, actor=actor)
+
+    async def resume_queue(
+        self, queue: QueueName | str = "all", *, actor: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        return await self._set_queues(queue_channels(queue), False, reason=None, actor=actor)
+
+    async def queue_states(self) -> dict[str, dict[str, Any]]:
+        with reachable():
+            states = await queries.queue_states(self.db)
+        self._queue_known.update({name: bool(s and s.paused) for name, s in states.items()})
+        return {
+            name: {
+                "paused": bool(s and s.paused),
+                "reason": s.reason if s else None,
+                "updatedAt": s.updated_at.isoformat() if s else None,
+                "updatedBy": s.updated_by if s else None,
+            }
+            for name, s in states.items()
+        }
+
+    async def _set_queues(
+        self, channels: Iterable[Channel], paused: bool, *, reason: str | None, actor: str | None
+    ) -> dict[str, dict[str, Any]]:
+        channels = list(channels)
+        signal = PAUSE_SIGNAL if paused else RESUME_SIGNAL
+        self._running_until.clear()
+        signalled: set[tuple[str, str]] = set()
+        for channel in channels:
+            with reachable():
+                await store.set_queue_paused(self.db, channel.value, paused, reason=reason, actor=actor)
+            self._queue_known[channel.value] = paused
+            try:
+                with temporal_reachable():
+                    signalled |= await self._signal_running(channel, signal, PauseRequest(reason, "queue"))
+            except NotificationUnavailableError:
+                if not paused:
+                    raise NotificationUnavailableError(
+                        f"queue {channel.value} is resumed, but Temporal is unavailable to release the "
+                        "notifications it holds; try again",
+                        service="temporal",
+                    ) from None
+                # The flag holds the queue without the signal: every attempt checks it first.
+                log.warning("queue %s paused; its running notifications could not be signalled", channel.value)
+        if not paused and self.settings.visibility_lag_seconds:
+            # Visibility lags a moment behind starts: a notification started just before the
+            # resume may have been missed above. A second pass reaches it, so held notifications
+            # need no frequent polling of the queue flag. It skips those already signalled: each
+            # signal is history events (docs/decisions/0019).
+            await asyncio.sleep(self.settings.visibility_lag_seconds)
+            for channel in channels:
+                with temporal_reachable():
+                    await self._signal_running(channel, signal, PauseRequest(reason, "queue"), skip=signalled)
+        return await self.queue_states()
+
+    async def _signal_running(
+        self, channel: Channel, signal: str, request: PauseRequest, *, skip: Set[tuple[str, str]] = frozenset()
+    ) -> set[tuple[str, str]]:
+        """Signal every running notification of the channel; the (workflow, run) IDs signalled."""
+        query = (
+            f'WorkflowType = "{WORKFLOW_NAME}" AND ExecutionStatus = "Running" '
+            f'AND NotificationChannel = "{channel.value}"'
+        )
+        limiter = asyncio.Semaphore(32)
+        signalled: set[tuple[str, str]] = set()
+
+        async def send(workflow_id: str, run_id: str | None) -> None:
+            async with limiter:
+                try:
+                    await self.temporal.get_workflow_handle(workflow_id, run_id=run_id).signal(signal, request)
+                except RPCError as exc:  # finished between listing and signalling
+                    if exc.status != RPCStatusCode.NOT_FOUND:
+                        raise
+
+        tasks = []
+        async for execution in self.temporal.list_workflows(query):
+            if (execution.id, execution.run_id) not in skip:
+                tasks.append(asyncio.create_task(send(execution.id, execution.run_id)))
+                signalled.add((execution.id, execution.run_id))
+        await asyncio.gather(*tasks)
+        return signalled

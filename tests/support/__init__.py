@@ -1,0 +1,1 @@
+"""Helpers the tests share (systems under test, scripted providers, waits), imported like any module."""
