@@ -194,22 +194,16 @@ class AttemptPipeline:
     async def _finish_success(
         self, n: NotificationInput, run_id: str, log_row: _LogRow, result: DeliveryResult, ctx: dict[str, Any]
     ) -> SendResult:
-        if log_row.opened:
-            try:
-                await store.finish_attempt(
-                    self.db,
-                    n.notificationId,
-                    run_id,
-                    log_row.attempt,
-                    outcome="sent",
-                    status=Status.SENT,
-                    provider=result.provider,
-                    provider_message_id=result.provider_message_id,
-                    details=result.details,
-                )
-                log_row.closed = True
-            except _DB_ERRORS as exc:
-                log.warning("SQL mirror unavailable after send: %s", type(exc).__name__, extra=ctx)
+        await self._close(
+            n,
+            run_id,
+            log_row,
+            outcome="sent",
+            status=Status.SENT,
+            provider=result.provider,
+            provider_message_id=result.provider_message_id,
+            details=result.details,
+        )
         log.info("sent", extra=ctx)
         return SendResult(
             attempt=log_row.attempt,
@@ -247,26 +241,29 @@ class AttemptPipeline:
             errorMessage=error.message,
             details=details,
         )
+        await self._close(
+            n,
+            run_id,
+            log_row,
+            outcome=_OUTCOME[error.category],
+            status=Status.FAILED if final else Status.RETRYING,
+            provider=self._provider_name(n),
+            error_code=error.code.value,
+            error_message=error.message,
+            next_retry_at=utcnow() + next_delay if next_delay is not None else None,
+            details=details,
+        )
+
+    async def _close(self, n: NotificationInput, run_id: str, log_row: _LogRow, **outcome: Any) -> None:
+        """Close the attempt's log row and update the notification's; the workflow writes them if SQL is down."""
         if not log_row.opened:
             return
         try:
-            await store.finish_attempt(
-                self.db,
-                n.notificationId,
-                run_id,
-                log_row.attempt,
-                outcome=_OUTCOME[error.category],
-                status=Status.FAILED if final else Status.RETRYING,
-                provider=self._provider_name(n),
-                error_code=error.code.value,
-                error_message=error.message,
-                next_retry_at=utcnow() + next_delay if next_delay is not None else None,
-                details=details,
-            )
+            await store.finish_attempt(self.db, n.notificationId, run_id, log_row.attempt, **outcome)
             log_row.closed = True
-        except _DB_ERRORS as exc:  # the workflow writes the row with its next mirror
+        except _DB_ERRORS as exc:
             log.warning(
-                "SQL mirror unavailable after failed attempt: %s",
+                "SQL mirror unavailable at attempt end: %s",
                 type(exc).__name__,
                 extra={"notification_id": n.notificationId, "attempt": log_row.attempt},
             )
