@@ -90,13 +90,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_bench(args: argparse.Namespace) -> Awaitable[int]:
-    from bench.run import main_async, options_from_args
+    from bench.options import options_from_args
+    from bench.run import main_async
 
     return main_async(options_from_args(args))
 
 
 def cmd_bench_worker(args: argparse.Namespace) -> Awaitable[None]:
-    from bench.run import run_baseline_worker
+    from bench.baseline import run_baseline_worker
     from notifications.config import get_settings
 
     settings = get_settings()

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_chaos(args: argparse.Namespace) -> Awaitable[int]:
-    from bench.run import chosen_scenarios
+    from bench.options import chosen_scenarios
     from chaos import SCENARIOS, ChaosOptions, main_async
 
     opts = ChaosOptions.quick_defaults() if args.quick else ChaosOptions()

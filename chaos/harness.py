@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.run import BenchOptions, Stack, _child_env, _client, _spawn_worker, _stop, free_port, stack
+from bench.client import _client
+from bench.harness import Stack, _child_env, _spawn_worker, _stop, free_port, stack
+from bench.options import BenchOptions
 from fakes.fcm import FakeFCM
 from fakes.resend import FakeResend
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.run import ROOT
+from bench.options import ROOT
 
 SCENARIOS = ("worker-kill", "temporal-restart", "db-outage", "provider-storm", "pause-during-retries", "api-load")
 DEFAULT_OUTPUT = ROOT / "bench" / "chaos.json"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.run import free_port
+from bench.harness import free_port
 
 SERVER_USER = "postgres"
 

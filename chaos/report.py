@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.run import _fmt
+from bench.report import _fmt
 
 COLUMNS: list[tuple[str, str]] = [
     ("enqueued", "enqueued"),

@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.run import ROOT, cancel_on_signals, precompile, publish
+from bench.harness import cancel_on_signals, precompile
+from bench.options import ROOT
+from bench.report import publish
 from chaos.options import ChaosOptions
 from chaos.report import table, targets
 from chaos.scenarios import scenario

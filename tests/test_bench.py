@@ -93,7 +93,7 @@ def test_quick_bench_end_to_end(tmp_path: Path) -> None:
 
 def test_rounds_merge_into_one_result() -> None:
     """Alternating rounds report totals over all rounds, not the last round or an average of rates."""
-    from bench.run import RAW, RAW_HISTORY, merge_rounds
+    from bench.measure import RAW, RAW_HISTORY, merge_rounds
 
     def run(n: int, wall: float, worker_cpu: float, e2e: list[float], events: int = 7) -> dict[str, object]:
         return {

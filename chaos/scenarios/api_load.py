@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.run import percentile
+from bench.measure import percentile
 from chaos.harness import harness
 from chaos.load import Caller, Ledger
 from chaos.options import ChaosOptions
