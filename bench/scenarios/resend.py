@@ -26,7 +26,7 @@ async def run_resend(opts: BenchOptions, base: Path) -> dict[str, Any]:
             push_concurrency=opts.push_concurrency,
             channels=("email",),
             worker_env={"EMAIL_PROVIDER": "resend", "RESEND_API_KEY": RESEND_TEST_KEY, "RESEND_API_URL": fake.url},
-            extra={"provider": "resend SDK -> local fake Resend API (tests/fakes/resend.py)"},
+            extra={"provider": "resend SDK -> local fake Resend API (fakes/resend.py)"},
         )
         result["fake_resend_emails"] = len(fake.emails)
     return result
