@@ -1,52 +1,34 @@
-"""Real services for every test: a Temporal dev server from the installed binary,
-a fresh SQLite file or PostgreSQL database per test, and in-process workers.
+"""Fixtures: real services for every test that asks for them.
 
-The dev server is started once per session (with the same flags `notifications dev`
-uses) and shared; each test gets its own database, client and workers, and at
-teardown every workflow it left running is terminated so tests stay independent.
+A Temporal dev server from the installed binary (started once per session, with the same flags
+`notifications dev` uses, and shared), a fresh SQLite file or PostgreSQL database per test, and a
+`System` (tests/support/system.py) on them; at teardown every workflow a test left running is
+terminated so tests stay independent. A test that asks for none of these (tests/unit) starts
+nothing. The helpers live in tests/support/; nothing imports from this module.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-import subprocess
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import select
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.providers import Providers
-from activities.providers.outbox import OutboxProvider
-from notifications.client import NotificationClient
 from notifications.config import Settings
-from notifications.sql.engine import Database
-from notifications.sql.migrate import upgrade
-from notifications.sql.models import DeliveryAttempt, Notification, OutboxMessage
-from notifications.temporal import connect
 from notifications.types import SEARCH_ATTRIBUTES
 from processes.devserver import dev_server_flags, temporal_binary
-from processes.worker import build_workers, running_workers
-
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.system import (
+    PG_ADMIN_URL,
+    ROOT,  # noqa: F401  (tests/test_bench.py still imports it from here until it moves)
+    System,
+    free_port,
+    make_settings,
+    make_system,
+)
 
 
 @pytest.fixture(scope="session")
@@ -91,102 +73,10 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
-def make_settings(temporal_address: str, database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = dict(
-        temporal_address=temporal_address,
-        database_url=database_url,
-        data_dir=tmp_path,
-        base_delay_ms=100,
-        max_delay_ms=2000,
-        send_timeout_seconds=5,
-        queue_pause_recheck_seconds=3,
-        visibility_lag_seconds=0.2,
-        graceful_shutdown_seconds=5,
-        mirror_retry_max_seconds=1,
-    )
-    values.update(overrides)
-    return Settings(**values)
-
-
+# -- the system under test ---------------------------------------------------------------------
 @pytest.fixture
 def settings(temporal_address: str, database_url: str, tmp_path: Path) -> Settings:
     return make_settings(temporal_address, database_url, tmp_path)
-
-
-# -- the system under test ---------------------------------------------------------------------
-@dataclass
-class System:
-    settings: Settings
-    temporal: Client
-    db: Database
-    client: NotificationClient
-    workers: list[Worker] = field(default_factory=list)
-
-    async def row(self, notification_id: str) -> Notification | None:
-        async with self.db.sessions() as session:
-            return await session.get(Notification, notification_id)
-
-    async def attempts(self, notification_id: str) -> list[DeliveryAttempt]:
-        async with self.db.sessions() as session:
-            rows = await session.scalars(
-                select(DeliveryAttempt)
-                .where(DeliveryAttempt.notification_id == notification_id)
-                .order_by(DeliveryAttempt.attempt)
-            )
-            return list(rows)
-
-    async def outbox(self) -> list[OutboxMessage]:
-        async with self.db.sessions() as session:
-            return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
-
-    async def wait_status(self, notification_id: str, *statuses: str, timeout: float = 20) -> Notification:
-        deadline = time.monotonic() + timeout
-        row = None
-        while time.monotonic() < deadline:
-            row = await self.row(notification_id)
-            if row is not None and row.status in statuses:
-                return row
-            await asyncio.sleep(0.05)
-        raise AssertionError(
-            f"{notification_id} did not reach {statuses}; last row status: {row.status if row else None}"
-        )
-
-    @asynccontextmanager
-    async def worker(self, providers: Providers | None = None, **settings: Any) -> AsyncIterator[list[Worker]]:
-        """Workers for both queues in this process; keyword arguments override settings."""
-        workers = build_workers(self.temporal, self.settings.model_copy(update=settings), self.db, providers)
-        async with running_workers(workers):
-            yield workers
-
-
-async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 20, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(interval)
-    raise AssertionError("condition not met in time")
-
-
-async def terminate_running(client: Client) -> None:
-    async for execution in client.list_workflows('ExecutionStatus = "Running"'):
-        try:
-            await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate("test teardown")
-        except Exception:
-            pass
-
-
-@asynccontextmanager
-async def make_system(settings: Settings) -> AsyncIterator[System]:
-    await asyncio.to_thread(upgrade, settings)
-    temporal = await connect(settings)
-    db = Database.from_settings(settings)
-    system = System(settings, temporal, db, NotificationClient(temporal, db, settings))
-    try:
-        yield system
-    finally:
-        await terminate_running(temporal)
-        await db.dispose()
 
 
 @pytest.fixture
@@ -204,15 +94,3 @@ async def system(settings: Settings) -> AsyncIterator[System]:
     """Database migrated, client connected; start workers with `async with system.worker(): ...`."""
     async with make_system(settings) as s:
         yield s
-
-
-def outbox_providers(system: System) -> Providers:
-    outbox = OutboxProvider(system.db)
-    return Providers(email=outbox, push=outbox)
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    exe = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "notifications"
-    return subprocess.run(
-        [str(exe), *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, cwd=ROOT
-    )

@@ -13,7 +13,7 @@ import httpx
 import jwt
 
 from notifications.auth import DEV_SECRET_FILE
-from tests.conftest import ROOT, System, free_port, run_cli
+from tests.support.system import ROOT, System, free_port, run_cli
 
 
 def _env(system: System) -> dict[str, str]:

@@ -21,8 +21,8 @@ from schemathesis.generation import GenerationMode
 
 from api.main import create_app
 from notifications.client import NotificationClient
-from tests.conftest import System
-from tests.test_api_admin import api_settings, auth
+from tests.support.api import api_settings, auth
+from tests.support.system import System
 
 MAX_EXAMPLES = 12
 

@@ -25,8 +25,8 @@ from notifications.sql.engine import Database
 from notifications.sql.models import utcnow
 from notifications.types import SEARCH_ATTRIBUTES
 from processes.devserver import dev_server_flags, temporal_binary
-from tests.conftest import System, free_port, make_system, wait_until
-from tests.test_api_admin import ADMIN, Q, api, api_settings
+from tests.support.api import ADMIN, Q, api, api_settings
+from tests.support.system import System, free_port, make_system, wait_until
 
 STALE_SECONDS = 2.5
 

@@ -6,7 +6,7 @@ import httpx
 
 from api.main import create_app
 from notifications.auth import mint_token
-from tests.conftest import System
+from tests.support.system import System
 
 
 async def test_metrics_and_livez(system: System) -> None:

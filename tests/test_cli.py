@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, System
+from tests.support.system import ROOT, System
 
 
 async def cli(system: System, *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from notifications import enqueue_email_notification, enqueue_push_notification
-from tests.conftest import System, wait_until
+from tests.support.system import System, wait_until
 from workflows.notification import NotificationWorkflow
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)

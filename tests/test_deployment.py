@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import importlib.util
 import json
 import re
 import shlex
 import socket
-import sys
 import tomllib
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,12 +30,12 @@ from temporalio.api.enums.v1 import IndexedValueType
 from notifications.config import Settings
 from notifications.types import SEARCH_ATTRIBUTES, TASK_QUEUES
 from processes.cli import build_parser
+from tests.support.deploy import load_healthcheck
+from tests.support.system import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-HEALTHCHECK_SCRIPT = ROOT / "deploy" / "healthcheck.py"
 
 APP_SERVICES = {"migrate": "migrate", "worker": "worker", "api": "api"}  # service -> CLI command
 MUST_HAVE_HEALTHCHECK = ("postgresql", "temporal", "worker", "api")
@@ -153,15 +150,6 @@ def exec_form(keyword: str, rest: str) -> list[str]:
         pytest.fail(f"{keyword} {rest!r} is not in exec (JSON) form: SIGTERM would go to /bin/sh, not our process")
     assert isinstance(value, list) and all(isinstance(v, str) for v in value), f"{keyword} {rest!r}"
     return value
-
-
-def load_healthcheck() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("deploy_healthcheck", HEALTHCHECK_SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def image_copies() -> dict[str, Path]:

@@ -17,18 +17,15 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 import processes.worker
 from activities.providers import Providers
 from processes.worker import workflow_runner as production_runner
-from tests.conftest import System, wait_until
-from tests.scripted import ScriptedProvider, invalid_recipient, unavailable
+from tests.support.replay import assert_replays, finish, passes_module_through, replay
+from tests.support.scripted import ScriptedProvider, invalid_recipient, unavailable
+from tests.support.system import System, wait_until
 from workflows.notification import NotificationWorkflow
-
-MODULE = NotificationWorkflow.__module__  # "workflows.notification"
 
 
 @pytest.fixture(autouse=True)
@@ -44,11 +41,6 @@ async def slow_retry_system(system_with: Callable[..., Any]) -> AsyncIterator[Sy
         yield system
 
 
-def passes_module_through(runner: WorkflowRunner) -> bool:
-    assert isinstance(runner, SandboxedWorkflowRunner)
-    return MODULE in runner.restrictions.passthrough_modules
-
-
 def email(nid: str) -> dict[str, object]:
     return {"notificationId": nid, "to": "patient@example.com", "subject": "Hello", "html": "<p>Hi</p>"}
 
@@ -60,29 +52,6 @@ def new_id() -> str:
 def scripted() -> tuple[ScriptedProvider, Providers]:
     provider = ScriptedProvider()
     return provider, Providers(email=provider, push=provider)
-
-
-async def finish(system: System, workers: list[Worker], nid: str) -> WorkflowHistory:
-    """Wait for the workflow to complete (workers still running) and return its history."""
-    notification_workers = [w for w in workers if NotificationWorkflow in w.config()["workflows"]]
-    assert notification_workers, "no worker runs NotificationWorkflow"
-    for worker in notification_workers:  # the run under test really used the re-importing sandbox
-        assert not passes_module_through(worker.config()["workflow_runner"])
-    handle = system.client.handle(nid)
-    await handle.result()
-    return await handle.fetch_history()
-
-
-async def replay(system: System, history: WorkflowHistory, runner: WorkflowRunner) -> None:
-    replayer = Replayer(
-        workflows=[NotificationWorkflow], workflow_runner=runner, data_converter=system.temporal.data_converter
-    )
-    await replayer.replay_workflow(history)  # raises on non-determinism
-
-
-async def assert_replays(system: System, history: WorkflowHistory) -> None:
-    await replay(system, history, SandboxedWorkflowRunner())
-    await replay(system, history, production_runner())
 
 
 def test_strict_runner_reimports_and_production_runner_does_not() -> None:

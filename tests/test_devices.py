@@ -9,7 +9,7 @@ import pytest
 
 from notifications.devices import mark_invalid, valid_tokens
 from notifications.errors import NotificationConflictError, NotificationValidationError
-from tests.conftest import System, run_cli
+from tests.support.system import System, run_cli
 
 
 async def test_register_list_remove_through_the_client(system: System) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from notifications.codec import ENCODING, AesGcmCodec, new_key_spec, parse_keys
-from tests.conftest import make_settings, make_system
+from tests.support.system import make_settings, make_system
 
 SECRET_BITS = ("patient.secret@example.com", "Your lab results", "Hemoglobin 13.5")
 

@@ -17,7 +17,7 @@ import httpx
 from fakes.fcm import FakeFCM
 from fakes.resend import API_KEY, FakeResend, error
 from notifications.auth import mint_token
-from tests.conftest import ROOT, System, free_port, wait_until
+from tests.support.system import ROOT, System, free_port, wait_until
 
 
 def spawn(args: list[str], env: dict[str, str], out: Path) -> subprocess.Popen[bytes]:

@@ -15,7 +15,7 @@ import httpx
 from notifications.client import NotificationClient
 from notifications.config import Settings
 from processes.devserver import is_listening
-from tests.conftest import ROOT, free_port
+from tests.support.system import ROOT, free_port
 
 
 async def test_make_dev_runs_the_system(tmp_path: Path) -> None:

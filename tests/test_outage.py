@@ -29,10 +29,10 @@ from notifications.client import NotificationClient
 from notifications.errors import NotificationUnavailableError
 from notifications.sql.engine import Database
 from notifications.sql.models import DeliveryAttempt, Notification
-from tests.conftest import System, make_settings, make_system, wait_until
-from tests.scripted import ScriptedProvider, unavailable
-from tests.test_api_admin import BASE, api_settings, auth
-from tests.test_determinism import assert_replays, finish
+from tests.support.api import BASE, api_settings, auth
+from tests.support.replay import assert_replays, finish
+from tests.support.scripted import ScriptedProvider, unavailable
+from tests.support.system import System, make_settings, make_system, wait_until
 
 
 def email(to: str, nid: str | None = None) -> dict[str, object]:

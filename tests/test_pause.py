@@ -14,8 +14,8 @@ import pytest
 
 from activities.providers import Providers
 from notifications.types import PauseRequest
-from tests.conftest import System, make_settings, make_system, wait_until
-from tests.scripted import ScriptedProvider, unavailable
+from tests.support.scripted import ScriptedProvider, unavailable
+from tests.support.system import System, make_settings, make_system, wait_until
 from workflows.notification import NotificationWorkflow
 
 

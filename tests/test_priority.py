@@ -7,8 +7,8 @@ import uuid
 
 from activities.providers import Providers
 from notifications.types import PRIORITY_ATTRIBUTE
-from tests.conftest import System
-from tests.scripted import ScriptedProvider
+from tests.support.scripted import ScriptedProvider
+from tests.support.system import System
 
 
 async def test_backlog_is_sent_most_urgent_first(system: System) -> None:

@@ -18,7 +18,7 @@ from fakes.resend import FakeResend
 from notifications.config import Settings
 from notifications.errors import DeliveryError, ErrorCode, ProviderConfigurationError
 from notifications.provider_state import provider_health
-from tests.conftest import System, free_port, run_cli
+from tests.support.system import System, free_port, run_cli
 
 
 def configured(settings: Settings, **overrides: object) -> Settings:

@@ -11,8 +11,8 @@ import pytest
 from fakes.fcm import FakeFCM, Step, error
 from notifications.config import Settings
 from notifications.devices import list_devices, register_device
-from tests.conftest import System, make_settings
 from tests.support.outcomes import gap_seconds, outcomes
+from tests.support.system import System, make_settings
 
 
 @pytest.fixture

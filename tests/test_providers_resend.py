@@ -14,8 +14,8 @@ from activities.providers.resend import ResendProvider
 from fakes.resend import API_KEY, FakeResend, Step, error
 from notifications.config import Settings
 from notifications.provider_state import provider_health
-from tests.conftest import System, free_port, make_settings, wait_until
 from tests.support.outcomes import gap_seconds, outcomes
+from tests.support.system import System, free_port, make_settings, wait_until
 
 
 @pytest.fixture

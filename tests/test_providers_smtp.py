@@ -10,8 +10,8 @@ import pytest
 
 from fakes.smtp import SmtpSink
 from notifications.config import Settings
-from tests.conftest import System, free_port, make_settings
 from tests.support.outcomes import outcomes
+from tests.support.system import System, free_port, make_settings
 
 
 @pytest.fixture

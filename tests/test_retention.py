@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from notifications.sql.models import DeliveryAttempt, Notification, OutboxMessage, utcnow
 from notifications.types import RETENTION_SCHEDULE_ID
 from processes.schedules import ensure_retention_schedule
-from tests.conftest import System, wait_until
+from tests.support.system import System, wait_until
 
 
 async def seed(system: System, nid: str, status: str, age_days: float) -> None:

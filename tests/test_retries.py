@@ -10,8 +10,8 @@ import pytest
 
 from activities.providers import Providers
 from notifications.errors import NotificationValidationError
-from tests.conftest import System, wait_until
-from tests.scripted import ScriptedProvider, invalid_recipient, unavailable
+from tests.support.scripted import ScriptedProvider, invalid_recipient, unavailable
+from tests.support.system import System, wait_until
 
 BASE_MS = 100  # test_settings: base_delay_ms=100, jitter 30 %
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from activities.providers import Providers
-from tests.conftest import System
-from tests.scripted import ScriptedProvider
-from tests.test_worker_process import start_worker
+from tests.support.processes import start_worker
+from tests.support.scripted import ScriptedProvider
+from tests.support.system import System
 
 
 @pytest.fixture

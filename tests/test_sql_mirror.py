@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from activities.providers import Providers
-from tests.conftest import PG_ADMIN_URL, System
-from tests.scripted import ScriptedProvider
+from tests.support.scripted import ScriptedProvider
+from tests.support.system import PG_ADMIN_URL, System
 from workflows.notification import NotificationWorkflow
 
 

@@ -14,7 +14,7 @@ from notifications.errors import NotificationValidationError
 from notifications.schemas import EmailNotification, PushNotification
 from notifications.sql.models import Notification
 from notifications.templating import html_to_text, render_email, render_push, template_names
-from tests.conftest import System
+from tests.support.system import System
 
 
 def email(**fields: object) -> EmailNotification:

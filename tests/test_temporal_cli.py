@@ -13,8 +13,8 @@ import pytest
 
 from activities.providers import Providers
 from processes.devserver import temporal_binary
-from tests.conftest import System, wait_until
-from tests.scripted import ScriptedProvider, unavailable
+from tests.support.scripted import ScriptedProvider, unavailable
+from tests.support.system import System, wait_until
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ mid-send, nothing is lost and nothing is sent twice; stopped with SIGTERM, sends
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -18,25 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from notifications.sql.models import DeliveryAttempt
-from tests.conftest import ROOT, System, free_port, wait_until
-
-
-def start_worker(system: System, **env: str) -> subprocess.Popen[bytes]:
-    s = system.settings
-    environment = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": s.temporal_address,
-        "DATABASE_URL": s.database_url,
-        "DATA_DIR": str(s.data_dir),
-        "BASE_DELAY_MS": str(s.base_delay_ms),
-        "METRICS_BIND": f"127.0.0.1:{free_port()}",
-        "LOG_FILE": str(s.data_dir / "worker.log"),
-        **env,
-    }
-    exe = Path(sys.executable).parent / "notifications"
-    return subprocess.Popen(
-        [str(exe), "worker"], env=environment, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+from tests.support.processes import start_worker
+from tests.support.system import System, free_port, wait_until
 
 
 async def attempt_in_progress(system: System, nid: str) -> bool:
