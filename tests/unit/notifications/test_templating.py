@@ -1,20 +1,19 @@
-"""Jinja2 templates: rendering, autoescaping, derived text, operator overrides, enqueue-time errors."""
+"""Jinja2 templates: rendering, autoescaping, derived text, operator overrides, template errors.
+
+The errors at enqueue time (nothing stored) are in tests/integration/notifications/test_templating.py.
+"""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from notifications.config import get_settings
 from notifications.errors import NotificationValidationError
 from notifications.schemas import EmailNotification, PushNotification
-from notifications.sql.models import Notification
 from notifications.templating import html_to_text, render_email, render_push, template_names
-from tests.support.system import System
 
 
 def email(**fields: object) -> EmailNotification:
@@ -119,22 +118,3 @@ def test_templates_dir_extends_and_overrides(operator_templates: Path) -> None:
     subject, html, _ = render_email(email(type="test"))
     assert subject == "Overridden test" and html is not None and "delivery works" in html  # body still built-in
     assert "promo" in template_names()
-
-
-async def test_enqueue_rejects_before_storing(system: System) -> None:
-    nid = f"tpl-{uuid.uuid4().hex[:8]}"
-    with pytest.raises(NotificationValidationError) as info:
-        await system.client.enqueue_email({"notificationId": nid, "to": "a@example.com", "type": "welcome"})
-    assert info.value.errors == [{"field": "data.name", "message": info.value.errors[0]["message"]}]
-    with pytest.raises(NotificationValidationError) as info:
-        await system.client.enqueue_push({"notificationId": nid, "userId": "u1", "type": "unknown_kind"})
-    assert info.value.errors[0]["field"] == "type"
-    async with system.db.sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(Notification)) == 0
-
-    record = await system.client.enqueue_email(
-        {"notificationId": nid, "to": "a@example.com", "type": "welcome", "data": {"name": "Amina"}}
-    )
-    row = await system.row(record.notification_id)
-    assert row is not None and row.subject == "Welcome to Uzima Health, Amina"
-    assert "Welcome, Amina!" in row.content["html"] and "Welcome, Amina!" in row.content["text"]

@@ -202,26 +202,3 @@ async def test_half_open_admits_one_probe_at_a_time(system: System) -> None:
     with pytest.raises(DeliveryError) as info:
         await breaker.send_email(MESSAGE, idempotency_key="k")
     assert info.value.code is ErrorCode.PROVIDER_UNAVAILABLE and breaker.current_state() == "open"
-
-
-def test_settings_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "EMAIL_PROVIDER": "smtp",
-        "SMTP_HOST": "relay",
-        "SMTP_SECURITY": "tls",
-        "FCM_PROJECT_ID": "p1",
-        "FCM_API_URL": "http://x",
-        "CIRCUIT_FAILURE_THRESHOLD": "3",
-        "CIRCUIT_COOLDOWN_SECONDS": "12",
-        "TEMPLATES_DIR": "/srv/t",
-    }.items():
-        monkeypatch.setenv(name, value)
-    s = Settings()
-    assert (s.email_provider, s.smtp_host, s.smtp_security, s.fcm_project_id, s.fcm_api_url) == (
-        "smtp",
-        "relay",
-        "tls",
-        "p1",
-        "http://x",
-    )
-    assert (s.circuit_failure_threshold, s.circuit_cooldown_seconds, str(s.templates_dir)) == (3, 12.0, "/srv/t")

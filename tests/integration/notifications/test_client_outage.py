@@ -7,7 +7,6 @@ are refused, as when the server stops); SQL is checked through a direct connecti
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -246,22 +245,6 @@ async def test_a_queue_paused_before_the_outage_stays_paused_through_it(outage: 
         for nid in (held, during):
             await outage.wait_sent(nid)
     assert provider.delivered == {held: 1, during: 1}
-
-
-async def test_a_cut_link_refuses_connections_and_a_restored_one_serves() -> None:
-    """The fault the tests above rely on, as PostgreSQL stopped and started again looks."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        async with TcpProxy("127.0.0.1", listener.getsockname()[1]) as proxy:
-            _, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-            writer.close()
-            await proxy.cut()
-            with pytest.raises(ConnectionRefusedError):
-                await asyncio.open_connection("127.0.0.1", proxy.port)
-            await proxy.restore()
-            _, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-            writer.close()
 
 
 async def test_controls_while_temporal_is_unreachable_say_what_changed(outage: Outage) -> None:

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -107,15 +104,6 @@ async def test_sigterm_lets_the_send_in_flight_finish(process_system: System) ->
     row = await system.wait_status(nid, "sent", timeout=5)
     assert row.attempts == 1
     assert [(a.attempt, a.outcome) for a in await system.attempts(nid)] == [(1, "sent")]
-
-
-async def test_worker_cli_help_and_bad_options() -> None:
-    exe = Path(sys.executable).parent / "notifications"
-    help_text = subprocess.run([str(exe), "worker", "--help"], capture_output=True, text=True).stdout
-    for option in ("--email-concurrency", "--push-concurrency", "--env", "--help"):
-        assert option in help_text
-    bad = subprocess.run([str(exe), "worker", "--email-concurrency", "0"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "must be a positive integer" in bad.stderr
 
 
 async def _outbox_has(system: System, nid: str) -> bool:

@@ -553,16 +553,6 @@ async def test_rate_limit_per_subject(system: System) -> None:
     assert all(a.actor == "bob" for a in limited)
 
 
-async def test_rate_limiter_window_moves() -> None:
-    from api.ratelimit import RateLimiter
-
-    limiter = RateLimiter(2, 10)
-    assert limiter.hit("a", now=0) is None and limiter.hit("a", now=1) is None
-    assert limiter.hit("a", now=2) == pytest.approx(8)
-    assert limiter.hit("b", now=2) is None
-    assert limiter.hit("a", now=10.5) is None
-
-
 async def test_rs256_public_key_verification(system: System, tmp_path: Any) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa

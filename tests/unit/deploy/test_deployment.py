@@ -6,17 +6,16 @@ dependencies on services that do not exist or without a start condition, command
 have, environment variables no setting reads (or values a setting rejects), colliding host ports,
 search attributes that differ from the ones the workflow upserts, missing health checks, and files
 mounted or copied that are not in the repository. The container health check script
-(deploy/healthcheck.py) runs for real against the test Temporal server, workers and API.
+(deploy/healthcheck.py) reads PID 1's command here; it runs for real against the test Temporal
+server, workers and API in tests/integration/deploy/test_healthcheck.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import json
 import re
 import shlex
-import socket
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from pydantic import AliasChoices
 from temporalio.api.enums.v1 import IndexedValueType
 
 from notifications.config import Settings
-from notifications.types import SEARCH_ATTRIBUTES, TASK_QUEUES
+from notifications.types import SEARCH_ATTRIBUTES
 from processes.cli import build_parser
 from tests.support.deploy import load_healthcheck
 from tests.support.system import ROOT
@@ -499,7 +498,7 @@ def test_systemd_units_run_our_commands() -> None:
             assert stop > Settings.model_fields["graceful_shutdown_seconds"].default, "systemd kills it too early"
 
 
-# -- deploy/healthcheck.py, for real ------------------------------------------------------------------
+# -- deploy/healthcheck.py, what it reads ---------------------------------------------------------------
 def test_healthcheck_reads_the_command_of_pid_1(tmp_path: Path) -> None:
     hc = load_healthcheck()
     proc = tmp_path / "cmdline"
@@ -512,40 +511,3 @@ def test_healthcheck_reads_the_command_of_pid_1(tmp_path: Path) -> None:
     assert hc.detect_mode(hc.pid1_command(proc)) == "worker"
     assert hc.pid1_command(tmp_path / "missing") == []
     assert hc.main(["bogus"]) == 2
-
-
-async def test_healthcheck_worker_sees_this_hosts_pollers(system: Any) -> None:
-    hc = load_healthcheck()
-    problem = await hc.check_worker(system.settings, hostname="no-such-container")
-    assert problem and all(queue in problem for queue in TASK_QUEUES.values()), problem
-    async with system.worker():
-        problem = None
-        for _ in range(50):  # pollers appear once the workers' first long polls reach the server
-            problem = await hc.check_worker(system.settings, hostname=socket.gethostname())
-            if problem is None:
-                break
-            await asyncio.sleep(0.1)
-        assert problem is None, problem
-
-
-async def test_healthcheck_api_answers_on_its_port(system: Any) -> None:
-    from processes.apiserver import serve
-
-    hc = load_healthcheck()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    assert await asyncio.to_thread(hc.check_api, port), "nothing listens yet: must be unhealthy"
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(system.settings, stop, host="127.0.0.1", port=port))
-    try:
-        problem: str | None = "not started"
-        for _ in range(100):
-            problem = await asyncio.to_thread(hc.check_api, port)
-            if problem is None:
-                break
-            await asyncio.sleep(0.1)
-        assert problem is None, problem
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
