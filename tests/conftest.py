@@ -23,7 +23,6 @@ from notifications.types import SEARCH_ATTRIBUTES
 from processes.devserver import dev_server_flags, temporal_binary
 from tests.support.system import (
     PG_ADMIN_URL,
-    ROOT,  # noqa: F401  (tests/test_bench.py still imports it from here until it moves)
     System,
     free_port,
     make_settings,
