@@ -19,28 +19,18 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from notifications.config import Settings
-from notifications.types import SEARCH_ATTRIBUTES
-from processes.devserver import dev_server_flags, temporal_binary
 from tests.support.system import (
     PG_ADMIN_URL,
     System,
-    free_port,
     make_settings,
     make_system,
+    start_dev_env,
 )
 
 
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(),
-        port=free_port(),
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=[
-            *dev_server_flags(with_search_attributes=False),
-            *("--http-port", str(free_port()), "--metrics-port", str(free_port())),
-        ],
-    )
+    env = await start_dev_env()
     yield env
     await env.shutdown()
 

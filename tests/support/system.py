@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.providers import Providers
@@ -31,10 +32,25 @@ from notifications.sql.engine import Database
 from notifications.sql.migrate import upgrade
 from notifications.sql.models import DeliveryAttempt, Notification, OutboxMessage
 from notifications.temporal import connect
+from notifications.types import SEARCH_ATTRIBUTES
+from processes.devserver import dev_server_flags, temporal_binary
 from processes.worker import build_workers, running_workers
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ROOT = Path(__file__).resolve().parents[2]  # the repository: tests/support/system.py -> .
+
+
+async def start_dev_env() -> WorkflowEnvironment:
+    """A Temporal dev server from the installed binary, with the flags `notifications dev` uses."""
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        port=free_port(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=[
+            *dev_server_flags(with_search_attributes=False),
+            *("--http-port", str(free_port()), "--metrics-port", str(free_port())),
+        ],
+    )
 
 
 def free_port() -> int:

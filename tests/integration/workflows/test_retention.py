@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from temporalio.client import ScheduleOverlapPolicy
 
 from notifications.sql.models import DeliveryAttempt, Notification, OutboxMessage, utcnow
 from notifications.types import RETENTION_SCHEDULE_ID
 from processes.schedules import ensure_retention_schedule
-from tests.support.system import System, wait_until
+from tests.support.system import System, make_settings, make_system, start_dev_env, wait_until
 
 
 async def seed(system: System, nid: str, status: str, age_days: float) -> None:
@@ -46,7 +49,22 @@ async def seed(system: System, nid: str, status: str, age_days: float) -> None:
         session.add(OutboxMessage(notification_id=nid, channel="email", body={}, provider_message_id=f"o-{nid}"))
 
 
-async def test_schedule_purges_expired_records(system: System) -> None:
+@pytest.fixture
+async def alone(database_url: str, tmp_path: Path) -> AsyncIterator[System]:
+    """A server of its own: the schedule and its task queue are one per namespace, and a worker
+    another test left on the shared server's maintenance queue would take the purge."""
+    env = await start_dev_env()
+    try:
+        async with make_system(
+            make_settings(env.client.service_client.config.target_host, database_url, tmp_path)
+        ) as s:
+            yield s
+    finally:
+        await env.shutdown()
+
+
+async def test_schedule_purges_expired_records(alone: System) -> None:
+    system = alone
     await seed(system, "old-sent", "sent", 8)  # sent: kept 7 days
     await seed(system, "new-sent", "sent", 1)
     await seed(system, "old-failed", "failed", 31)  # failed: kept 30 days
