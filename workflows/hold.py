@@ -17,6 +17,11 @@ class Refusal(StrEnum):
     NOTIFICATION_PAUSED = "NotificationPaused"  # paused through the client; the signal follows
     QUEUE_PAUSED = "QueuePaused"
 
+    @classmethod
+    def of(cls, failure_type: str | None) -> Refusal | None:
+        """The refusal a failure of this type is, if it is one."""
+        return next((refusal for refusal in cls if refusal.value == failure_type), None)
+
 
 @dataclass
 class AttemptFlags:

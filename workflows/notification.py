@@ -1,12 +1,7 @@
-"""NotificationWorkflow: one durable workflow per notification.
+"""NotificationWorkflow, one per notification: wait while held -> attempt -> sent | failed | cancelled.
 
-    wait while held -> attempt (send local activity, RetryPolicy + jittered next_retry_delay)
-                    -> sent | failed | cancelled
-
-Deterministic: no I/O, clocks or randomness here (jitter is drawn in the activity). What
-holds the notification is `workflows.hold`; what it reports (query, Web UI details, SQL
-mirror) is `workflows.state`. The send writes the SQL mirror itself; `record_status` runs
-only where it did not (pause, cancel, a final failure, a send whose SQL write failed).
+Deterministic (jitter is drawn in the activity). What holds it is `workflows.hold`, what it reports
+`workflows.state`; `record_status` mirrors to SQL only where the send did not.
 """
 
 import asyncio
@@ -170,7 +165,7 @@ class NotificationWorkflow:
     def _interrupted(self, cause: BaseException | None) -> bool:
         """True when the attempt ended because sending is on hold, not because it failed for good."""
         hold = self._state.hold
-        refusal = _refusal(cause)
+        refusal = Refusal.of(cause.type if isinstance(cause, ApplicationError) else None)
         if refusal is not Refusal.QUEUE_PAUSED:
             hold.passed_checks()
         if refusal is not None:
@@ -262,9 +257,3 @@ class NotificationWorkflow:
     @staticmethod
     def _now() -> str:
         return workflow.now().isoformat()
-
-
-def _refusal(cause: BaseException | None) -> Refusal | None:
-    if isinstance(cause, ApplicationError) and cause.type in (Refusal.NOTIFICATION_PAUSED, Refusal.QUEUE_PAUSED):
-        return Refusal(cause.type)
-    return None

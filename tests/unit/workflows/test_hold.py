@@ -134,3 +134,9 @@ def test_race_a_pause_and_resume_both_during_the_backoff() -> None:
     hold.resume(None)
     assert not hold.held and hold.attempt.paused  # the flow reads the cancellation as 'held', then goes on
     assert hold.start_attempt().after_resume
+
+
+def test_only_the_two_refusal_types_are_refusals() -> None:
+    assert Refusal.of("QueuePaused") is Refusal.QUEUE_PAUSED
+    assert Refusal.of("NotificationPaused") is Refusal.NOTIFICATION_PAUSED
+    assert Refusal.of("PROVIDER_UNAVAILABLE") is None and Refusal.of(None) is None
