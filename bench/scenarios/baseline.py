@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.baseline import BASELINE_QUEUES, BASELINE_WORKFLOW
+from bench.baseline import BASELINE_QUEUES, BASELINE_WORKFLOW, BenchBaselineWorkflow
 from bench.harness import _bounded, stack, start_worker
 from bench.measure import RAW, Meter, _ms_stats, history_stats
 from bench.options import BenchOptions
@@ -29,7 +29,7 @@ async def run_baseline(opts: BenchOptions, base: Path, *, n: int, name: str) -> 
             wid = f"{prefix}-{i:06d}"
             t0 = time.perf_counter()
             started[wid] = time.time()
-            await client.start_workflow(BASELINE_WORKFLOW, wid, id=wid, task_queue=queues[i % 2])
+            await client.start_workflow(BenchBaselineWorkflow.run, wid, id=wid, task_queue=queues[i % 2])
             return time.perf_counter() - t0
 
         meter = Meter(st)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.baseline import BASELINE_QUEUES, BASELINE_WORKFLOW
+from bench.baseline import BASELINE_QUEUES, BenchBaselineWorkflow
 from bench.client import _client, _epoch, _payload, _sql_results
 from bench.harness import Stack, stack, start_worker
 from bench.measure import _ms_stats, _ratio
@@ -29,7 +29,7 @@ async def run_unloaded(opts: BenchOptions, base: Path) -> dict[str, Any]:
         for i in range(count + 1):  # the first one warms the worker's caches and is not counted
             t0 = time.perf_counter()
             await client.execute_workflow(
-                BASELINE_WORKFLOW,
+                BenchBaselineWorkflow.run,
                 str(i),
                 id=f"unloaded-{uuid.uuid4().hex[:8]}",
                 task_queue=BASELINE_QUEUES["email"],
