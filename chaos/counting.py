@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.load import Enqueue
-from fakes.fcm import FakeFCM
+from fakes.fcm import FakeFCM, collapse_tag
 from fakes.http import Exchange
 from fakes.resend import FakeResend
 
@@ -45,10 +45,8 @@ def deliveries(resend: FakeResend, fcm: FakeFCM) -> dict[str, list[Delivery]]:
     for ex in fcm.exchanges:
         if ex.response.status == 200:
             message = (ex.request.json() or {}).get("message") or {}
-            tag = ((message.get("android") or {}).get("notification") or {}).get("tag")
-            tag = tag or ((message.get("apns") or {}).get("headers") or {}).get("apns-collapse-id")
             nid = (message.get("data") or {}).get("notificationId")
-            out[message.get("token", "")].append(Delivery(ex.at, nid, tag))
+            out[message.get("token", "")].append(Delivery(ex.at, nid, collapse_tag(message)))
     for found in out.values():
         found.sort(key=lambda d: d.at)
     return out

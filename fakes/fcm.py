@@ -51,11 +51,11 @@ def error_body(status: int, error_code: str | None, message: str) -> dict[str, A
     return {"error": body}
 
 
-def shown_as(message: dict[str, Any]) -> str:
-    """The identity a device shows a message under: its collapse tag, or the message itself."""
-    tag = (message.get("android") or {}).get("notification", {}).get("tag")
-    collapse = (message.get("apns") or {}).get("headers", {}).get("apns-collapse-id")
-    return str(tag or collapse or id(message))
+def collapse_tag(message: dict[str, Any]) -> str | None:
+    """The tag a device shows a message under (Android tag or APNs collapse ID): a later message with
+    the same tag replaces it, FCM's documented display rule. None: each such message shows apart."""
+    tag = ((message.get("android") or {}).get("notification") or {}).get("tag")
+    return tag or ((message.get("apns") or {}).get("headers") or {}).get("apns-collapse-id")
 
 
 @dataclass
@@ -63,9 +63,6 @@ class FakeFCM(ServedFake):
     token: str = DEV_TOKEN
     requests: list[Request] = field(default_factory=list)
     delivered: list[dict[str, Any]] = field(default_factory=list)  # the messages FCM accepted
-    # what each device shows: a message whose Android tag / APNs collapse ID it already shows
-    # replaces that one (FCM's documented display rule) instead of appearing beside it
-    shown: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     scripts: dict[str, list[Step]] = field(default_factory=lambda: defaultdict(list))
     unregistered: set[str] = field(default_factory=set)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -94,5 +91,4 @@ class FakeFCM(ServedFake):
             headers = {"Retry-After": step.retry_after} if step.retry_after is not None else {}
             return Response(step.status, error_body(step.status, step.error_code, step.message), headers)
         self.delivered.append(message)
-        self.shown[(device, shown_as(message))] += 1
         return Response(200, {"name": f"projects/{match.group(1)}/messages/{next(self._ids)}"}, delay=step.delay)

@@ -27,7 +27,6 @@ from notifications.sql.models import CIRCUIT_CLOSED, CIRCUIT_HALF_OPEN, CIRCUIT_
 log = logging.getLogger("notifications.provider_state")
 
 CHANNELS = ("email", "push")
-__all__ = ["CIRCUIT_CLOSED", "CIRCUIT_HALF_OPEN", "CIRCUIT_OPEN", "ProviderState"]
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -27,9 +27,8 @@ from typing import Any
 from activities.providers.base import DeliveryResult, EmailMessage, PushMessage
 from notifications import provider_state
 from notifications.errors import DeliveryError, ErrorCategory, ErrorCode
-from notifications.provider_state import CIRCUIT_CLOSED, CIRCUIT_HALF_OPEN, CIRCUIT_OPEN
 from notifications.sql.engine import Database
-from notifications.sql.models import utcnow
+from notifications.sql.models import CIRCUIT_CLOSED, CIRCUIT_HALF_OPEN, CIRCUIT_OPEN, utcnow
 
 log = logging.getLogger("notifications.circuit")
 
