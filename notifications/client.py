@@ -94,8 +94,8 @@ class NotificationClient(QueuesMixin, DevicesMixin):
         self.db = db
         self.settings = settings
         self._policy = settings.delivery_policy()
-        self._running_until: dict[str, float] = {}  # channel -> monotonic deadline of a "not paused" answer
-        self._queue_known: dict[str, bool] = {}  # channel -> the last pause flag read or written
+        # channel -> (its pause flag as last read or written, monotonic time of that read; 0 after a write)
+        self._queue_flags: dict[str, tuple[bool, float]] = {}
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> NotificationClient:
@@ -207,7 +207,8 @@ class NotificationClient(QueuesMixin, DevicesMixin):
         With the database down, the last flag this client read or wrote decides: the
         send cannot check SQL then, so a queue paused before the outage stays paused.
         """
-        if time.monotonic() < self._running_until.get(channel, 0.0):
+        known = self._queue_flags.get(channel)
+        if known and not known[0] and time.monotonic() - known[1] < QUEUE_STATE_CACHE_SECONDS:
             return False
         try:
             async with self.db.connection() as conn:  # a read: not queued behind this process's writes
@@ -216,10 +217,8 @@ class NotificationClient(QueuesMixin, DevicesMixin):
             if not is_unavailable(exc):
                 raise
             log.warning("queue state unavailable (%s): using the last one known", type(exc).__name__)
-            return self._queue_known.get(channel, False)
-        self._queue_known[channel] = paused
-        if not paused:
-            self._running_until[channel] = time.monotonic() + QUEUE_STATE_CACHE_SECONDS
+            return known[0] if known else False
+        self._queue_flags[channel] = (paused, time.monotonic())
         return paused
 
     async def _start(

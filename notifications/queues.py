@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable, Set
 from typing import Any, Literal
 
@@ -41,8 +42,7 @@ class QueuesMixin:
     temporal: Client
     db: Database
     settings: Settings
-    _running_until: dict[str, float]
-    _queue_known: dict[str, bool]
+    _queue_flags: dict[str, tuple[bool, float]]
 
     async def pause_queue(
         self, queue: QueueName | str = "all", *, reason: str | None = None, actor: str | None = None
@@ -63,7 +63,8 @@ class QueuesMixin:
     async def queue_states(self) -> dict[str, dict[str, Any]]:
         with reachable():
             states = await queries.queue_states(self.db)
-        self._queue_known.update({name: bool(s and s.paused) for name, s in states.items()})
+        now = time.monotonic()
+        self._queue_flags.update({name: (bool(s and s.paused), now) for name, s in states.items()})
         return {
             name: {
                 "paused": bool(s and s.paused),
@@ -79,12 +80,12 @@ class QueuesMixin:
     ) -> dict[str, dict[str, Any]]:
         channels = list(channels)
         signal = PAUSE_SIGNAL if paused else RESUME_SIGNAL
-        self._running_until.clear()
+        self._queue_flags = {name: (flag, 0.0) for name, (flag, _) in self._queue_flags.items()}  # no reuse now
         signalled: set[tuple[str, str]] = set()
         for channel in channels:
             with reachable():
                 await store.set_queue_paused(self.db, channel.value, paused, reason=reason, actor=actor)
-            self._queue_known[channel.value] = paused
+            self._queue_flags[channel.value] = (paused, 0.0)
             try:
                 with temporal_reachable():
                     signalled |= await self._signal_running(channel, signal, PauseRequest(reason, "queue"))
