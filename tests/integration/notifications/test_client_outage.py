@@ -27,7 +27,7 @@ from fakes.tcpproxy import TcpProxy
 from notifications.client import NotificationClient
 from notifications.errors import NotificationUnavailableError
 from notifications.sql.engine import Database
-from notifications.sql.models import DeliveryAttempt, Notification
+from notifications.sql.models import Notification
 from tests.support.api import BASE, api_settings, auth
 from tests.support.replay import assert_replays, finish
 from tests.support.scripted import ScriptedProvider, unavailable
@@ -54,31 +54,21 @@ class Outage:
 
     def __init__(self, system: System, proxy: TcpProxy, direct: Database) -> None:
         self.system, self.proxy, self.direct = system, proxy, direct
+        # the system's own reads, through the direct connection: what SQL holds while the link is cut
+        self.sql = System(system.settings, system.temporal, direct, system.client)
 
     async def row(self, nid: str) -> Notification | None:
-        async with self.direct.sessions() as session:
-            return await session.get(Notification, nid)
+        return await self.sql.row(nid)
 
     async def log(self, nid: str) -> list[tuple[int, str, str | None]]:
-        async with self.direct.sessions() as session:
-            rows = await session.scalars(
-                select(DeliveryAttempt).where(DeliveryAttempt.notification_id == nid).order_by(DeliveryAttempt.attempt)
-            )
-            return [(r.attempt, r.outcome, r.provider_message_id) for r in rows]
+        return [(r.attempt, r.outcome, r.provider_message_id) for r in await self.sql.attempts(nid)]
 
     async def row_by_recipient(self, to: str) -> Notification | None:
         async with self.direct.sessions() as session:
             return (await session.scalars(select(Notification).where(Notification.recipient == to))).first()
 
-    async def wait_sent(self, nid: str, timeout: float = 30) -> Notification:
-        async def sent() -> bool:
-            row = await self.row(nid)
-            return row is not None and row.status == "sent"
-
-        await wait_until(sent, timeout=timeout, interval=0.1)
-        row = await self.row(nid)
-        assert row is not None
-        return row
+    async def wait_sent(self, nid: str) -> Notification:
+        return await self.sql.wait_status(nid, "sent", timeout=30)
 
 
 @pytest.fixture
