@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--scenario",
         action="append",
         metavar="NAME[,NAME]",
-        help="run only these: baseline, ours, resend, concurrency, backlog, unloaded (default all)",
+        help="run only these: baseline, ours, postgres, resend, concurrency, backlog, unloaded (default all); "
+        "postgres is the baseline / ours (0 ms) pair again, on a fresh PostgreSQL database per round",
     )
     p.add_argument("--output", metavar="PATH", help="results JSON (default bench/results.json)")
     p.add_argument(
@@ -46,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--database-url",
         default=None,
         help="SQL database (default: a fresh SQLite file per scenario; DATABASE_URL is honoured)",
+    )
+    p.add_argument(
+        "--postgres-url",
+        default=None,
+        help="the PostgreSQL server the postgres pair creates its databases on, as an admin database URL "
+        "(default TEST_POSTGRES_URL, else postgresql://postgres@127.0.0.1:5432/postgres)",
     )
     p.add_argument("--enqueue-concurrency", type=_positive, default=None, help="concurrent enqueues (default 32)")
     p.add_argument(

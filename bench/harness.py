@@ -113,15 +113,24 @@ def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 20, sig: int = 
 
 
 @asynccontextmanager
-async def stack(opts: BenchOptions, name: str, base: Path) -> AsyncIterator[Stack]:
-    """A fresh dev server and database for one scenario; every process is stopped on the way out."""
+async def stack(opts: BenchOptions, name: str, base: Path, *, postgres: bool = False) -> AsyncIterator[Stack]:
+    """A fresh dev server and database for one scenario; every process is stopped on the way out.
+
+    The database is a new SQLite file, or with `postgres` a new database on `opts.postgres_url`'s
+    server, dropped afterwards; `--database-url` names one for every scenario instead.
+    """
     from processes.devserver import start_dev_server
 
     workdir = base / name
     workdir.mkdir(parents=True, exist_ok=True)
     port, metrics_port = free_port(), free_port()
     address = f"127.0.0.1:{port}"
-    database_url = opts.database_url or f"sqlite:///{workdir / 'notifications.db'}"
+    fresh_pg = f"bench_{name.replace('-', '_')}_{os.getpid()}_{port}" if postgres else None
+    if fresh_pg:
+        await asyncio.to_thread(_postgres_database, opts.postgres_url, fresh_pg, create=True)
+        database_url = opts.postgres_url.rsplit("/", 1)[0] + f"/{fresh_pg}"
+    else:
+        database_url = opts.database_url or f"sqlite:///{workdir / 'notifications.db'}"
     server = await asyncio.to_thread(
         start_dev_server,
         address,
@@ -145,6 +154,15 @@ async def stack(opts: BenchOptions, name: str, base: Path) -> AsyncIterator[Stac
                 proc.send_signal(signal.SIGTERM)
         _stop(st.worker)
         _stop(st.server)
+        if fresh_pg:
+            await asyncio.to_thread(_postgres_database, opts.postgres_url, fresh_pg, create=False)
+
+
+def _postgres_database(admin_url: str, name: str, *, create: bool) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' if create else f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def start_worker(

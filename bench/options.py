@@ -10,7 +10,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
-ALL_SCENARIOS = ("baseline", "ours", "resend", "concurrency", "backlog", "unloaded")
+ALL_SCENARIOS = ("baseline", "ours", "postgres", "resend", "concurrency", "backlog", "unloaded")
+# The server the `postgres` pair creates its fresh databases on (the tests' variable).
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @dataclass
@@ -21,6 +23,7 @@ class BenchOptions:
     scenarios: list[str] = field(default_factory=lambda: list(ALL_SCENARIOS))
     output: Path = DEFAULT_OUTPUT
     database_url: str | None = None
+    postgres_url: str = field(default_factory=lambda: os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
     enqueue_concurrency: int = 32
     rounds: int = 2
     email_concurrency: int = 5
@@ -71,6 +74,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         "history_sample",
         "scenario_timeout",
         "database_url",
+        "postgres_url",
         "secondary_n",
     ):
         value = getattr(args, name, None)

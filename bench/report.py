@@ -10,13 +10,48 @@ from typing import Any
 from bench.measure import _ratio
 
 
+def headline(base: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any] | None:
+    """One database's headline pair: the throughput ratio, its rounds, CPU per 1000 and enqueue latency."""
+    if "throughput_per_s" not in base or "throughput_per_s" not in ours:
+        return None
+    sides = {"ours": ours, "baseline": base}
+    return {
+        "throughput_ratio": _ratio(ours["throughput_per_s"], base["throughput_per_s"]),
+        "throughput_ratio_per_round": [
+            _ratio(o["throughput_per_s"], b["throughput_per_s"])
+            for b, o in zip(base.get("rounds") or [base], ours.get("rounds") or [ours], strict=False)
+        ],
+        "throughput_per_s": {k: v["throughput_per_s"] for k, v in sides.items()},
+        "worker_cpu_s_per_1000": {k: v.get("worker_cpu_s_per_1000") for k, v in sides.items()},
+        "worker_cpu_ratio": _ratio(ours.get("worker_cpu_s_per_1000"), base.get("worker_cpu_s_per_1000")),
+        "client_cpu_s_per_1000": {k: v.get("client_cpu_s_per_1000") for k, v in sides.items()},
+        "client_cpu_ratio": _ratio(ours.get("client_cpu_s_per_1000"), base.get("client_cpu_s_per_1000")),
+        "enqueue_latency_ms": {k: v["enqueue_latency_ms"] for k, v in sides.items()},
+        "enqueue_p50_ratio": _ratio(ours["enqueue_latency_ms"]["p50"], base["enqueue_latency_ms"]["p50"]),
+    }
+
+
 def compare(scenarios: dict[str, Any]) -> dict[str, Any]:
     """Ratios ours / baseline (same run) and the issue's targets, pass or miss."""
     base = scenarios.get("baseline") or {}
     ours = scenarios.get("ours_0ms") or {}
     out: dict[str, Any] = {}
+    postgres = headline(scenarios.get("baseline_postgres") or {}, scenarios.get("ours_0ms_postgres") or {})
+    pg_targets: dict[str, bool] = {}
+    if postgres is not None:
+        out["throughput_ratio_postgres"] = postgres["throughput_ratio"]
+        # The production database (issue 19): at least the bare engine's throughput, the worker's
+        # CPU within 1.3x and the client's within 2x of the bare workflow's.
+        pg_targets = {
+            "throughput_ratio_postgres>=1.0": (postgres["throughput_ratio"] or 0) >= 1.0,
+            "worker_cpu_ratio_postgres<=1.3": (postgres["worker_cpu_ratio"] or 99) <= 1.3,
+            "client_cpu_ratio_postgres<=2.0": (postgres["client_cpu_ratio"] or 99) <= 2.0,
+        }
+    out["headline"] = {"sqlite": headline(base, ours), "postgres": postgres}
     if "throughput_per_s" not in base or "throughput_per_s" not in ours:
         out["throughput_ratio"] = None
+        if pg_targets:
+            out["targets"] = pg_targets
         return out
     ratios = {
         "throughput_ratio": _ratio(ours["throughput_per_s"], base["throughput_per_s"]),
@@ -54,7 +89,7 @@ def compare(scenarios: dict[str, Any]) -> dict[str, Any]:
     backlog = scenarios.get("backlog") or {}
     if backlog.get("worker_rss_backlog_ratio") is not None:
         targets["backlog_rss_ratio<=1.2"] = backlog["worker_rss_backlog_ratio"] <= 1.2
-    out["targets"] = targets
+    out["targets"] = {**targets, **pg_targets}
     return out
 
 
@@ -69,7 +104,7 @@ def _fmt(value: Any) -> str:
 def table(results: dict[str, Any]) -> str:
     """A markdown table: pasteable into the README as is."""
     sc = results.get("scenarios", {})
-    names = [n for n in sc if n == "baseline" or n.startswith("ours_")]
+    names = [n for n in sc if n.startswith(("baseline", "ours_"))]
     columns = [name for name in names if "throughput_per_s" in sc.get(name, {})]
     for run in (sc.get("concurrency") or {}).get("runs", []):
         columns.append(f"concurrency_{run['email_concurrency']}x{run['push_concurrency']}")
@@ -114,6 +149,14 @@ def table(results: dict[str, Any]) -> str:
     if len(results.get("throughput_ratio_per_round") or []) > 1:
         per_round = ", ".join(_fmt(v) for v in results["throughput_ratio_per_round"])
         extra[0] += f" (all rounds together; round by round: {per_round})"
+    pg = (results.get("headline") or {}).get("postgres")
+    if pg is not None:
+        extra.append(
+            f"throughput_ratio_postgres (ours_0ms_postgres / baseline_postgres): {_fmt(pg['throughput_ratio'])} "
+            f"(round by round: {', '.join(_fmt(v) for v in pg['throughput_ratio_per_round'])}); "
+            f"worker CPU x{_fmt(pg['worker_cpu_ratio'])}, client CPU x{_fmt(pg['client_cpu_ratio'])}, "
+            f"enqueue p50 x{_fmt(pg['enqueue_p50_ratio'])} of the bare workflow's"
+        )
     for key in ("e2e_p50_ratio", "server_cpu_ratio", "worker_cpu_ratio", "history_events_ratio"):
         if results.get(key) is not None:
             extra.append(f"{key}: {_fmt(results[key])}")

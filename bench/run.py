@@ -73,7 +73,7 @@ async def run_bench(opts: BenchOptions, progress: Callable[[str], None] = print)
             scenarios[name] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
         progress(f"[bench] {name} done in {time.monotonic() - t:.1f} s")
 
-    def ours_at(latency: int, name: str) -> Awaitable[dict[str, Any]]:
+    def ours_at(latency: int, name: str, postgres: bool = False) -> Awaitable[dict[str, Any]]:
         return run_ours(
             opts,
             base,
@@ -82,11 +82,28 @@ async def run_bench(opts: BenchOptions, progress: Callable[[str], None] = print)
             latency_ms=latency,
             email_concurrency=opts.email_concurrency,
             push_concurrency=opts.push_concurrency,
+            postgres=postgres,
         )
 
+    async def headline_pair(wanted: list[str], suffix: str = "", postgres: bool = False) -> None:
+        """The ratio's two sides alternate over --rounds (B O O B ...), each round on a fresh server
+        (and database), so a drift of the machine's speed weighs on both (docs/decisions/0016)."""
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in wanted}
+        for r in range(opts.rounds):
+            for name in wanted if r % 2 == 0 else wanted[::-1]:
+                label = f"{name}{suffix} (round {r + 1}/{opts.rounds})"
+                workdir = f"{name}{suffix}-r{r + 1}"
+                coro = (
+                    run_baseline(opts, base, n=opts.n, name=workdir, postgres=postgres)
+                    if name == "baseline"
+                    else ours_at(0, workdir, postgres)
+                )
+                await scenario(label, coro)
+                rounds[name].append(scenarios.pop(label))
+        for name, runs in rounds.items():
+            scenarios[name + suffix] = merge_rounds(runs)
+
     try:
-        # The ratio's two sides alternate over --rounds (B O O B ...), each round on a fresh server,
-        # so a drift of the machine's speed weighs on both (docs/decisions/0016).
         pair = [
             name
             for name, wanted in (
@@ -95,16 +112,10 @@ async def run_bench(opts: BenchOptions, progress: Callable[[str], None] = print)
             )
             if wanted
         ]
-        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in pair}
-        for r in range(opts.rounds):
-            for name in pair if r % 2 == 0 else pair[::-1]:
-                label = f"{name} (round {r + 1}/{opts.rounds})"
-                workdir = f"{name}-r{r + 1}"
-                coro = run_baseline(opts, base, n=opts.n, name=workdir) if name == "baseline" else ours_at(0, workdir)
-                await scenario(label, coro)
-                rounds[name].append(scenarios.pop(label))
-        for name, runs in rounds.items():
-            scenarios[name] = merge_rounds(runs)
+        await headline_pair(pair)
+        if "postgres" in opts.scenarios:
+            # The production database: the same pair, a fresh database on the server per round.
+            await headline_pair(["baseline", "ours_0ms"], "_postgres", postgres=True)
         if "ours" in opts.scenarios:
             for latency in opts.latencies_ms:
                 if latency == 0 and "ours_0ms" in scenarios:

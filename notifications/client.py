@@ -160,7 +160,7 @@ class NotificationClient(QueuesMixin, DevicesMixin):
         values = {**row_values(inp, Status.QUEUED, now), "run_id": run_id}
         accepted = NotificationRecord.from_row(Notification(**values))
         try:
-            inserted = await self.db.run(store.insert_row, values)
+            inserted = await store.insert_row(self.db, values)
         except Exception as exc:  # the workflow exists: this is a success, whatever SQL says
             log.warning(
                 "notification enqueued; its SQL row will be written by the worker (%s)",

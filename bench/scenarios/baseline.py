@@ -14,11 +14,11 @@ from bench.measure import RAW, Meter, _ms_stats, history_stats
 from bench.options import BenchOptions
 
 
-async def run_baseline(opts: BenchOptions, base: Path, *, n: int, name: str) -> dict[str, Any]:
+async def run_baseline(opts: BenchOptions, base: Path, *, n: int, name: str, postgres: bool = False) -> dict[str, Any]:
     """N bare workflows, started concurrently like the notifications, on their own queues and worker."""
     from temporalio.client import Client
 
-    async with stack(opts, name, base) as st:
+    async with stack(opts, name, base, postgres=postgres) as st:
         await start_worker(st, opts, kind="baseline")
         client = await Client.connect(st.address)
         prefix = f"baseline-{uuid.uuid4().hex[:6]}"

@@ -26,11 +26,12 @@ async def run_ours(
     channels: Sequence[str] = ("email", "push"),
     worker_env: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
+    postgres: bool = False,
 ) -> dict[str, Any]:
     """N notifications through the client, concurrently, until every SQL row is `sent`."""
     from notifications.types import workflow_id_for
 
-    async with stack(opts, name, base) as st:
+    async with stack(opts, name, base, postgres=postgres) as st:
         await start_worker(
             st,
             opts,

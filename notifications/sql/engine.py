@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 
 from notifications.config import Settings, to_sync_url
 from notifications.errors import NotificationUnavailableError
+from notifications.sql.pg import PgHotPath
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -78,15 +79,17 @@ def reachable() -> Iterator[None]:
 
 
 class Database:
-    """One database per process: an async engine, plus on SQLite two sync ones for `run`.
+    """One database per process: an async engine, plus on SQLite two sync ones for `run`,
+    on PostgreSQL an asyncpg pool for the per-send writes (`pg`).
 
     Sessions are short and per unit of work.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, send_slots: int | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
+        self.pg: PgHotPath | None = None
         self._sync_engine: Engine | None = None
         self._inline_engine: Engine | None = None
         self._writer: ThreadPoolExecutor | None = None
@@ -104,6 +107,7 @@ class Database:
             self._sync_engine = _sqlite_sync_engine(url, busy_timeout_ms=30_000)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            self.pg = PgHotPath(url, max_size=send_slots or pool_size)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -111,7 +115,12 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(settings.sqlalchemy_url, pool_size=max(settings.email_concurrency, settings.push_concurrency))
+        # The hot path's pool has one connection per send slot; a send holds one for a statement.
+        return cls(
+            settings.sqlalchemy_url,
+            pool_size=max(settings.email_concurrency, settings.push_concurrency),
+            send_slots=settings.email_concurrency + settings.push_concurrency,
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -182,6 +191,8 @@ class Database:
             return self._writer
 
     async def dispose(self) -> None:
+        if self.pg is not None:
+            await self.pg.close()
         await self.engine.dispose()
         if self._sync_engine is None:
             return

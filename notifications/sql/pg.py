@@ -1,0 +1,254 @@
+"""PostgreSQL's per-send writes through asyncpg directly: one statement, one round trip each.
+
+Through SQLAlchemy's async layer a send's three transactions cost the worker more CPU than the
+workflow itself, and eleven round trips (a ping, BEGIN and COMMIT around each); see
+docs/decisions/0022. Here each write is a single statement, prepared once per connection
+(asyncpg's statement cache) and committed on its own, with the same guarantees:
+- the attempt start locks the notification row (FOR UPDATE) and reads its queue's pause flag
+  in the statement that writes the attempt, so a pause or a concurrent attempt cannot slip in
+  between the checks and the writes;
+- terminal rows are never moved back (the same guards as `statements.py`).
+SQLite and every other write keep the SQLAlchemy path (`Database.run`, `store.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+from datetime import datetime
+from typing import Any, cast
+
+import asyncpg
+from sqlalchemy import JSON, Table
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from notifications.sql.models import DeliveryAttempt, Notification
+from notifications.sql.statements import TERMINAL
+from notifications.types import Status
+
+NOTIFICATIONS = cast(Table, Notification.__table__)
+DELIVERY_ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
+_TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL)
+
+# The attempt start of `store._begin_attempt` as one statement. The CTEs run once each, on one
+# snapshot; the row lock taken by `probe` holds until the statement (its own transaction) ends.
+# No row comes back when the notification has no row yet: the caller then takes the slow path.
+BEGIN_ATTEMPT = f"""
+WITH probe AS (
+    SELECT n.status, n.attempts, n.run_id, n.provider, n.provider_message_id, n.completed_at, n.paused,
+           COALESCE((SELECT q.paused FROM queue_state q WHERE q.queue = $2), false) AS queue_paused
+    FROM notifications n
+    WHERE n.id = $1
+    FOR UPDATE OF n
+), decision AS (
+    SELECT p.*,
+           CASE WHEN p.queue_paused THEN 'queue_paused'
+                WHEN p.paused AND NOT $5 AND p.status NOT IN ({_TERMINAL_SQL}) THEN 'paused'
+                WHEN p.status = '{Status.SENT.value}' THEN 'sent'
+                ELSE 'open' END AS action,
+           CASE WHEN p.run_id = $3 THEN p.attempts ELSE 0 END AS prior
+    FROM probe p
+), numbered AS (
+    SELECT d.*, GREATEST($4, d.prior + 1) AS attempt FROM decision d
+), interrupted AS (
+    UPDATE delivery_attempts a
+    SET outcome = 'interrupted', finished_at = $6, error_code = 'WORKER_LOST', error_message = $7
+    FROM numbered d
+    WHERE d.action = 'open' AND d.prior > 0
+      AND a.notification_id = $1 AND a.run_id = $3 AND a.outcome = 'in_progress'
+), opened AS (
+    INSERT INTO delivery_attempts (notification_id, run_id, attempt, started_at, outcome, details)
+    SELECT $1, $3, d.attempt, $6, 'in_progress', '{{}}' FROM numbered d WHERE d.action = 'open'
+    ON CONFLICT (notification_id, run_id, attempt) DO NOTHING
+), live AS (
+    UPDATE notifications n
+    SET status = '{Status.RETRYING.value}', attempts = d.attempt, last_attempt_at = $6, next_retry_at = NULL,
+        paused = false, run_id = $3, updated_at = $6
+    FROM numbered d
+    WHERE n.id = $1 AND d.action = 'open' AND n.status NOT IN ({_TERMINAL_SQL})
+)
+SELECT action, attempt, attempts, provider, provider_message_id, completed_at FROM numbered
+"""
+
+
+@functools.cache
+def _json_columns(table: Table) -> frozenset[str]:
+    return frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
+
+
+def _arg(value: Any, column: str, json_columns: frozenset[str]) -> Any:
+    return json.dumps(value) if column in json_columns else value
+
+
+@functools.cache
+def _insert_ignore_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...]) -> str:
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    return (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+    )
+
+
+@functools.cache
+def _finish_sql(attempt_columns: tuple[str, ...], row_columns: tuple[str, ...]) -> str:
+    """The attempt row closed and the notification row updated, in one statement."""
+    n = len(attempt_columns)
+    attempt_set = ", ".join(f"{c} = ${i}" for i, c in enumerate(attempt_columns, start=4))
+    row_set = ", ".join(f"{c} = ${i}" for i, c in enumerate(row_columns, start=4 + n))
+    return (
+        f"WITH closed AS (UPDATE delivery_attempts SET {attempt_set} "
+        "WHERE notification_id = $1 AND run_id = $2 AND attempt = $3) "
+        f"UPDATE notifications SET {row_set} WHERE id = $1 AND status NOT IN ({_TERMINAL_SQL})"
+    )
+
+
+class PgHotPath:
+    """An asyncpg pool for the per-send statements, opened on first use in the loop that uses it."""
+
+    def __init__(self, url: str, *, max_size: int) -> None:
+        self._dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._opening: asyncio.Lock | None = None
+
+    async def pool(self) -> asyncpg.Pool | None:
+        """The pool; None in any loop but the first that asked (asyncpg connections belong to one
+        loop), whose callers take the SQLAlchemy path."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop, self._opening = loop, asyncio.Lock()
+        if loop is not self._loop:
+            return None
+        if self._pool is None:
+            assert self._opening is not None
+            async with self._opening:
+                if self._pool is None:
+                    # A connection the server closed (restart, outage) is replaced at acquire:
+                    # asyncpg sees the socket close, so no ping before every use is needed.
+                    # No floor of open connections: asyncpg would keep reopening it, loudly,
+                    # through a database outage.
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn, min_size=0, max_size=self._max_size, reset=_keep_session
+                    )
+        return self._pool
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), 5)
+            except Exception:  # a connection stuck on a dead server
+                pool.terminate()
+
+
+async def _keep_session(_connection: asyncpg.Connection) -> None:
+    """Nothing to reset between uses: every statement here commits alone and sets no session
+    state, so asyncpg's default reset (a round trip of RESET ALL, UNLISTEN, ...) is skipped."""
+
+
+@functools.cache
+def _defaults(table: Table) -> tuple[tuple[str, Any], ...]:
+    """The columns' Python-side defaults, which SQLAlchemy would fill in for an insert."""
+    return tuple((c.name, c.default) for c in table.columns if c.default is not None and not c.primary_key)
+
+
+def _with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    missing = {
+        name: default.arg(None) if default.is_callable else default.arg
+        for name, default in _defaults(table)
+        if name not in values
+    }
+    return {**missing, **values} if missing else values
+
+
+async def insert_ignore(pool: asyncpg.Pool, table: Table, values: dict[str, Any], conflict: tuple[str, ...]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING, the columns' defaults filled in; whether a row was inserted."""
+    values = _with_defaults(table, values)
+    columns = tuple(values)
+    json_columns = _json_columns(table)
+    args = tuple(_arg(values[c], c, json_columns) for c in columns)
+    status = await _run(pool, "execute", _insert_ignore_sql(table, columns, conflict), args)
+    return str(status).endswith(" 1")
+
+
+async def begin_attempt(
+    pool: asyncpg.Pool,
+    notification_id: str,
+    channel: str,
+    run_id: str,
+    min_attempt: int,
+    after_resume: bool,
+    now: datetime,
+) -> asyncpg.Record | None:
+    """BEGIN_ATTEMPT's decision row: `action`, `attempt` and the row's record of an earlier send."""
+    args = (
+        notification_id,
+        channel,
+        run_id,
+        min_attempt,
+        after_resume,
+        now,
+        "the worker running this attempt stopped before it finished",
+    )
+    row: asyncpg.Record | None = await _run(pool, "fetchrow", BEGIN_ATTEMPT, args)
+    return row
+
+
+async def finish_attempt(pool: asyncpg.Pool, attempt_row: dict[str, Any], values: dict[str, Any]) -> None:
+    """`store._finish_attempt` as one statement: the `b_*` keys are the WHERE values, the rest SET."""
+    attempt_columns = tuple(k for k in attempt_row if not k.startswith("b_"))
+    row_columns = tuple(k for k in values if not k.startswith("b_"))
+    attempt_json, row_json = _json_columns(DELIVERY_ATTEMPTS), _json_columns(NOTIFICATIONS)
+    args = (
+        attempt_row["b_id"],
+        attempt_row["b_run"],
+        attempt_row["b_attempt"],
+        *(_arg(attempt_row[c], c, attempt_json) for c in attempt_columns),
+        *(_arg(values[c], c, row_json) for c in row_columns),
+    )
+    await _run(pool, "execute", _finish_sql(attempt_columns, row_columns), args)
+
+
+# The connection is gone or the server cannot serve: what SQLAlchemy calls OperationalError.
+_CONNECTION_ERRORS = (
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    OSError,
+    TimeoutError,
+)
+
+
+async def _run(pool: asyncpg.Pool, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+    """One statement on a pooled connection; failures raised as SQLAlchemy's errors, so callers
+    (and `engine.is_unavailable`) read them as they read the general path's.
+
+    A pooled connection the server closed before the loop read its goodbye (a restart, an
+    outage) fails at once: the statement runs once more on a new connection, as SQLAlchemy's
+    ping at checkout would have found it. Each statement here may run twice: the inserts and
+    the attempt's end are idempotent, and an attempt start run twice logs one attempt as
+    interrupted, as a worker that died would have left it.
+    """
+    try:
+        try:
+            return await _once(pool, method, sql, args)
+        except _CONNECTION_ERRORS:
+            return await _once(pool, method, sql, args)
+    except _CONNECTION_ERRORS as exc:
+        raise OperationalError(sql, None, exc) from exc
+    except asyncpg.PostgresError as exc:
+        raise DBAPIError(sql, None, exc) from exc
+
+
+async def _once(pool: asyncpg.Pool, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+    async with pool.acquire() as connection:
+        try:
+            return await getattr(connection, method)(sql, *args)
+        except _CONNECTION_ERRORS:
+            with contextlib.suppress(asyncpg.InterfaceError):  # already given back, closed
+                connection.terminate()  # the pool opens a new one in its place
+            raise

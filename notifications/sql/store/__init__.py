@@ -1,0 +1,44 @@
+"""Every write to the SQL mirror, in one place.
+
+The rules that keep the mirror honest under retries, crashes and replays:
+- a notification row is created from the workflow input if it is missing (a
+  workflow started by hand from the `temporal` CLI still gets its row);
+- a terminal status (sent, failed, cancelled) is never overwritten by a
+  non-terminal one, so a late or repeated write cannot move a row backwards;
+- one delivery-log row per (notification, run, attempt), upserted.
+"""
+
+from notifications.sql.store.admin import purge_finished, record_provider_state, write_audit
+from notifications.sql.store.control import claim_for_retry, end_retry_claim, set_paused, set_queue_paused
+from notifications.sql.store.devices import delete_device, mark_devices, upsert_device
+from notifications.sql.store.sends import (
+    AttemptStart,
+    SentBefore,
+    begin_attempt,
+    finish_attempt,
+    insert_notification,
+    insert_row,
+    record_outbox,
+    record_status,
+)
+
+__all__ = [
+    "AttemptStart",
+    "SentBefore",
+    "begin_attempt",
+    "claim_for_retry",
+    "delete_device",
+    "end_retry_claim",
+    "finish_attempt",
+    "insert_notification",
+    "insert_row",
+    "mark_devices",
+    "purge_finished",
+    "record_outbox",
+    "record_provider_state",
+    "record_status",
+    "set_paused",
+    "set_queue_paused",
+    "upsert_device",
+    "write_audit",
+]

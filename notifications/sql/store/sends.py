@@ -1,0 +1,235 @@
+"""A notification's own writes: its row, each send attempt's start and end, the mirror of the workflow's view.
+
+On PostgreSQL the per-send ones run as single statements through asyncpg (`notifications.sql.pg`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import ColumnElement, Connection, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from notifications.sql import pg, rows
+from notifications.sql.dialect import insert_ignore, insert_ignore_sync
+from notifications.sql.engine import Database
+from notifications.sql.models import DeliveryAttempt, Notification, OutboxMessage, utcnow
+from notifications.sql.rows import input_row
+from notifications.sql.statements import (
+    ATTEMPT_KEY,
+    ATTEMPT_ROW,
+    INTERRUPT_OPEN_ATTEMPTS,
+    LIVE_ROW,
+    QUEUE_PAUSED,
+    TERMINAL,
+    attempt_probe,
+)
+from notifications.types import LoggedAttempt, NotificationInput, Status, StatusUpdate
+
+
+async def insert_notification(executor: AsyncSession | AsyncConnection, inp: NotificationInput, status: Status) -> bool:
+    return await insert_ignore(executor, Notification, input_row(inp, status), ["id"])
+
+
+def _is_queue_paused(conn: Connection, channel: str) -> bool:
+    return bool(conn.scalar(QUEUE_PAUSED, {"b_queue": channel}))
+
+
+@dataclass
+class SentBefore:
+    """What a run that already delivered this notification recorded (a replayed or repeated send)."""
+
+    attempts: int
+    provider: str | None
+    provider_message_id: str | None
+    completed_at: datetime | None
+
+
+@dataclass
+class AttemptStart:
+    attempt: int
+    already_sent: SentBefore | None = None
+    paused: bool = False  # paused through the client; the workflow has not seen the signal yet
+
+
+async def begin_attempt(
+    db: Database, inp: NotificationInput, run_id: str, min_attempt: int, *, after_resume: bool = False
+) -> AttemptStart | None:
+    """Open a send attempt; None when the channel's queue is paused (nothing written).
+
+    The attempt number is the larger of Temporal's count and the attempts already
+    recorded for this run, so attempts survive a pause (a new activity restarts
+    Temporal's count at 1) and a crashed attempt is never reused. Three Core
+    statements on the common path, one transaction per send: row and queue
+    flag read together (the row locked on PostgreSQL), the attempt row, the row update.
+    """
+    pool = await _hot_path(db)
+    if pool is not None:
+        found = await pg.begin_attempt(
+            pool, inp.notificationId, inp.channel, run_id, min_attempt, after_resume, utcnow()
+        )
+        if found is not None:  # else no row yet: the general path creates it
+            return _attempt_start(found, min_attempt)
+    return await db.run(_begin_attempt, inp, run_id, min_attempt, after_resume)
+
+
+def _attempt_start(row: Any, min_attempt: int) -> AttemptStart | None:
+    """What PostgreSQL's attempt start (`pg.BEGIN_ATTEMPT`) decided, as `_begin_attempt` answers it."""
+    action = row["action"]
+    if action == "queue_paused":
+        return None
+    if action == "paused":
+        return AttemptStart(attempt=min_attempt, paused=True)
+    if action == "sent":
+        sent = SentBefore(row["attempts"], row["provider"], row["provider_message_id"], row["completed_at"])
+        return AttemptStart(attempt=row["attempts"], already_sent=sent)
+    return AttemptStart(attempt=row["attempt"])
+
+
+def _begin_attempt(
+    conn: Connection, inp: NotificationInput, run_id: str, min_attempt: int, after_resume: bool
+) -> AttemptStart | None:
+    # PostgreSQL locks the row; SQLite's BEGIN IMMEDIATE (Database.run) already holds the write lock.
+    probe = attempt_probe(lock=conn.dialect.name != "sqlite")
+    keys = {"b_id": inp.notificationId, "b_queue": inp.channel}
+    row = conn.execute(probe, keys).first()
+    if row is None:  # a workflow started without the client (e.g. from the temporal CLI)
+        if _is_queue_paused(conn, inp.channel):
+            return None
+        insert_ignore_sync(conn, Notification, input_row(inp), ["id"])
+        row = conn.execute(probe, keys).first()
+        assert row is not None
+    if row.queue_paused:
+        return None
+    if row.paused and not after_resume and row.status not in TERMINAL:
+        return AttemptStart(attempt=min_attempt, paused=True)
+    if row.status == Status.SENT:
+        sent = SentBefore(row.attempts, row.provider, row.provider_message_id, row.completed_at)
+        return AttemptStart(attempt=row.attempts, already_sent=sent)
+    # `attempts` counts this run's attempts (a manual retry starts a new run at 0).
+    prior = row.attempts if row.run_id == run_id else 0
+    attempt = max(min_attempt, prior + 1)
+    now = utcnow()
+    if prior:  # an attempt still in progress from a worker that died is closed as interrupted
+        conn.execute(INTERRUPT_OPEN_ATTEMPTS, rows.interrupted(inp.notificationId, run_id, now))
+    insert_ignore_sync(conn, DeliveryAttempt, rows.opened(inp.notificationId, run_id, attempt, now), ATTEMPT_KEY)
+    if row.status not in TERMINAL:
+        conn.execute(LIVE_ROW, rows.attempt_started(inp.notificationId, run_id, attempt, now))
+    return AttemptStart(attempt=attempt)
+
+
+async def finish_attempt(
+    db: Database,
+    notification_id: str,
+    run_id: str,
+    attempt: int,
+    *,
+    outcome: str,
+    status: Status,
+    provider: str | None = None,
+    provider_message_id: str | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    next_retry_at: datetime | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    attempt_row, values = rows.finished(
+        notification_id,
+        run_id,
+        attempt,
+        outcome=outcome,
+        status=status,
+        provider=provider,
+        provider_message_id=provider_message_id,
+        error_code=error_code,
+        error_message=error_message,
+        next_retry_at=next_retry_at,
+        details=details,
+    )
+    pool = await _hot_path(db)
+    if pool is not None:
+        await pg.finish_attempt(pool, attempt_row, values)
+    else:
+        await db.run(_finish_attempt, attempt_row, values)
+
+
+def _finish_attempt(conn: Connection, attempt_row: dict[str, Any], values: dict[str, Any]) -> None:
+    conn.execute(ATTEMPT_ROW, attempt_row)
+    conn.execute(LIVE_ROW, values)
+
+
+async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = None) -> None:
+    """The workflow's view of a notification, written to its row (idempotent)."""
+    inp = upd.notification
+    status = Status(upd.status)
+    async with db.transaction() as session:
+        await insert_notification(session, inp, Status.QUEUED)
+        values = rows.mirrored(upd, run_id)
+        guard: ColumnElement[bool] = Notification.status.not_in(TERMINAL)
+        if status == Status.SENT:
+            # sent is the one terminal state a row may still reach from 'failed' written by an
+            # attempt that raced a successful one; never from 'cancelled'.
+            guard = Notification.status != Status.CANCELLED.value
+        await session.execute(update(Notification).where(Notification.id == inp.notificationId, guard).values(**values))
+        if run_id:
+            for entry in upd.attemptLog:
+                await _write_logged_attempt(session, inp.notificationId, run_id, entry)
+        if run_id and upd.attempts and status in (Status.SENT, Status.FAILED):
+            # The attempt whose own closing write was lost (database down) is closed here.
+            await _close_attempt(session, inp.notificationId, run_id, upd.attempts, rows.closed_by_mirror(upd))
+
+
+async def _write_logged_attempt(session: AsyncSession, notification_id: str, run_id: str, entry: LoggedAttempt) -> None:
+    """A delivery-log row as the workflow knows it: created if the send could not open it, closed if
+    it was left open (or guessed interrupted by a later attempt); a row that has its outcome stays."""
+    values = rows.logged(entry)
+    row = {"notification_id": notification_id, "run_id": run_id, "attempt": entry.attempt, **values}
+    del values["started_at"]  # the closing update keeps the row's own start
+    await insert_ignore(session, DeliveryAttempt, row, ATTEMPT_KEY)
+    await _close_attempt(session, notification_id, run_id, entry.attempt, values, also=("interrupted",))
+
+
+async def _close_attempt(
+    session: AsyncSession,
+    notification_id: str,
+    run_id: str,
+    attempt: int,
+    values: dict[str, Any],
+    also: tuple[str, ...] = (),
+) -> None:
+    await session.execute(
+        update(DeliveryAttempt)
+        .where(
+            DeliveryAttempt.notification_id == notification_id,
+            DeliveryAttempt.run_id == run_id,
+            DeliveryAttempt.attempt == attempt,
+            DeliveryAttempt.outcome.in_(("in_progress", *also)),
+        )
+        .values(**values)
+    )
+
+
+async def insert_row(db: Database, values: dict[str, Any]) -> bool:
+    """A new notification's row; False when it was there already."""
+    return await _insert_ignore(db, Notification, values, ("id",))
+
+
+async def record_outbox(db: Database, values: dict[str, Any]) -> None:
+    """Keyed by the notification ID: a repeated attempt records nothing new."""
+    await _insert_ignore(db, OutboxMessage, values, ("notification_id",))
+
+
+async def _insert_ignore(db: Database, model: type[Any], values: dict[str, Any], conflict: tuple[str, ...]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING as its own transaction, on the hot path where there is one."""
+    pool = await _hot_path(db)
+    if pool is not None:
+        return await pg.insert_ignore(pool, model.__table__, values, conflict)
+    return await db.run(insert_ignore_sync, model, values, list(conflict))
+
+
+async def _hot_path(db: Database) -> asyncpg.Pool | None:
+    """PostgreSQL's per-send statements through asyncpg (`pg.py`); None: SQLite or another loop."""
+    return await db.pg.pool() if db.pg is not None else None
