@@ -8,7 +8,9 @@ docs/decisions/0022. Here each write is a single statement, prepared once per co
   in the statement that writes the attempt, so a pause or a concurrent attempt cannot slip in
   between the checks and the writes;
 - terminal rows are never moved back (the same guards as `statements.py`).
-SQLite and every other write keep the SQLAlchemy path (`Database.run`, `store.py`).
+Concurrent inserts into one table (enqueues, outbox records) share one statement: while one is in
+flight, the rows that arrive meanwhile go together in the next (a group commit, `InsertBatches`).
+SQLite and every other write keep the SQLAlchemy path (`Database.run`, `store/`).
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import JSON, Table
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from notifications.sql.models import DeliveryAttempt, Notification
 from notifications.sql.statements import TERMINAL
 from notifications.types import Status
 
+_Key = tuple[Table, tuple[str, ...], tuple[str, ...]]
 NOTIFICATIONS = cast(Table, Notification.__table__)
 DELIVERY_ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
 _TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL)
@@ -83,11 +87,15 @@ def _arg(value: Any, column: str, json_columns: frozenset[str]) -> Any:
 
 
 @functools.cache
-def _insert_ignore_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...]) -> str:
-    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+def _insert_rows_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...]) -> str:
+    """INSERT ... SELECT FROM unnest(one array per column) ... ON CONFLICT DO NOTHING RETURNING the key."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    arrays = ", ".join(
+        f"${i}::{table.columns[c].type.compile(dialect=dialect)}[]" for i, c in enumerate(columns, start=1)
+    )
     return (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders}) "
-        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {', '.join(conflict)}"
     )
 
 
@@ -113,6 +121,7 @@ class PgHotPath:
         self._pool: asyncpg.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Lock | None = None
+        self.batches = InsertBatches()
 
     async def pool(self) -> asyncpg.Pool | None:
         """The pool; None in any loop but the first that asked (asyncpg connections belong to one
@@ -162,16 +171,6 @@ def _with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
         if name not in values
     }
     return {**missing, **values} if missing else values
-
-
-async def insert_ignore(pool: asyncpg.Pool, table: Table, values: dict[str, Any], conflict: tuple[str, ...]) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING, the columns' defaults filled in; whether a row was inserted."""
-    values = _with_defaults(table, values)
-    columns = tuple(values)
-    json_columns = _json_columns(table)
-    args = tuple(_arg(values[c], c, json_columns) for c in columns)
-    status = await _run(pool, "execute", _insert_ignore_sql(table, columns, conflict), args)
-    return str(status).endswith(" 1")
 
 
 async def begin_attempt(
@@ -252,3 +251,48 @@ async def _once(pool: asyncpg.Pool, method: str, sql: str, args: tuple[Any, ...]
             with contextlib.suppress(asyncpg.InterfaceError):  # already given back, closed
                 connection.terminate()  # the pool opens a new one in its place
             raise
+
+
+class InsertBatches:
+    """INSERT ... ON CONFLICT DO NOTHING per table, one statement in flight per table and column set."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[_Key, list[tuple[tuple[Any, ...], asyncio.Future[bool]]]] = {}
+        self._draining: dict[_Key, asyncio.Task[None]] = {}
+
+    async def insert_ignore(
+        self, pool: asyncpg.Pool, table: Table, values: dict[str, Any], conflict: tuple[str, ...]
+    ) -> bool:
+        """Whether the row was inserted (False: a row with its key was there, or came earlier in its batch)."""
+        values = _with_defaults(table, values)
+        key: _Key = (table, tuple(values), conflict)
+        json_columns = _json_columns(table)
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append((tuple(_arg(v, c, json_columns) for c, v in values.items()), answer))
+        if key not in self._draining:
+            self._draining[key] = asyncio.create_task(self._drain(pool, key))
+        return await answer
+
+    async def _drain(self, pool: asyncpg.Pool, key: _Key) -> None:
+        _, columns, conflict = key
+        try:
+            while batch := self._waiting.pop(key, None):
+                rows = [row for row, _ in batch]
+                try:
+                    arrays = tuple(list(column) for column in zip(*rows, strict=True))
+                    returned = await _run(pool, "fetch", _insert_rows_sql(*key), arrays)
+                except Exception as exc:
+                    for _, answer in batch:
+                        if not answer.done():
+                            answer.set_exception(exc)
+                    continue
+                new = {tuple(r) for r in returned}
+                positions = [columns.index(c) for c in conflict]
+                for row, answer in batch:
+                    row_key = tuple(row[p] for p in positions)
+                    inserted = row_key in new
+                    new.discard(row_key)  # a key twice in one batch: only its first row was inserted
+                    if not answer.done():
+                        answer.set_result(inserted)
+        finally:
+            del self._draining[key]

@@ -226,7 +226,8 @@ async def _insert_ignore(db: Database, model: type[Any], values: dict[str, Any],
     """INSERT ... ON CONFLICT DO NOTHING as its own transaction, on the hot path where there is one."""
     pool = await _hot_path(db)
     if pool is not None:
-        return await pg.insert_ignore(pool, model.__table__, values, conflict)
+        assert db.pg is not None
+        return await db.pg.batches.insert_ignore(pool, model.__table__, values, conflict)
     return await db.run(insert_ignore_sync, model, values, list(conflict))
 
 

@@ -250,3 +250,34 @@ async def test_another_event_loop_gets_no_pool(db: Database) -> None:
         return await pg.pool()
 
     assert await asyncio.to_thread(asyncio.run, in_other_loop()) is None
+
+
+async def test_concurrent_inserts_share_statements_and_each_learns_its_own_outcome(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 enqueues of 100 IDs at once (each ID twice, in one batch or in two): every ID gets one
+    row and exactly one caller told `inserted`, and the rows went in far fewer statements than 200."""
+    from notifications.sql import pg
+
+    statements: list[str] = []
+    run = pg._run
+
+    async def counted(pool: Any, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+        statements.append(sql)
+        return await run(pool, method, sql, args)
+
+    monkeypatch.setattr(pg, "_run", counted)
+    now = datetime.now(UTC)
+
+    def row(i: int) -> dict[str, Any]:
+        nid = f"many-{i % 100}"
+        return {"id": nid, "channel": "email", "status": "queued", "workflow_id": nid, "created_at": now}
+
+    answers = await asyncio.gather(*(store.insert_row(db, row(i)) for i in range(200)))
+    per_id: dict[str, list[bool]] = {}
+    for i, inserted in enumerate(answers):
+        per_id.setdefault(f"many-{i % 100}", []).append(inserted)
+    assert all(sorted(v) == [False, True] for v in per_id.values()), per_id
+    assert 1 <= len(statements) < 20, len(statements)
+    async with db.sessions() as session:
+        assert len(list(await session.scalars(select(Notification.id)))) == 100
