@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -55,10 +54,10 @@ from notifications.schemas import (
     validate_payload,
     validate_priority,
 )
-from notifications.sql import queries, store
-from notifications.sql.engine import Database, is_unavailable, reachable
+from notifications.sql import store
+from notifications.sql.engine import Database, reachable
 from notifications.sql.models import DeliveryAttempt, Notification, utcnow
-from notifications.sql.rows import row_values
+from notifications.sql.rows import as_row, row_values
 from notifications.templating import render_email, render_push
 from notifications.temporal import AMBIGUOUS, UNREACHABLE, connect, unreachable
 from notifications.temporal import reachable as temporal_reachable
@@ -80,9 +79,6 @@ from notifications.types import (
     workflow_id_for,
 )
 
-# How long an enqueue trusts an earlier "queue not paused" answer (see NotificationClient._queue_paused).
-QUEUE_STATE_CACHE_SECONDS = 1.0
-
 log = logging.getLogger("notifications.client")
 
 
@@ -96,6 +92,7 @@ class NotificationClient(QueuesMixin, DevicesMixin):
         self._policy = settings.delivery_policy()
         # channel -> (its pause flag as last read or written, monotonic time of that read; 0 after a write)
         self._queue_flags: dict[str, tuple[bool, float]] = {}
+        self._queue_reads: dict[str, asyncio.Future[bool]] = {}  # QueuesMixin._queue_paused
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> NotificationClient:
@@ -158,7 +155,7 @@ class NotificationClient(QueuesMixin, DevicesMixin):
         if run_id is None:  # this notificationId was enqueued before: one notification, one delivery
             return await self._existing(inp, now)
         values = {**row_values(inp, Status.QUEUED, now), "run_id": run_id}
-        accepted = NotificationRecord.from_row(Notification(**values))
+        accepted = NotificationRecord.from_row(as_row(values))
         try:
             inserted = await store.insert_row(self.db, values)
         except Exception as exc:  # the workflow exists: this is a success, whatever SQL says
@@ -180,7 +177,7 @@ class NotificationClient(QueuesMixin, DevicesMixin):
         try:
             return await self.get(inp.notificationId)
         except NotificationNotFoundError:  # its first enqueue is still on its way to SQL
-            return NotificationRecord.from_row(Notification(**row_values(inp, Status.QUEUED, now)))
+            return NotificationRecord.from_row(as_row(row_values(inp, Status.QUEUED, now)))
         except NotificationUnavailableError:  # the workflow is the record meanwhile
             record = await self._record_from_workflow(inp, now)
         if record.channel != inp.channel:  # the API's own check reads SQL, which is down
@@ -195,31 +192,7 @@ class NotificationClient(QueuesMixin, DevicesMixin):
         attributes = described.typed_search_attributes
         values = row_values(inp, Status(attributes.get(STATUS_ATTRIBUTE) or Status.QUEUED.value), now)
         values.update(channel=attributes.get(CHANNEL_ATTRIBUTE) or inp.channel, run_id=described.run_id)
-        return NotificationRecord.from_row(Notification(**values)).model_copy(update={"mirrored": False})
-
-    async def _queue_paused(self, channel: str) -> bool:
-        """Whether a new notification starts held; "not paused" is trusted for QUEUE_STATE_CACHE_SECONDS.
-
-        Only the answer "not paused" is reused, because a stale one is harmless: every
-        send attempt checks the flag in SQL itself, so a notification enqueued just
-        after a pause is still held, at the price of one attempt that does not send.
-        A stale "paused" could hold a notification past a resume, so it is never reused.
-        With the database down, the last flag this client read or wrote decides: the
-        send cannot check SQL then, so a queue paused before the outage stays paused.
-        """
-        known = self._queue_flags.get(channel)
-        if known and not known[0] and time.monotonic() - known[1] < QUEUE_STATE_CACHE_SECONDS:
-            return False
-        try:
-            async with self.db.connection() as conn:  # a read: not queued behind this process's writes
-                paused = await queries.is_queue_paused(conn, channel)
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-            log.warning("queue state unavailable (%s): using the last one known", type(exc).__name__)
-            return known[0] if known else False
-        self._queue_flags[channel] = (paused, time.monotonic())
-        return paused
+        return NotificationRecord.from_row(as_row(values)).model_copy(update={"mirrored": False})
 
     async def _start(
         self, inp: NotificationInput, *, reuse: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE

@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from notifications.config import Settings
 from notifications.errors import NotificationUnavailableError, NotificationValidationError
 from notifications.sql import queries, store
-from notifications.sql.engine import Database, reachable
+from notifications.sql.engine import Database, is_unavailable, reachable
 from notifications.temporal import reachable as temporal_reachable
 from notifications.types import PAUSE_SIGNAL, RESUME_SIGNAL, WORKFLOW_NAME, Channel, PauseRequest
 
@@ -36,6 +36,10 @@ def queue_channels(queue: str) -> list[Channel]:
         raise NotificationValidationError([{"field": "queue", "message": "must be email, push or all"}]) from None
 
 
+# How long an enqueue trusts an earlier "queue not paused" answer (see QueuesMixin._queue_paused).
+QUEUE_STATE_CACHE_SECONDS = 1.0
+
+
 class QueuesMixin:
     """Queue methods of NotificationClient (which provides these attributes)."""
 
@@ -43,6 +47,45 @@ class QueuesMixin:
     db: Database
     settings: Settings
     _queue_flags: dict[str, tuple[bool, float]]
+    _queue_reads: dict[str, asyncio.Future[bool]]
+
+    async def _queue_paused(self, channel: str) -> bool:
+        """Whether a new notification starts held; "not paused" is trusted for QUEUE_STATE_CACHE_SECONDS.
+
+        Only the answer "not paused" is reused, because a stale one is harmless: every
+        send attempt checks the flag in SQL itself, so a notification enqueued just
+        after a pause is still held, at the price of one attempt that does not send.
+        A stale "paused" could hold a notification past a resume, so it is never reused.
+        With the database down, the last flag this client read or wrote decides: the
+        send cannot check SQL then, so a queue paused before the outage stays paused.
+        """
+        known = self._queue_flags.get(channel)
+        if known and not known[0] and time.monotonic() - known[1] < QUEUE_STATE_CACHE_SECONDS:
+            return False
+        try:
+            paused = await asyncio.shield(self._read_queue_flag(channel))
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("queue state unavailable (%s): using the last one known", type(exc).__name__)
+            return known[0] if known else False
+        self._queue_flags[channel] = (paused, time.monotonic())
+        return paused
+
+    def _read_queue_flag(self, channel: str) -> asyncio.Future[bool]:
+        """One read of the flag at a time per channel: the enqueues that find the cache stale
+        together (a burst, each second) share it."""
+        reading = self._queue_reads.get(channel)
+        if reading is None:
+            reading = self._queue_reads[channel] = asyncio.ensure_future(queries.queue_paused(self.db, channel))
+
+            def read(done: asyncio.Future[bool]) -> None:
+                del self._queue_reads[channel]
+                if not done.cancelled():
+                    done.exception()  # seen, even if every caller that waited was cancelled
+
+            reading.add_done_callback(read)
+        return reading
 
     async def pause_queue(
         self, queue: QueueName | str = "all", *, reason: str | None = None, actor: str | None = None

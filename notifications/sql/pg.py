@@ -173,6 +173,10 @@ def _with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     return {**missing, **values} if missing else values
 
 
+async def queue_paused(pool: asyncpg.Pool, channel: str) -> bool:
+    return bool(await _run(pool, "fetchval", "SELECT paused FROM queue_state WHERE queue = $1", (channel,)))
+
+
 async def begin_attempt(
     pool: asyncpg.Pool,
     notification_id: str,

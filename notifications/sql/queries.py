@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from notifications.errors import NotificationValidationError
+from notifications.sql import pg
 from notifications.sql.engine import Database
 from notifications.sql.models import AuditLog, DeliveryAttempt, Notification, QueueState
 from notifications.sql.statements import QUEUE_PAUSED
@@ -220,6 +221,15 @@ async def list_audit(
 # -- queue flags ------------------------------------------------------------------------------------
 async def is_queue_paused(executor: AsyncSession | AsyncConnection, channel: str) -> bool:
     return bool(await executor.scalar(QUEUE_PAUSED, {"b_queue": channel}))
+
+
+async def queue_paused(db: Database, channel: str) -> bool:
+    """A queue's pause flag, read on its own (the enqueue's check): on PostgreSQL through the hot path."""
+    pool = await db.pg.pool() if db.pg is not None else None
+    if pool is not None:
+        return await pg.queue_paused(pool, channel)
+    async with db.connection() as conn:  # a read: not queued behind this process's writes
+        return await is_queue_paused(conn, channel)
 
 
 async def queue_states(db: Database) -> dict[str, QueueState | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from notifications.sql.models import Notification, utcnow
@@ -43,6 +44,15 @@ def row_values(inp: NotificationInput, status: Status, now: datetime | None = No
         "created_at": now,
         "updated_at": now,
     }
+
+
+def as_row(values: dict[str, Any]) -> SimpleNamespace:
+    """Row values read like a row (`NotificationRecord.from_row`) without building an ORM object;
+    the columns they lack read as None."""
+    return SimpleNamespace(**{**_NO_VALUES, **values})
+
+
+_NO_VALUES: dict[str, Any] = {column.key: None for column in Notification.__table__.columns}
 
 
 def input_from_row(row: Notification, policy: DeliveryPolicy) -> NotificationInput:
