@@ -87,6 +87,15 @@ def _arg(value: Any, column: str, json_columns: frozenset[str]) -> Any:
 
 
 @functools.cache
+def _insert_row_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...]) -> str:
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    return (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+    )
+
+
+@functools.cache
 def _insert_rows_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...]) -> str:
     """INSERT ... SELECT FROM unnest(one array per column) ... ON CONFLICT DO NOTHING RETURNING the key."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -258,11 +267,16 @@ async def _once(pool: asyncpg.Pool, method: str, sql: str, args: tuple[Any, ...]
 
 
 class InsertBatches:
-    """INSERT ... ON CONFLICT DO NOTHING per table, one statement in flight per table and column set."""
+    """INSERT ... ON CONFLICT DO NOTHING per table, one statement in flight per table and column set.
+
+    A row that finds none in flight goes at once, in its caller's task, as a one-row statement;
+    the rows that arrive meanwhile wait and go together in the next, a multi-row statement.
+    """
 
     def __init__(self) -> None:
+        self._busy: set[_Key] = set()
         self._waiting: dict[_Key, list[tuple[tuple[Any, ...], asyncio.Future[bool]]]] = {}
-        self._draining: dict[_Key, asyncio.Task[None]] = {}
+        self._draining: set[asyncio.Task[None]] = set()
 
     async def insert_ignore(
         self, pool: asyncpg.Pool, table: Table, values: dict[str, Any], conflict: tuple[str, ...]
@@ -271,11 +285,25 @@ class InsertBatches:
         values = _with_defaults(table, values)
         key: _Key = (table, tuple(values), conflict)
         json_columns = _json_columns(table)
-        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(key, []).append((tuple(_arg(v, c, json_columns) for c, v in values.items()), answer))
-        if key not in self._draining:
-            self._draining[key] = asyncio.create_task(self._drain(pool, key))
-        return await answer
+        row = tuple(_arg(v, c, json_columns) for c, v in values.items())
+        if key in self._busy:
+            answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._waiting.setdefault(key, []).append((row, answer))
+            return await answer
+        self._busy.add(key)
+        try:
+            status = await _run(pool, "execute", _insert_row_sql(*key), row)
+        finally:
+            self._hand_over(pool, key)
+        return str(status).endswith(" 1")
+
+    def _hand_over(self, pool: asyncpg.Pool, key: _Key) -> None:
+        if key not in self._waiting:
+            self._busy.discard(key)
+            return
+        task = asyncio.create_task(self._drain(pool, key))
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
 
     async def _drain(self, pool: asyncpg.Pool, key: _Key) -> None:
         _, columns, conflict = key
@@ -299,4 +327,4 @@ class InsertBatches:
                     if not answer.done():
                         answer.set_result(inserted)
         finally:
-            del self._draining[key]
+            self._busy.discard(key)
