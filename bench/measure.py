@@ -124,6 +124,7 @@ class Meter:
     server_s: float = 0.0
     worker_s: float = 0.0
     client_s: float = 0.0
+    client_enqueue_s: float = 0.0
     metrics0: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
 
@@ -131,6 +132,10 @@ class Meter:
         self.server0, self.worker0 = self.st.cpu()
         self.client0 = time.process_time()
         self.metrics0 = _scrape_metrics(self.st.metrics_port)
+
+    def enqueued(self) -> None:
+        """The last enqueue has returned: the client's own work is done; what follows is waiting."""
+        self.client_enqueue_s = time.process_time() - self.client0
 
     def stop(self) -> None:
         server, worker = self.st.cpu()
@@ -145,6 +150,7 @@ class Meter:
             "server_cpu_s_per_1000": round(self.server_s * per, 2),
             "worker_cpu_s_per_1000": round(self.worker_s * per, 2),
             "client_cpu_s_per_1000": round(self.client_s * per, 2),
+            "client_enqueue_cpu_s_per_1000": round(self.client_enqueue_s * per, 2),
             "server_cpu_s": round(self.server_s, 2),
             "worker_cpu_s": round(self.worker_s, 2),
         }

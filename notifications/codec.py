@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
+from notifications.converter import PayloadConverter
+
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 
@@ -85,10 +87,11 @@ class AesGcmCodec(PayloadCodec):
 
 
 def data_converter(encryption_keys: str | None) -> DataConverter:
+    converter = dataclasses.replace(DataConverter.default, payload_converter_class=PayloadConverter)
     if not encryption_keys:
-        return DataConverter.default
+        return converter
     return dataclasses.replace(
-        DataConverter.default,
+        converter,
         payload_codec=AesGcmCodec(parse_keys(encryption_keys)),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

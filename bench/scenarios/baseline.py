@@ -37,6 +37,7 @@ async def run_baseline(opts: BenchOptions, base: Path, *, n: int, name: str, pos
         t0 = time.time()
         enqueue = await _bounded(list(range(n)), opts.enqueue_concurrency, start)
         enqueue_done = time.time()
+        meter.enqueued()
         deadline = time.monotonic() + opts.scenario_timeout
         done = 0
         query = f'WorkflowType = "{BASELINE_WORKFLOW}" AND ExecutionStatus = "Completed"'

@@ -51,6 +51,7 @@ async def run_ours(
             t0 = time.time()
             enqueue = await _enqueue_all(client, plan, prefix, opts.enqueue_concurrency)
             enqueue_done = time.time()
+            meter.enqueued()
             sent = await _wait_sent(st, client, prefix, n, opts.scenario_timeout)
             meter.stop()
             peak = st.worker_peak_rss_kb()
