@@ -63,26 +63,29 @@ class QueuesMixin:
         if known and not known[0] and time.monotonic() - known[1] < QUEUE_STATE_CACHE_SECONDS:
             return False
         try:
-            paused = await asyncio.shield(self._read_queue_flag(channel))
+            return await asyncio.shield(self._read_queue_flag(channel))
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
             log.warning("queue state unavailable (%s): using the last one known", type(exc).__name__)
             return known[0] if known else False
-        self._queue_flags[channel] = (paused, time.monotonic())
-        return paused
 
     def _read_queue_flag(self, channel: str) -> asyncio.Future[bool]:
         """One read of the flag at a time per channel: the enqueues that find the cache stale
-        together (a burst, each second) share it."""
+        together (a burst, each second) share it. A pause or resume by this client drops the
+        read in flight (`_set_queues`): enqueues after it read afresh, and the dropped read's
+        answer, older than the write, is not kept."""
         reading = self._queue_reads.get(channel)
         if reading is None:
             reading = self._queue_reads[channel] = asyncio.ensure_future(queries.queue_paused(self.db, channel))
 
             def read(done: asyncio.Future[bool]) -> None:
+                failed = done.cancelled() or done.exception() is not None  # seen, even with no caller left
+                if self._queue_reads.get(channel) is not done:
+                    return  # dropped by a pause or resume meanwhile
                 del self._queue_reads[channel]
-                if not done.cancelled():
-                    done.exception()  # seen, even if every caller that waited was cancelled
+                if not failed:
+                    self._queue_flags[channel] = (done.result(), time.monotonic())
 
             reading.add_done_callback(read)
         return reading
@@ -128,6 +131,7 @@ class QueuesMixin:
         for channel in channels:
             with reachable():
                 await store.set_queue_paused(self.db, channel.value, paused, reason=reason, actor=actor)
+            self._queue_reads.pop(channel.value, None)  # a read begun before this write is not kept
             self._queue_flags[channel.value] = (paused, 0.0)
             try:
                 with temporal_reachable():

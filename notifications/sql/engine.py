@@ -107,8 +107,10 @@ class Database:
             self._sync_engine = _sqlite_sync_engine(url, busy_timeout_ms=30_000)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-            self.pg = PgHotPath(url, max_size=send_slots or pool_size)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if not self.is_sqlite:
+            _, connect_args = self.engine.dialect.create_connect_args(self.engine.url)
+            self.pg = PgHotPath(dict(connect_args), max_size=send_slots or pool_size)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)

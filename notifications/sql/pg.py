@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import re
 from datetime import datetime
 from typing import Any, cast
 
@@ -34,11 +35,14 @@ from notifications.types import Status
 _Key = tuple[Table, tuple[str, ...], tuple[str, ...]]
 NOTIFICATIONS = cast(Table, Notification.__table__)
 DELIVERY_ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
+_LENGTH = re.compile(r"\(.*\)")
 _TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL)
 
 # The attempt start of `store._begin_attempt` as one statement. The CTEs run once each, on one
 # snapshot; the row lock taken by `probe` holds until the statement (its own transaction) ends.
 # No row comes back when the notification has no row yet: the caller then takes the slow path.
+# `repeated`: this very statement (same run, same `now`) committed before and its answer was
+# lost (`_run` ran it again): it answers the attempt it opened then, and writes nothing.
 BEGIN_ATTEMPT = f"""
 WITH probe AS (
     SELECT n.status, n.attempts, n.run_id, n.provider, n.provider_message_id, n.completed_at, n.paused,
@@ -52,26 +56,32 @@ WITH probe AS (
                 WHEN p.paused AND NOT $5 AND p.status NOT IN ({_TERMINAL_SQL}) THEN 'paused'
                 WHEN p.status = '{Status.SENT.value}' THEN 'sent'
                 ELSE 'open' END AS action,
-           CASE WHEN p.run_id = $3 THEN p.attempts ELSE 0 END AS prior
+           CASE WHEN p.run_id = $3 THEN p.attempts ELSE 0 END AS prior,
+           EXISTS (SELECT 1 FROM delivery_attempts r
+                   WHERE r.notification_id = $1 AND r.run_id = $3 AND r.attempt = p.attempts
+                     AND r.started_at = $6 AND r.outcome = 'in_progress') AS repeated
     FROM probe p
 ), numbered AS (
-    SELECT d.*, GREATEST($4, d.prior + 1) AS attempt FROM decision d
+    SELECT d.*, CASE WHEN d.repeated THEN d.prior ELSE GREATEST($4, d.prior + 1) END AS attempt,
+           d.repeated AS writes_nothing
+    FROM decision d
 ), interrupted AS (
     UPDATE delivery_attempts a
     SET outcome = 'interrupted', finished_at = $6, error_code = 'WORKER_LOST', error_message = $7
     FROM numbered d
-    WHERE d.action = 'open' AND d.prior > 0
+    WHERE d.action = 'open' AND NOT d.writes_nothing AND d.prior > 0
       AND a.notification_id = $1 AND a.run_id = $3 AND a.outcome = 'in_progress'
 ), opened AS (
     INSERT INTO delivery_attempts (notification_id, run_id, attempt, started_at, outcome, details)
-    SELECT $1, $3, d.attempt, $6, 'in_progress', '{{}}' FROM numbered d WHERE d.action = 'open'
+    SELECT $1, $3, d.attempt, $6, 'in_progress', '{{}}' FROM numbered d
+    WHERE d.action = 'open' AND NOT d.writes_nothing
     ON CONFLICT (notification_id, run_id, attempt) DO NOTHING
 ), live AS (
     UPDATE notifications n
     SET status = '{Status.RETRYING.value}', attempts = d.attempt, last_attempt_at = $6, next_retry_at = NULL,
         paused = false, run_id = $3, updated_at = $6
     FROM numbered d
-    WHERE n.id = $1 AND d.action = 'open' AND n.status NOT IN ({_TERMINAL_SQL})
+    WHERE n.id = $1 AND d.action = 'open' AND NOT d.writes_nothing AND n.status NOT IN ({_TERMINAL_SQL})
 )
 SELECT action, attempt, attempts, provider, provider_message_id, completed_at FROM numbered
 """
@@ -99,9 +109,10 @@ def _insert_row_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str,
 def _insert_rows_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...]) -> str:
     """INSERT ... SELECT FROM unnest(one array per column) ... ON CONFLICT DO NOTHING RETURNING the key."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    arrays = ", ".join(
-        f"${i}::{table.columns[c].type.compile(dialect=dialect)}[]" for i, c in enumerate(columns, start=1)
-    )
+    # Each array cast to its column's base type: VARCHAR(128) would truncate a value silently
+    # where the one-row statement refuses it.
+    base_types = [_LENGTH.sub("", table.columns[c].type.compile(dialect=dialect)) for c in columns]
+    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(base_types, start=1))
     return (
         f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
         f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {', '.join(conflict)}"
@@ -124,8 +135,9 @@ def _finish_sql(attempt_columns: tuple[str, ...], row_columns: tuple[str, ...]) 
 class PgHotPath:
     """An asyncpg pool for the per-send statements, opened on first use in the loop that uses it."""
 
-    def __init__(self, url: str, *, max_size: int) -> None:
-        self._dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    def __init__(self, connect_args: dict[str, Any], *, max_size: int) -> None:
+        # What SQLAlchemy's asyncpg dialect makes of the URL (host, user, ssl=...), less its own keys.
+        self._connect = {k: v for k, v in connect_args.items() if not k.startswith("prepared_statement_")}
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -149,7 +161,7 @@ class PgHotPath:
                     # No floor of open connections: asyncpg would keep reopening it, loudly,
                     # through a database outage.
                     self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=0, max_size=self._max_size, reset=_keep_session
+                        min_size=0, max_size=self._max_size, reset=_keep_session, **self._connect
                     )
         return self._pool
 
@@ -233,6 +245,17 @@ _CONNECTION_ERRORS = (
     OSError,
     TimeoutError,
 )
+# ...but these say the statement or its values are wrong, or it was cancelled: not an outage.
+_STATEMENT_ERRORS = (
+    asyncpg.exceptions._base.DataError,  # a value the driver cannot encode
+    asyncpg.ClientConfigurationError,
+    asyncpg.QueryCanceledError,
+)
+_ACQUIRE_TIMEOUT_S = 30.0  # as SQLAlchemy's pool_timeout: a database that does not answer is unavailable
+
+
+def _gone(exc: BaseException) -> bool:
+    return isinstance(exc, _CONNECTION_ERRORS) and not isinstance(exc, _STATEMENT_ERRORS)
 
 
 async def _run(pool: asyncpg.Pool, method: str, sql: str, args: tuple[Any, ...]) -> Any:
@@ -241,28 +264,32 @@ async def _run(pool: asyncpg.Pool, method: str, sql: str, args: tuple[Any, ...])
 
     A pooled connection the server closed before the loop read its goodbye (a restart, an
     outage) fails at once: the statement runs once more on a new connection, as SQLAlchemy's
-    ping at checkout would have found it. Each statement here may run twice: the inserts and
-    the attempt's end are idempotent, and an attempt start run twice logs one attempt as
-    interrupted, as a worker that died would have left it.
+    ping at checkout would have found it. Each statement here is safe to run twice: the inserts
+    and the attempt's end are idempotent, and an attempt start knows its own row (`repeated`).
     """
     try:
         try:
             return await _once(pool, method, sql, args)
-        except _CONNECTION_ERRORS:
+        except Exception as exc:
+            if not _gone(exc):
+                raise
             return await _once(pool, method, sql, args)
-    except _CONNECTION_ERRORS as exc:
-        raise OperationalError(sql, None, exc) from exc
-    except asyncpg.PostgresError as exc:
-        raise DBAPIError(sql, None, exc) from exc
+    except Exception as exc:
+        if _gone(exc):
+            raise OperationalError(sql, None, exc) from exc
+        if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
+            raise DBAPIError(sql, None, exc) from exc
+        raise
 
 
 async def _once(pool: asyncpg.Pool, method: str, sql: str, args: tuple[Any, ...]) -> Any:
-    async with pool.acquire() as connection:
+    async with pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as connection:
         try:
             return await getattr(connection, method)(sql, *args)
-        except _CONNECTION_ERRORS:
-            with contextlib.suppress(asyncpg.InterfaceError):  # already given back, closed
-                connection.terminate()  # the pool opens a new one in its place
+        except Exception as exc:
+            if _gone(exc):
+                with contextlib.suppress(asyncpg.InterfaceError):  # already given back, closed
+                    connection.terminate()  # the pool opens a new one in its place
             raise
 
 
@@ -303,28 +330,56 @@ class InsertBatches:
             return
         task = asyncio.create_task(self._drain(pool, key))
         self._draining.add(task)
-        task.add_done_callback(self._draining.discard)
+        task.add_done_callback(lambda done: self._drained(done, key))
+
+    def _drained(self, task: asyncio.Task[None], key: _Key) -> None:
+        self._draining.discard(task)
+        if task.cancelled():  # shutting down, perhaps before it ran: nobody is left waiting forever
+            self._busy.discard(key)
+            for _, answer in self._waiting.pop(key, []):
+                answer.cancel()
 
     async def _drain(self, pool: asyncpg.Pool, key: _Key) -> None:
         _, columns, conflict = key
+        positions = [columns.index(c) for c in conflict]
+        batch: list[tuple[tuple[Any, ...], asyncio.Future[bool]]] = []
         try:
-            while batch := self._waiting.pop(key, None):
-                rows = [row for row, _ in batch]
+            while batch := self._waiting.pop(key, []):
                 try:
-                    arrays = tuple(list(column) for column in zip(*rows, strict=True))
+                    arrays = tuple(list(column) for column in zip(*(row for row, _ in batch), strict=True))
                     returned = await _run(pool, "fetch", _insert_rows_sql(*key), arrays)
-                except Exception as exc:
-                    for _, answer in batch:
-                        if not answer.done():
-                            answer.set_exception(exc)
+                except DBAPIError as exc:
+                    if isinstance(exc, OperationalError) or len(batch) == 1:
+                        _answer(batch, exc)
+                    else:  # a row the database refused: each row alone, so only its caller hears of it
+                        await self._one_by_one(pool, key, batch)
                     continue
                 new = {tuple(r) for r in returned}
-                positions = [columns.index(c) for c in conflict]
                 for row, answer in batch:
                     row_key = tuple(row[p] for p in positions)
-                    inserted = row_key in new
+                    _answer([(row, answer)], row_key in new)
                     new.discard(row_key)  # a key twice in one batch: only its first row was inserted
-                    if not answer.done():
-                        answer.set_result(inserted)
+        except BaseException as exc:
+            _answer(batch, exc)
+            raise
         finally:
             self._busy.discard(key)
+
+    async def _one_by_one(self, pool: asyncpg.Pool, key: _Key, batch: list[tuple[tuple[Any, ...], Any]]) -> None:
+        for row, answer in batch:
+            try:
+                status = await _run(pool, "execute", _insert_row_sql(*key), row)
+            except DBAPIError as exc:
+                _answer([(row, answer)], exc)
+            else:
+                _answer([(row, answer)], str(status).endswith(" 1"))
+
+
+def _answer(batch: list[tuple[tuple[Any, ...], asyncio.Future[bool]]], outcome: bool | BaseException) -> None:
+    for _, answer in batch:
+        if answer.done():
+            continue
+        if isinstance(outcome, BaseException):
+            answer.set_exception(outcome)
+        else:
+            answer.set_result(outcome)

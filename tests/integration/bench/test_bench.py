@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.system import ROOT
+import psycopg
+
+from tests.support.system import PG_ADMIN_URL, ROOT
 
 SCENARIO_KEYS = {
     "notifications",
@@ -29,8 +31,14 @@ SCENARIO_KEYS = {
 }
 
 
+def _bench_databases() -> set[str]:
+    with psycopg.connect(PG_ADMIN_URL) as conn:
+        return {name for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'bench%'")}
+
+
 def test_quick_bench_end_to_end(tmp_path: Path) -> None:
     output = tmp_path / "results.json"
+    databases_before = _bench_databases()
     exe = Path(sys.executable).parent / "notifications"
     proc = subprocess.run(
         [
@@ -88,6 +96,23 @@ def test_quick_bench_end_to_end(tmp_path: Path) -> None:
     assert isinstance(results["throughput_ratio"], float) and results["throughput_ratio"] > 0
     assert results["ratios"]["throughput_ratio"] == results["throughput_ratio"]
     assert "throughput_ratio>=0.9" in results["targets"]
+
+    # the same pair on PostgreSQL, each round on a database of its own, dropped afterwards
+    for name in ("baseline_postgres", "ours_0ms_postgres"):
+        assert SCENARIO_KEYS <= scenarios[name].keys(), name
+        assert scenarios[name]["all_sent"] and scenarios[name]["sent"] == 20, scenarios[name]
+    assert scenarios["ours_0ms_postgres"]["delivery_attempts"] == {"sent": 20}
+    assert scenarios["ours_0ms_postgres"]["outbox_messages"] == 20
+    assert isinstance(results["throughput_ratio_postgres"], float) and results["throughput_ratio_postgres"] > 0
+    headline = results["headline"]
+    assert headline["postgres"]["throughput_ratio"] == results["throughput_ratio_postgres"]
+    assert headline["sqlite"]["throughput_ratio"] == results["throughput_ratio"]
+    for side in ("sqlite", "postgres"):
+        assert set(headline[side]["worker_cpu_s_per_1000"]) == {"ours", "baseline"}
+        assert set(headline[side]["enqueue_latency_ms"]["ours"]) == {"p50", "p99"}
+        assert headline[side]["client_cpu_ratio"] > 0 and len(headline[side]["throughput_ratio_per_round"]) == 1
+    assert {"throughput_ratio_postgres>=1.0", "client_cpu_ratio_postgres<=2.0"} <= results["targets"].keys()
+    assert _bench_databases() == databases_before  # every one it created was dropped
     assert not [k for k, v in scenarios.items() if "error" in v]
 
 

@@ -41,3 +41,30 @@ async def test_a_burst_of_enqueues_reads_the_flag_once(
         assert reads == ["email", "push", "push"]
     finally:
         await db.dispose()
+
+
+async def test_an_enqueue_after_a_resume_does_not_join_a_read_from_before_it(
+    system: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read begun while the queue was paused is still in flight when the resume commits: the
+    enqueues after the resume read afresh (not "paused"), and the old answer is not cached."""
+    client = system.client
+    await client.pause_queue("email", reason="test", actor="test")
+    gate = asyncio.Event()
+    read = queries.queue_paused
+
+    async def slow(database: Any, channel: str) -> bool:
+        value = await read(database, channel)
+        await gate.wait()
+        return value
+
+    monkeypatch.setattr(queries, "queue_paused", slow)
+    before = asyncio.create_task(client._queue_paused("email"))
+    await asyncio.sleep(0.2)  # it has read "paused" and waits at the gate
+    monkeypatch.setattr(queries, "queue_paused", read)
+    await client.resume_queue("email", actor="test")
+    assert await client._queue_paused("email") is False
+    gate.set()
+    assert await before is True  # begun before the resume: it may say so
+    assert client._queue_flags["email"][0] is False
+    assert await client._queue_paused("email") is False

@@ -281,3 +281,55 @@ async def test_concurrent_inserts_share_statements_and_each_learns_its_own_outco
     assert 1 <= len(statements) < 20, len(statements)
     async with db.sessions() as session:
         assert len(list(await session.scalars(select(Notification.id)))) == 100
+
+
+async def test_an_attempt_start_run_again_after_its_answer_was_lost_opens_nothing_new(db: Database) -> None:
+    """`_run` runs a statement again when its connection dropped; an attempt start that did commit
+    the first time answers the attempt it opened then, and does not spend another."""
+    from notifications.sql import pg
+
+    await _setup(db, "lost", "fresh")
+    pool = await db.pg.pool() if db.pg else None
+    assert pool is not None
+    now = datetime.now(UTC)
+    first = await pg.begin_attempt(pool, "lost", "email", RUN, 1, False, now)
+    again = await pg.begin_attempt(pool, "lost", "email", RUN, 1, False, now)
+    assert first is not None and again is not None
+    assert (first["action"], first["attempt"]) == (again["action"], again["attempt"]) == ("open", 1)
+    state = await _state(db, "lost")
+    assert state[1] == 1 and [entry[1:3] for entry in state[-1]] == [(1, "in_progress")]
+    later = await pg.begin_attempt(pool, "lost", "email", RUN, 1, False, datetime.now(UTC))
+    assert later is not None and later["attempt"] == 2  # a new start (a retry) is a new attempt
+
+
+async def test_a_row_refused_in_a_batch_fails_only_its_own_caller(db: Database) -> None:
+    """A batch the database refuses because of one row goes again row by row: the others land, and
+    a value too long is refused as the one-row statement refuses it, never cut short."""
+    now = datetime.now(UTC)
+
+    def row(i: int, channel: str = "email") -> dict[str, Any]:
+        return {"id": f"batch-{i}", "channel": channel, "status": "queued", "workflow_id": "w", "created_at": now}
+
+    rows = [row(i) for i in range(30)]
+    rows[17] = row(17, channel="x" * 40)  # channel is VARCHAR(16)
+    answers = await asyncio.gather(*(store.insert_row(db, r) for r in rows), return_exceptions=True)
+    failed = [i for i, a in enumerate(answers) if isinstance(a, Exception)]
+    assert failed == [17] and all(a is True for i, a in enumerate(answers) if i != 17)
+    async with db.sessions() as session:
+        ids = set(await session.scalars(select(Notification.id)))
+    assert ids == {f"batch-{i}" for i in range(30) if i != 17}
+
+
+async def test_url_parameters_reach_the_pool_as_sqlalchemy_reads_them(postgresql_url: str, tmp_path: Path) -> None:
+    """`?ssl=...` is SQLAlchemy's asyncpg spelling; the hot path's pool connects with it too."""
+    settings = Settings(database_url=postgresql_url + "?ssl=disable", data_dir=tmp_path)
+    await asyncio.to_thread(upgrade, Settings(database_url=postgresql_url, data_dir=tmp_path))
+    database = Database.from_settings(settings)
+    try:
+        now = datetime.now(UTC)
+        assert await store.insert_row(
+            database, {"id": "tls", "channel": "email", "status": "queued", "workflow_id": "w", "created_at": now}
+        )
+        assert database.pg is not None and await database.pg.pool() is not None
+    finally:
+        await database.dispose()
