@@ -31,6 +31,7 @@ from notifications.sql import store
 from notifications.sql.engine import UNAVAILABLE, Database
 from notifications.sql.models import utcnow
 from notifications.types import (
+    EXPIRED_ERROR,
     NOTIFICATION_PAUSED_ERROR,
     QUEUE_PAUSED_ERROR,
     AttemptReport,
@@ -79,6 +80,11 @@ class AttemptPipeline:
 
         mirrored = True
         started_at = utcnow()
+        if n.expiresAt and started_at >= datetime.fromisoformat(n.expiresAt):
+            # The workflow's expiry timer may not have fired yet: a late send does harm.
+            raise ApplicationError(
+                "not sent before its expiresAt", {"attemptsMade": attempt - 1}, type=EXPIRED_ERROR, non_retryable=True
+            )
         try:
             start = await store.begin_attempt(self.db, n, run_id, attempt, after_resume=inp.afterResume)
         except _DB_ERRORS as exc:

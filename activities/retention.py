@@ -26,7 +26,10 @@ class RetentionActivities:
         result = PurgeResult()
         rules = [
             ([Status.SENT.value], now - timedelta(days=request.sentDays)),
-            ([Status.FAILED.value, Status.CANCELLED.value], now - timedelta(days=request.failedDays)),
+            (
+                [Status.FAILED.value, Status.CANCELLED.value, Status.EXPIRED.value],
+                now - timedelta(days=request.failedDays),
+            ),
         ]
         for statuses, cutoff in rules:
             while True:

@@ -80,6 +80,7 @@ class QueueCounts(BaseModel):
     completed: int
     failed: int
     delayed: int
+    expired: int = Field(0, description="ended unsent at their expiresAt (beside the seed's five)")
 
 
 class QueueStats(BaseModel):
@@ -124,6 +125,8 @@ class Enqueued(BaseModel):
     mirrored: bool = Field(
         True, description="false: accepted while the database was down; its SQL record follows when it answers"
     )
+    sendAt: datetime | None = Field(None, description="when a scheduled notification is due (status scheduled)")
+    expiresAt: datetime | None = None
 
     @classmethod
     def of(cls, record: NotificationRecord) -> dict[str, Any]:
@@ -133,6 +136,8 @@ class Enqueued(BaseModel):
             channel=record.channel,
             priority=record.priority,
             mirrored=record.mirrored,
+            sendAt=record.send_at,
+            expiresAt=record.expires_at,
         ).model_dump()
 
 

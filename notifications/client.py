@@ -16,7 +16,6 @@ the database answers again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Mapping
@@ -36,6 +35,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from notifications.config import Settings, get_settings
+from notifications.control import ControlMixin
 from notifications.devices import DevicesMixin
 from notifications.errors import (
     NotificationConflictError,
@@ -51,6 +51,7 @@ from notifications.schemas import (
     EmailNotification,
     NotificationRecord,
     PushNotification,
+    check_schedule,
     validate_payload,
     validate_priority,
 )
@@ -63,9 +64,8 @@ from notifications.temporal import AMBIGUOUS, UNREACHABLE, connect, unreachable
 from notifications.temporal import reachable as temporal_reachable
 from notifications.types import (
     CHANNEL_ATTRIBUTE,
-    PAUSE_SIGNAL,
     PRIORITY_ATTRIBUTE,
-    RESUME_SIGNAL,
+    SEND_AT_ATTRIBUTE,
     STATUS_ATTRIBUTE,
     STATUS_QUERY,
     TASK_QUEUES,
@@ -73,7 +73,6 @@ from notifications.types import (
     WORKFLOW_NAME,
     Channel,
     NotificationInput,
-    PauseRequest,
     Status,
     temporal_priority_key,
     workflow_id_for,
@@ -82,7 +81,7 @@ from notifications.types import (
 log = logging.getLogger("notifications.client")
 
 
-class NotificationClient(QueuesMixin, DevicesMixin):
+class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin):
     """Enqueue, inspect and control notifications. One per process is plenty."""
 
     def __init__(self, temporal: Client, db: Database, settings: Settings) -> None:
@@ -129,7 +128,12 @@ class NotificationClient(QueuesMixin, DevicesMixin):
         self, p: EmailNotification | PushNotification, channel: Channel, priority: int, **content: Any
     ) -> NotificationInput:
         """The workflow input: the fields both channels share, plus the channel's rendered content."""
+        send_at, expires_at = check_schedule(
+            p.sendAt, p.expiresAt, now=utcnow(), max_days=self.settings.max_schedule_days
+        )
         return NotificationInput(
+            sendAt=send_at.isoformat() if send_at else None,
+            expiresAt=expires_at.isoformat() if expires_at else None,
             notificationId=p.notificationId or uuid.uuid4().hex,
             channel=channel.value,
             priority=priority,
@@ -154,7 +158,7 @@ class NotificationClient(QueuesMixin, DevicesMixin):
         run_id = await self._start(inp)
         if run_id is None:  # this notificationId was enqueued before: one notification, one delivery
             return await self._existing(inp, now)
-        values = {**row_values(inp, Status.QUEUED, now), "run_id": run_id}
+        values = {**row_values(inp, Status.SCHEDULED if inp.sendAt else Status.QUEUED, now), "run_id": run_id}
         accepted = NotificationRecord.from_row(as_row(values))
         try:
             inserted = await store.insert_row(self.db, values)
@@ -206,14 +210,7 @@ class NotificationClient(QueuesMixin, DevicesMixin):
                 task_queue=TASK_QUEUES[Channel(inp.channel)],
                 id_reuse_policy=reuse,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(STATUS_ATTRIBUTE, Status.QUEUED.value),
-                        SearchAttributePair(CHANNEL_ATTRIBUTE, inp.channel),
-                        SearchAttributePair(TYPE_ATTRIBUTE, inp.type or "none"),
-                        SearchAttributePair(PRIORITY_ATTRIBUTE, inp.priority),
-                    ]
-                ),
+                search_attributes=_attributes(inp),
                 # Fairness by tenant: one tenant's burst cannot starve another's at the same priority.
                 priority=Priority(priority_key=temporal_priority_key(inp.priority), fairness_key=inp.tenant),
                 static_summary=f"{inp.channel} · {inp.type or 'no type'} · to {recipient}",
@@ -288,52 +285,17 @@ class NotificationClient(QueuesMixin, DevicesMixin):
                 raise
         return (await self.get(notification_id)).to_json()
 
-    # -- control: one notification -------------------------------------------------------
-    async def pause(self, notification_id: str, reason: str | None = None) -> None:
-        """Hold one notification. The SQL flag comes first: a send already handed to a worker
-        checks it before it starts, even though its workflow sees the signal only afterwards."""
-        await self._set_paused(notification_id, True, PauseRequest(reason=reason))
 
-    async def resume(self, notification_id: str) -> None:
-        await self._set_paused(notification_id, False, PauseRequest())
-
-    async def _set_paused(self, notification_id: str, paused: bool, request: PauseRequest) -> None:
-        before = (await self.get(notification_id)).paused
-        with reachable():
-            await store.set_paused(self.db, notification_id, paused)
-        try:
-            with temporal_reachable():
-                await self.handle(notification_id).signal(PAUSE_SIGNAL if paused else RESUME_SIGNAL, request)
-        except NotificationUnavailableError:
-            with contextlib.suppress(Exception):  # the caller is told nothing changed: make it so
-                await store.set_paused(self.db, notification_id, before)
-            raise
-
-    async def cancel(self, notification_id: str) -> None:
-        """Cancel a notification not sent yet; a send already in flight still completes."""
-        record = await self.get(notification_id)
-        if Status(record.status).terminal:
-            raise NotificationConflictError(f"notification {notification_id} is already {record.status}")
-        with temporal_reachable():
-            await self.handle(notification_id).cancel()
-
-    async def retry(self, notification_id: str) -> NotificationRecord:
-        """Re-run a failed notification: a new workflow run, same ID, fresh attempts.
-
-        Refused while a run of it is still going (the workflow ID is unique among
-        running workflows), and for anything that is not `failed`.
-        """
-        with reachable(), temporal_reachable():
-            return await self._retry(notification_id)
-
-    async def _retry(self, notification_id: str) -> NotificationRecord:
-        inp = await store.claim_for_retry(self.db, notification_id, self._policy)
-        inp.enqueuedAt = utcnow().isoformat()
-        run_id = await self._start(inp, reuse=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
-        await store.end_retry_claim(self.db, notification_id, run_id=run_id)  # failed again without a run
-        if run_id is None:
-            raise NotificationConflictError(f"notification {notification_id} has a run in progress")
-        return await self.get(notification_id)
+def _attributes(inp: NotificationInput) -> TypedSearchAttributes:
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(STATUS_ATTRIBUTE, (Status.SCHEDULED if inp.sendAt else Status.QUEUED).value),
+        SearchAttributePair(CHANNEL_ATTRIBUTE, inp.channel),
+        SearchAttributePair(TYPE_ATTRIBUTE, inp.type or "none"),
+        SearchAttributePair(PRIORITY_ATTRIBUTE, inp.priority),
+    ]
+    if inp.sendAt:  # the Web UI lists what is due when: NotificationSendAt
+        pairs.append(SearchAttributePair(SEND_AT_ATTRIBUTE, datetime.fromisoformat(inp.sendAt)))
+    return TypedSearchAttributes(pairs)
 
 
 # -- module-level API, as in the seed's integration examples ------------------------------------

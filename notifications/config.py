@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     )
     mirror_retry_max_seconds: float = Field(30.0, gt=0, description="cap of the SQL-mirror retry backoff")
     default_priority: int = Field(5, ge=1, le=10)
+    max_schedule_days: int = Field(365, ge=1, description="how far ahead a sendAt may be")
     query_timeout_seconds: float = Field(5.0, gt=0, description="wait for a live `status` query before using SQL")
 
     # --- Logs and metrics -------------------------------------------------------

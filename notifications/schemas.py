@@ -9,10 +9,19 @@ silently dropped value.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from notifications.errors import NotificationValidationError
@@ -32,6 +41,9 @@ class _Payload(BaseModel):
     userId: str | None = Field(None, min_length=1, max_length=128)
     tenant: str | None = Field(None, pattern=NAME_PATTERN)
     data: dict[str, Any] | None = None
+    # RFC 3339 with an offset; absent or past: now. Checked against now by `check_schedule`.
+    sendAt: AwareDatetime | None = None
+    expiresAt: AwareDatetime | None = None
 
 
 class EmailNotification(_Payload):
@@ -65,7 +77,7 @@ class PushNotification(_Payload):
         return len(json.dumps({"title": title, "body": message, "data": self.data or {}}).encode())
 
 
-def validate_payload(model: type[_Payload], payload: Any) -> Any:
+def validate_payload(model: type[BaseModel], payload: Any) -> Any:
     if isinstance(payload, model):
         return payload
     try:
@@ -74,6 +86,28 @@ def validate_payload(model: type[_Payload], payload: Any) -> Any:
         raise NotificationValidationError(
             [{"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]} for err in exc.errors()]
         ) from None
+
+
+class Reschedule(BaseModel):
+    """`POST /api/admin/notifications/{id}/reschedule`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sendAt: AwareDatetime
+
+
+def check_schedule(
+    send_at: datetime | None, expires_at: datetime | None, *, now: datetime, max_days: int
+) -> tuple[datetime | None, datetime | None]:
+    """sendAt and expiresAt as UTC, sendAt None when due now; 422 naming the field at fault."""
+    if send_at is not None and send_at - now > timedelta(days=max_days):
+        raise NotificationValidationError(
+            [{"field": "sendAt", "message": f"must be at most {max_days} days ahead (MAX_SCHEDULE_DAYS)"}]
+        )
+    due = send_at.astimezone(UTC) if send_at is not None and send_at > now else None
+    if expires_at is not None and expires_at <= (due or now):
+        raise NotificationValidationError([{"field": "expiresAt", "message": "must be after sendAt and after now"}])
+    return due, expires_at.astimezone(UTC) if expires_at is not None else None
 
 
 def validate_priority(priority: Any, default: int) -> int:
@@ -123,6 +157,8 @@ class NotificationRecord(_Record):
     provider: str | None = None
     message_id: str | None = None
     completed_at: datetime | None = None
+    send_at: datetime | None = None
+    expires_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
     # False when the enqueue was accepted while the database was down: the worker writes the
@@ -152,6 +188,8 @@ class NotificationRecord(_Record):
             provider=row.provider,
             message_id=row.provider_message_id,
             completed_at=row.completed_at,
+            send_at=row.send_at,
+            expires_at=row.expires_at,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

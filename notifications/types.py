@@ -20,18 +20,20 @@ class Channel(StrEnum):
 
 class Status(StrEnum):
     PENDING = "pending"  # row stored, workflow not started yet
+    SCHEDULED = "scheduled"  # waiting for its sendAt
     QUEUED = "queued"  # workflow started, no send attempt yet
     RETRYING = "retrying"  # a send attempt is running, or waiting for the next one
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"  # its expiresAt came before it could be sent
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset({Status.SENT, Status.FAILED, Status.CANCELLED})
+TERMINAL_STATUSES = frozenset({Status.SENT, Status.FAILED, Status.CANCELLED, Status.EXPIRED})
 
 TASK_QUEUES = {Channel.EMAIL: "notification-email", Channel.PUSH: "notification-push"}
 
@@ -46,12 +48,18 @@ PAUSE_SIGNAL = "pause"
 RESUME_SIGNAL = "resume"
 ATTEMPT_FAILED_SIGNAL = "attempt_failed"
 STATUS_QUERY = "status"
+RESCHEDULE_UPDATE = "reschedule"
+CANCEL_UPDATE = "cancel"
 
 # Error types carried by ApplicationError between the activities and the workflow.
 QUEUE_PAUSED_ERROR = "QueuePaused"
 # An attempt refused because the notification was paused through the client/API/CLI (SQL flag)
 # before the workflow saw the `pause` signal (a workflow task is busy while its send runs).
 NOTIFICATION_PAUSED_ERROR = "NotificationPaused"
+# The send found the notification past its expiresAt (the workflow's own timer may not have fired yet).
+EXPIRED_ERROR = "EXPIRED"
+# An update refused: what it asks for can no longer be done (the API's 409).
+TOO_LATE_ERROR = "TooLate"
 
 
 def workflow_id_for(notification_id: str) -> str:
@@ -102,6 +110,9 @@ class NotificationInput:
     policy: DeliveryPolicy | None = None
     startPaused: bool = False
     enqueuedAt: str | None = None
+    # when: due at sendAt (RFC 3339; None: now), given up at expiresAt
+    sendAt: str | None = None
+    expiresAt: str | None = None
 
 
 @dataclass
@@ -165,6 +176,20 @@ class PauseRequest:
 
 
 @dataclass
+class RescheduleRequest:
+    """The `reschedule` update: a new sendAt (RFC 3339 with an offset)."""
+
+    sendAt: str
+
+
+@dataclass
+class CancelRequest:
+    """The `cancel` update; the reason is kept in the audit trail, not in the workflow."""
+
+    reason: str | None = None
+
+
+@dataclass
 class StatusUpdate:
     """Input of `record_status`: the workflow's state written to the SQL mirror."""
 
@@ -180,6 +205,7 @@ class StatusUpdate:
     completedAt: str | None = None
     nextRetryAt: str | None = None
     attemptLog: list[LoggedAttempt] = field(default_factory=list)  # rows the sends could not write
+    sendAt: str | None = None
 
 
 # Custom search attributes, registered by `notifications dev` and the worker.
@@ -188,7 +214,8 @@ STATUS_ATTRIBUTE = SearchAttributeKey.for_keyword("NotificationStatus")
 CHANNEL_ATTRIBUTE = SearchAttributeKey.for_keyword("NotificationChannel")
 TYPE_ATTRIBUTE = SearchAttributeKey.for_keyword("NotificationType")
 PRIORITY_ATTRIBUTE = SearchAttributeKey.for_int("NotificationPriority")
-SEARCH_ATTRIBUTES = (STATUS_ATTRIBUTE, CHANNEL_ATTRIBUTE, TYPE_ATTRIBUTE, PRIORITY_ATTRIBUTE)
+SEND_AT_ATTRIBUTE = SearchAttributeKey.for_datetime("NotificationSendAt")
+SEARCH_ATTRIBUTES = (STATUS_ATTRIBUTE, CHANNEL_ATTRIBUTE, TYPE_ATTRIBUTE, PRIORITY_ATTRIBUTE, SEND_AT_ATTRIBUTE)
 
 
 # Retention (the seed's removeOnComplete / removeOnFail), run by a Temporal Schedule.

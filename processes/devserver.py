@@ -18,7 +18,7 @@ from pathlib import Path
 
 from notifications.types import SEARCH_ATTRIBUTES
 
-_SA_TYPES = {2: "Keyword", 3: "Int"}
+_SA_TYPES = {2: "Keyword", 3: "Int", 6: "Datetime"}
 
 DYNAMIC_CONFIG = [
     'history.timerProcessorMaxTimeShift="10ms"',

@@ -6,7 +6,7 @@ Deterministic (jitter is drawn in the activity). What holds it is `workflows.hol
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -20,20 +20,27 @@ with workflow.unsafe.imports_passed_through():
     from notifications.redact import mask_recipient
     from notifications.types import (
         ATTEMPT_FAILED_SIGNAL,
+        CANCEL_UPDATE,
+        EXPIRED_ERROR,
         PAUSE_SIGNAL,
         RECORD_STATUS_ACTIVITY,
+        RESCHEDULE_UPDATE,
         RESUME_SIGNAL,
+        SEND_AT_ATTRIBUTE,
         SEND_EMAIL_ACTIVITY,
         SEND_PUSH_ACTIVITY,
         STATUS_ATTRIBUTE,
         STATUS_QUERY,
+        TOO_LATE_ERROR,
         WORKFLOW_NAME,
         AttemptReport,
+        CancelRequest,
         Channel,
         DeliveryPolicy,
         LoggedAttempt,
         NotificationInput,
         PauseRequest,
+        RescheduleRequest,
         SendInput,
         SendResult,
         Status,
@@ -53,6 +60,16 @@ def _ms(value: int) -> timedelta:
     return timedelta(milliseconds=value)
 
 
+def _time(value: str | None) -> datetime | None:
+    """An RFC 3339 time with its offset (the client and the API refuse one without)."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset")
+    return parsed
+
+
 @dataclass
 class _Held:
     """The attempt was called off by a pause before it started; it runs again on resume."""
@@ -69,10 +86,22 @@ class NotificationWorkflow:
         self._state = NotificationState(inp.policy or DeliveryPolicy())
         self._state.hold.queue_paused = inp.startPaused
         self._send: workflow.ActivityHandle[SendResult] | None = None
+        # When: due at sendAt, given up at expiresAt; `_stop` is set by a cancel or the expiry.
+        self._send_at = _time(inp.sendAt)
+        self._expires_at = _time(inp.expiresAt)
+        self._state.send_at, self._state.expires_at = inp.sendAt, inp.expiresAt
+        if inp.sendAt:
+            self._state.published = Status.SCHEDULED  # the client started it with that search attribute
+        self._rescheduled = False
+        self._stop: Status | None = None
+        self._expiry: asyncio.Task[None] | None = None
+        self._settled = False  # the outcome is final and mirrored: a cancel may answer
 
     @workflow.run
     async def run(self, inp: NotificationInput) -> dict[str, Any]:
         self._show()
+        if self._expires_at is not None:
+            self._expiry = asyncio.create_task(self._expire_at(self._expires_at))
         try:
             await self._deliver()
         except asyncio.CancelledError:
@@ -81,12 +110,17 @@ class NotificationWorkflow:
                 self._state.completed_at = self._now()
                 await self._mirror()
             raise
+        self._settled = True
+        await workflow.wait_condition(workflow.all_handlers_finished)  # a cancel's answer goes out first
         return self.status()
 
     async def _deliver(self) -> None:
         while True:
-            await self._wait_while_held()
+            if not await self._wait_until_sendable():
+                return await self._stopped()
             outcome = await self._attempt()
+            if self._stop is not None and not isinstance(outcome, SendResult):
+                return await self._stopped()  # cancelled or expired, and this attempt did not send
             if outcome is _HELD:
                 continue
             if isinstance(outcome, SendResult):
@@ -99,28 +133,86 @@ class NotificationWorkflow:
             # A local activity that failed after a retry backoff reaches the workflow as its bare
             # failure (ApplicationError), not wrapped in an ActivityError as on its first try.
             cause = outcome.cause if isinstance(outcome, ActivityError) else outcome
+            if isinstance(cause, ApplicationError) and cause.type == EXPIRED_ERROR:
+                self._stop = Status.EXPIRED  # the send found it past expiresAt before this timer fired
+                return await self._stopped()
             if self._interrupted(cause):
                 continue
             self._fail(cause)
             await self._mirror()
             return
 
-    async def _wait_while_held(self) -> None:
+    async def _wait_until_sendable(self) -> bool:
+        """Until it is due and nothing holds it: True, or False once cancelled or expired."""
         hold = self._state.hold
-        while hold.held:
+        while self._stop is None:
+            self._rescheduled = False  # this pass reads the new time
+            due = self._due_in()
+            if due is not None:
+                await self._wait_scheduled(due)
+                continue
+            if not hold.held:
+                return True
             if hold.paused:
                 await self._mirror()  # paused=True in SQL; the next attempt start clears it
-                await workflow.wait_condition(lambda: not hold.paused)
+                await workflow.wait_condition(lambda: not hold.paused or self._interrupts())
                 continue
             # Held by a queue-wide pause: `resume` releases it; the timer is a safety net for a
             # resume that missed this workflow (the send re-checks the flag in SQL).
             try:
                 await workflow.wait_condition(
-                    lambda: not hold.queue_paused or hold.paused,
+                    lambda: not hold.queue_paused or hold.paused or self._interrupts(),
                     timeout=_ms(self._state.policy.queuePauseRecheckMs),
                 )
             except TimeoutError:
                 hold.recheck_elapsed()
+        return False
+
+    async def _wait_scheduled(self, due: timedelta) -> None:
+        """A durable timer to sendAt (not Temporal's start delay: a reschedule moves it)."""
+        if self._state.status != Status.SCHEDULED:
+            self._set_status(Status.SCHEDULED, force_publish=True)
+        try:
+            await workflow.wait_condition(self._interrupts, timeout=due)
+        except TimeoutError:
+            self._became_due()
+
+    def _became_due(self) -> None:
+        """From here on the notification is queued (unless a reschedule moved it meanwhile)."""
+        if self._due_in() is None:
+            self._send_at = None
+            if self._state.status == Status.SCHEDULED:
+                self._set_status(Status.QUEUED, force_publish=True)
+
+    def _interrupts(self) -> bool:
+        """A wait ends early: the notification was rescheduled, cancelled or expired."""
+        return self._rescheduled or self._stop is not None
+
+    def _due_in(self) -> timedelta | None:
+        if self._send_at is None:
+            return None
+        left = self._send_at - workflow.now()
+        return left if left > timedelta(0) else None
+
+    async def _expire_at(self, at: datetime) -> None:
+        """Not sent by expiresAt: it ends `expired`. A send in flight finishes; a retry waiting
+        for its backoff is called off, as a pause calls it off."""
+        await workflow.sleep(max(at - workflow.now(), _ms(1)))
+        if self._stop is None and not self._state.status.terminal:
+            self._stop = Status.EXPIRED
+            if self._send is not None:
+                self._send.cancel()
+
+    async def _stopped(self) -> None:
+        """End as the cancel or the expiry decided: never sent."""
+        now = self._now()
+        if self._stop == Status.EXPIRED:
+            self._state.failed(EXPIRED_ERROR, "not sent before its expiresAt", now)
+        else:
+            self._state.completed_at = now
+            self._state.next_retry_at = None
+        self._set_status(self._stop or Status.CANCELLED)
+        await self._mirror()
 
     async def _attempt(self) -> SendResult | FailureError | _Held:
         inp, policy = self._inp, self._state.policy
@@ -156,8 +248,8 @@ class NotificationWorkflow:
             return err
         except asyncio.CancelledError:
             task = asyncio.current_task()
-            if self._state.hold.attempt.paused and not (task and task.cancelling()):
-                return _HELD  # a pause cancelled the retry timer: the attempt was not made
+            if (self._state.hold.attempt.paused or self._stop is not None) and not (task and task.cancelling()):
+                return _HELD  # a pause, cancel or expiry called off the retry timer: no attempt was made
             raise
         finally:
             self._send = None
@@ -233,6 +325,49 @@ class NotificationWorkflow:
     def resume(self, request: PauseRequest | None = None) -> None:
         self._state.hold.resume(request.scope if request else None)
         self._show()
+
+    @workflow.update(name=RESCHEDULE_UPDATE)
+    async def reschedule(self, request: RescheduleRequest) -> dict[str, Any]:
+        """Move a notification's sendAt, before its first attempt (`temporal workflow update execute`)."""
+        self._send_at = send_at = _time(request.sendAt)
+        assert send_at is not None
+        self._state.send_at = request.sendAt
+        workflow.upsert_search_attributes([SEND_AT_ATTRIBUTE.value_set(send_at)])
+        if self._due_in() is not None:
+            self._set_status(Status.SCHEDULED, force_publish=True)
+        else:
+            self._became_due()
+        await self._mirror()  # SQL has the new time before the flow acts on it
+        self._rescheduled = True
+        return self.status()
+
+    @reschedule.validator
+    def _may_reschedule(self, request: RescheduleRequest) -> None:
+        self._refuse_if_ended()
+        if self._send is not None or self._state.attempts:
+            raise ApplicationError("a send attempt has already started", type=TOO_LATE_ERROR)
+        _time(request.sendAt)  # a malformed time is refused here, before the update is accepted
+
+    @workflow.update(name=CANCEL_UPDATE)
+    async def cancel(self, request: CancelRequest | None = None) -> dict[str, Any]:
+        """End it unsent; answers once that is certain. A send already in flight is let finish:
+        if it delivered, the cancel fails with the notification's status (the API's 409)."""
+        if self._stop is None:
+            self._stop = Status.CANCELLED
+        if self._send is not None:
+            self._send.cancel()  # a retry waiting for its backoff stops at once
+        await workflow.wait_condition(lambda: self._settled)
+        if self._state.status != Status.CANCELLED:
+            raise ApplicationError(f"notification is {self._state.status.value}", type=TOO_LATE_ERROR)
+        return self.status()
+
+    @cancel.validator
+    def _may_cancel(self, request: CancelRequest | None = None) -> None:
+        self._refuse_if_ended()
+
+    def _refuse_if_ended(self) -> None:
+        if self._state.status.terminal:
+            raise ApplicationError(f"notification is already {self._state.status.value}", type=TOO_LATE_ERROR)
 
     @workflow.signal(name=ATTEMPT_FAILED_SIGNAL)
     def attempt_failed(self, report: AttemptReport) -> None:

@@ -36,6 +36,8 @@ class NotificationState:
     message_id: str | None = None
     completed_at: str | None = None
     updated_at: str | None = None
+    send_at: str | None = None  # a scheduled send's due time (RFC 3339)
+    expires_at: str | None = None
     hold: Hold = field(default_factory=Hold)
     unlogged: dict[int, LoggedAttempt] = field(default_factory=dict)  # delivery-log rows SQL did not take
 
@@ -109,6 +111,7 @@ class NotificationState:
             completedAt=self.completed_at,
             nextRetryAt=self.next_retry_at,
             attemptLog=list(self.unlogged.values()),
+            sendAt=self.send_at,
         )
 
     def query(self, inp: NotificationInput, workflow_id: str, run_id: str, started: str) -> dict[str, Any]:
@@ -135,6 +138,8 @@ class NotificationState:
             "provider": self.provider,
             "messageId": self.message_id,
             "completedAt": self.completed_at,
+            "sendAt": self.send_at,
+            "expiresAt": self.expires_at,
             "createdAt": inp.enqueuedAt or started,
             "updatedAt": self.updated_at or started,
         }
@@ -142,6 +147,10 @@ class NotificationState:
     def details(self) -> str:
         """The Web UI's live details (markdown)."""
         lines = [f"**Status:** {self.status.value}"]
+        if self.status == Status.SCHEDULED:
+            lines.append(f"**Scheduled for:** {self.send_at}")
+        if self.expires_at and not self.status.terminal:
+            lines.append(f"**Expires at:** {self.expires_at}")
         if self.attempts:
             lines.append(f"**Attempt:** {self.attempts} of {self.policy.maxAttempts}")
         if self.next_retry_at and not self.status.terminal:

@@ -63,7 +63,7 @@ async def _payload(
     return payload, body.priority
 
 
-@router.post("/email", response_model=Enqueued, status_code=202, name="enqueue.email")
+@router.post("/email", response_model=Enqueued, response_model_exclude_none=True, status_code=202, name="enqueue.email")
 async def enqueue_email(
     principal: Service, client: ClientDep, body: EmailEnqueue, idempotency_key: IdempotencyKey = None
 ) -> dict[str, Any]:
@@ -72,7 +72,7 @@ async def enqueue_email(
     return Enqueued.of(await client.enqueue_email(payload, priority))
 
 
-@router.post("/push", response_model=Enqueued, status_code=202, name="enqueue.push")
+@router.post("/push", response_model=Enqueued, response_model_exclude_none=True, status_code=202, name="enqueue.push")
 async def enqueue_push(
     principal: Service, client: ClientDep, body: PushEnqueue, idempotency_key: IdempotencyKey = None
 ) -> dict[str, Any]:

@@ -13,14 +13,14 @@ from api.deps import Admin, AuditDep, ClientDep, DbDep, SettingsDep, rate_limit,
 from api.schemas import CancelResult, NotificationDetail, NotificationOut, NotificationPage
 from notifications.client import NotificationClient
 from notifications.errors import NotificationNotFoundError
-from notifications.schemas import ID_PATTERN, NAME_PATTERN, NotificationRecord
+from notifications.schemas import ID_PATTERN, NAME_PATTERN, NotificationRecord, Reschedule
 from notifications.sql import queries
 from notifications.types import TERMINAL_STATUSES, Status
 
 router = APIRouter(prefix="/api/admin/notifications", tags=["notifications"], dependencies=[Depends(require_admin)])
 
 NotificationId = Annotated[str, Path(pattern=ID_PATTERN, max_length=128)]
-StatusName = Literal["pending", "queued", "retrying", "sent", "failed", "cancelled"]
+StatusName = Literal["pending", "scheduled", "queued", "retrying", "sent", "failed", "cancelled", "expired"]
 ChannelName = Literal["email", "push"]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=512)]
@@ -105,10 +105,10 @@ async def _settled(client: NotificationClient, notification_id: str, wait: float
 async def cancel(
     principal: Admin, client: ClientDep, audit: AuditDep, settings: SettingsDep, notification_id: NotificationId
 ) -> dict[str, Any]:
-    """Cancel a notification not sent yet (409 once sent, failed or cancelled).
+    """Cancel a notification not sent yet: scheduled, held, queued or between retries.
 
-    Waits briefly for the workflow to record the cancellation; a send already in flight
-    still completes, so the answer may be `sent` with `cancelled: false`.
+    Synchronous: `cancelled: true` once it can no longer be sent. 409 when it is already sent,
+    failed, cancelled or expired, or when a send in flight delivered it first.
     """
     async with audit() as details:
         await owned(client.db, notification_id, principal.tenant)
@@ -116,3 +116,20 @@ async def cancel(
         record = await _settled(client, notification_id, settings.api_check_timeout_seconds)
         details["status"] = record.status
     return {"notification": record.to_json(), "cancelled": record.status == Status.CANCELLED.value}
+
+
+@router.post(
+    "/{notification_id}/reschedule",
+    response_model=NotificationOut,
+    name="notifications.reschedule",
+    dependencies=_LIMITED,
+)
+async def reschedule(
+    principal: Admin, client: ClientDep, audit: AuditDep, notification_id: NotificationId, body: Reschedule
+) -> dict[str, Any]:
+    """Move a notification's `sendAt` before its first send attempt (409 once one has started)."""
+    async with audit() as details:
+        await owned(client.db, notification_id, principal.tenant)
+        details["sendAt"] = body.sendAt.isoformat()
+        record = await client.reschedule(notification_id, body.sendAt)
+    return record.to_json()

@@ -70,14 +70,28 @@ async def health(principal: Admin, ctx: ContextDep) -> JSONResponse:
     )
 
 
-@router.post("/test-email", response_model=Enqueued, status_code=202, name="queues.test_email", dependencies=_LIMITED)
+@router.post(
+    "/test-email",
+    response_model=Enqueued,
+    response_model_exclude_none=True,
+    status_code=202,
+    name="queues.test_email",
+    dependencies=_LIMITED,
+)
 async def test_email(principal: Admin, client: ClientDep, audit: AuditDep, body: TestEmail) -> dict[str, Any]:
     """Enqueue a real email (type `test`) and return its ID and status."""
     payload = {"to": body.to, "subject": body.subject, "html": body.message}
     return await _enqueue_test(principal, audit, Channel.EMAIL, client.enqueue_email, payload, body.priority)
 
 
-@router.post("/test-push", response_model=Enqueued, status_code=202, name="queues.test_push", dependencies=_LIMITED)
+@router.post(
+    "/test-push",
+    response_model=Enqueued,
+    response_model_exclude_none=True,
+    status_code=202,
+    name="queues.test_push",
+    dependencies=_LIMITED,
+)
 async def test_push(principal: Admin, client: ClientDep, audit: AuditDep, body: TestPush) -> dict[str, Any]:
     """Enqueue a real push (type `test`) to the user's devices and return its ID and status."""
     payload = {"userId": body.userId, "title": body.title, "message": body.message}

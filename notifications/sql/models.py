@@ -63,6 +63,8 @@ class Notification(Base):
     workflow_id: Mapped[str] = mapped_column(String(200))
     run_id: Mapped[str | None] = mapped_column(String(64))
     completed_at: Mapped[datetime | None]
+    send_at: Mapped[datetime | None]  # a scheduled send: when it is due
+    expires_at: Mapped[datetime | None]  # not sent by then: it ends `expired`
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

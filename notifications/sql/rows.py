@@ -41,6 +41,8 @@ def row_values(inp: NotificationInput, status: Status, now: datetime | None = No
         "attempts": 0,
         "paused": False,
         "workflow_id": workflow_id_for(inp.notificationId),
+        "send_at": parse_time(inp.sendAt),
+        "expires_at": parse_time(inp.expiresAt),
         "created_at": now,
         "updated_at": now,
     }
@@ -190,6 +192,8 @@ def mirrored(upd: StatusUpdate, run_id: str | None) -> dict[str, Any]:
         if value is not None:
             values[column] = value
     values["next_retry_at"] = parse_time(upd.nextRetryAt)
+    if upd.sendAt is not None:
+        values["send_at"] = parse_time(upd.sendAt)
     values["status"] = upd.status
     return values
 

@@ -1,4 +1,4 @@
-"""Core commands: worker, dev, migrate, status, send, queues, outbox, pause/resume/cancel."""
+"""Core commands: worker, dev, migrate, status, send, queues, outbox, pause/resume/cancel/reschedule."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from notifications.config import Settings, get_settings
+from notifications.types import Status
 from processes.logs import configure_from_settings
 
 
@@ -87,12 +88,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     for name, help_text in (
         ("pause", "pause one notification"),
         ("resume", "resume one notification"),
-        ("cancel", "cancel a notification that has not been sent yet"),
+        ("cancel", "cancel a notification that has not been sent yet (answers once it is certain)"),
+        ("reschedule", "move a scheduled notification's send time, before its first attempt"),
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("notification_id")
         if name == "pause":
             p.add_argument("--reason")
+        if name == "reschedule":
+            p.add_argument("--send-at", required=True, help="RFC 3339 with an offset, e.g. 2026-12-24T09:00:00+01:00")
         p.set_defaults(func=cmd_control, action=name)
 
     send = sub.add_parser("send", help="enqueue a notification (the seed's manual test script)")
@@ -141,6 +145,8 @@ def _common_send_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user-id")
     p.add_argument("--tenant")
     p.add_argument("--wait", action="store_true", help="wait until the notification is sent or failed")
+    p.add_argument("--send-at", help="send at this time (RFC 3339 with an offset); default now")
+    p.add_argument("--expires-at", help="give up if not sent by this time (RFC 3339 with an offset)")
 
 
 # -- commands ---------------------------------------------------------------------------------------
@@ -192,8 +198,14 @@ async def cmd_control(args: argparse.Namespace) -> None:
     async def act(client: Any) -> None:
         if args.action == "pause":
             await client.pause(args.notification_id, reason=args.reason)
+        elif args.action == "reschedule":
+            _print((await client.reschedule(args.notification_id, args.send_at)).to_json())
+            return
+        elif args.action == "cancel":
+            _print((await client.cancel(args.notification_id)).to_json())
+            return
         else:
-            await getattr(client, args.action)(args.notification_id)
+            await client.resume(args.notification_id)
         print(f"{args.action} requested for notification {args.notification_id}")
 
     await _with_client(act)
@@ -218,6 +230,8 @@ async def cmd_send(args: argparse.Namespace) -> None:
         "userId": args.user_id,
         "tenant": args.tenant,
         "data": _data(args.data),
+        "sendAt": args.send_at,
+        "expiresAt": args.expires_at,
     }
     if args.channel == "email":
         payload.update(to=args.to, subject=args.subject, html=args.html, text=args.text)
@@ -231,7 +245,7 @@ async def cmd_send(args: argparse.Namespace) -> None:
         enqueue = client.enqueue_email if args.channel == "email" else client.enqueue_push
         record = await enqueue(payload, args.priority)
         if args.wait:
-            while record.status not in ("sent", "failed", "cancelled"):
+            while not Status(record.status).terminal:
                 await asyncio.sleep(0.2)
                 record = await client.get(record.notification_id)
         if not record.mirrored:

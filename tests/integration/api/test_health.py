@@ -116,4 +116,11 @@ async def test_open_circuit_degrades_and_a_dead_database_is_unhealthy(health_sys
     body = r.json()
     assert r.status_code == 503 and body["status"] == "unhealthy", body
     assert body["checks"]["database"]["status"] == "down" and body["checks"]["temporal"]["status"] == "ok"
-    assert body["queues"]["email"] == {"waiting": 0, "active": 0, "completed": 0, "failed": 0, "delayed": 0}
+    assert body["queues"]["email"] == {
+        "waiting": 0,
+        "active": 0,
+        "completed": 0,
+        "failed": 0,
+        "delayed": 0,
+        "expired": 0,
+    }

@@ -132,3 +132,60 @@ async def _has_calls(provider: ScriptedProvider, nid: str) -> bool:
 async def _is_paused(system: System, nid: str) -> bool:
     row = await system.row(nid)
     return bool(row and row.paused)
+
+
+# -- when to send: the timer, the updates, the expiry ------------------------------------------------
+def _at(seconds: float) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+async def test_scheduled_then_rescheduled_then_sent(system: System) -> None:
+    provider, providers = scripted()
+    nid = new_id()
+    async with system.worker(providers) as workers:
+        await system.client.enqueue_email({**email(nid), "sendAt": _at(3600), "expiresAt": _at(7200)})
+        await system.client.reschedule(nid, _at(1))
+        row = await system.wait_status(nid, "sent")
+        history = await finish(system, workers, nid)
+    assert provider.delivered[nid] == 1 and row.attempts == 1
+    await assert_replays(system, history)
+    _record(history, "27-1send-scheduled-rescheduled-completed")
+
+
+async def test_scheduled_then_cancelled_by_the_update(system: System) -> None:
+    provider, providers = scripted()
+    nid = new_id()
+    async with system.worker(providers) as workers:
+        await system.client.enqueue_email({**email(nid), "sendAt": _at(3600)})
+        assert (await system.client.cancel(nid)).status == "cancelled"
+        history = await finish(system, workers, nid)
+    assert provider.calls_for(nid) == []
+    await assert_replays(system, history)
+    _record(history, "28-0sends-scheduled-cancel-update-completed")
+
+
+async def test_expired_while_retrying(slow_retry_system: System) -> None:
+    system = slow_retry_system
+    provider, providers = scripted()
+    provider.always_fail = unavailable()
+    nid = new_id()
+    async with system.worker(providers) as workers:
+        await system.client.enqueue_email({**email(nid), "expiresAt": _at(1.5)})
+        row = await system.wait_status(nid, "expired")
+        history = await finish(system, workers, nid)
+    assert row.error_code == "EXPIRED" and 1 <= len(provider.calls_for(nid)) < 5
+    await assert_replays(system, history)
+    _record(history, "29-1send-attemptfailed-expired-completed")
+
+
+def _record(history: Any, name: str) -> None:
+    """With RECORD_HISTORIES=<prefix>, keep the history for tests/unit/workflows/test_recorded_histories."""
+    import os
+    from pathlib import Path
+
+    prefix = os.environ.get("RECORD_HISTORIES")
+    if prefix:
+        folder = Path(__file__).resolve().parents[2] / "unit" / "workflows" / "histories"
+        (folder / f"{prefix}-{name}.json").write_text(history.to_json())

@@ -1,0 +1,129 @@
+"""Controlling one notification: pause and resume, cancel, reschedule, retry.
+
+A control the caller is told succeeded happened; one it is told failed changed nothing.
+Cancel and reschedule are workflow updates, so the answer is the workflow's own: `cancelled`
+only once the notification can no longer be sent, and 409 (NotificationConflictError) when an
+attempt got there first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from notifications.config import Settings
+from notifications.errors import NotificationConflictError, NotificationUnavailableError
+from notifications.schemas import NotificationRecord, Reschedule, check_schedule, validate_payload
+from notifications.sql import store
+from notifications.sql.engine import Database, reachable
+from notifications.sql.models import utcnow
+from notifications.temporal import reachable as temporal_reachable
+from notifications.types import (
+    CANCEL_UPDATE,
+    PAUSE_SIGNAL,
+    RESCHEDULE_UPDATE,
+    RESUME_SIGNAL,
+    CancelRequest,
+    DeliveryPolicy,
+    NotificationInput,
+    PauseRequest,
+    RescheduleRequest,
+    Status,
+)
+
+
+class ControlMixin:
+    """The controls of NotificationClient."""
+
+    temporal: Client
+    db: Database
+    settings: Settings
+    _policy: DeliveryPolicy
+
+    if TYPE_CHECKING:  # NotificationClient's
+
+        async def get(self, notification_id: str) -> NotificationRecord: ...
+        def handle(self, notification_id: str) -> WorkflowHandle[Any, Any]: ...
+        async def _start(self, inp: NotificationInput, *, reuse: WorkflowIDReusePolicy = ...) -> str | None: ...
+
+    # -- control: one notification -------------------------------------------------------
+    async def pause(self, notification_id: str, reason: str | None = None) -> None:
+        """Hold one notification. The SQL flag comes first: a send already handed to a worker
+        checks it before it starts, even though its workflow sees the signal only afterwards."""
+        await self._set_paused(notification_id, True, PauseRequest(reason=reason))
+
+    async def resume(self, notification_id: str) -> None:
+        await self._set_paused(notification_id, False, PauseRequest())
+
+    async def _set_paused(self, notification_id: str, paused: bool, request: PauseRequest) -> None:
+        before = (await self.get(notification_id)).paused
+        with reachable():
+            await store.set_paused(self.db, notification_id, paused)
+        try:
+            with temporal_reachable():
+                await self.handle(notification_id).signal(PAUSE_SIGNAL if paused else RESUME_SIGNAL, request)
+        except NotificationUnavailableError:
+            with contextlib.suppress(Exception):  # the caller is told nothing changed: make it so
+                await store.set_paused(self.db, notification_id, before)
+            raise
+
+    async def cancel(self, notification_id: str, reason: str | None = None) -> NotificationRecord:
+        """End a notification unsent: scheduled, held, queued or between retries.
+
+        A send already in flight is let finish; if it delivered, this is a conflict.
+        """
+        await self._update(notification_id, CANCEL_UPDATE, CancelRequest(reason=reason))
+        return await self.get(notification_id)
+
+    async def reschedule(self, notification_id: str, send_at: datetime | str) -> NotificationRecord:
+        """Move sendAt, before the first send attempt (a time in the past: now)."""
+        when = validate_payload(Reschedule, {"sendAt": send_at}).sendAt
+        now = utcnow()
+        due, _ = check_schedule(when, None, now=now, max_days=self.settings.max_schedule_days)
+        await self._update(notification_id, RESCHEDULE_UPDATE, RescheduleRequest(sendAt=(due or now).isoformat()))
+        return await self.get(notification_id)
+
+    async def _update(self, notification_id: str, name: str, request: Any) -> None:
+        record = await self.get(notification_id)
+        if Status(record.status).terminal:
+            raise NotificationConflictError(f"notification {notification_id} is already {record.status}")
+        # A cancel may wait for a send in flight (up to twice SEND_TIMEOUT_SECONDS with its slot);
+        # past that no worker is answering, which is the same as Temporal being unreachable.
+        timeout = timedelta(seconds=2 * self.settings.send_timeout_seconds + self.settings.query_timeout_seconds)
+        try:
+            with temporal_reachable(notification_id):
+                await self.handle(notification_id).execute_update(name, request, rpc_timeout=timeout)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+            raise NotificationConflictError(f"notification {notification_id}: {message}") from None
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # The workflow ended before it took the update (a send in flight delivered, say).
+            status = (await self.get(notification_id)).status
+            raise NotificationConflictError(f"notification {notification_id} is already {status}") from None
+
+    async def retry(self, notification_id: str) -> NotificationRecord:
+        """Re-run a failed notification: a new workflow run, same ID, fresh attempts.
+
+        Refused while a run of it is still going (the workflow ID is unique among
+        running workflows), and for anything that is not `failed`.
+        """
+        with reachable(), temporal_reachable():
+            return await self._retry(notification_id)
+
+    async def _retry(self, notification_id: str) -> NotificationRecord:
+        inp = await store.claim_for_retry(self.db, notification_id, self._policy)
+        inp.enqueuedAt = utcnow().isoformat()
+        run_id = await self._start(inp, reuse=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+        await store.end_retry_claim(self.db, notification_id, run_id=run_id)  # failed again without a run
+        if run_id is None:
+            raise NotificationConflictError(f"notification {notification_id} has a run in progress")
+        return await self.get(notification_id)

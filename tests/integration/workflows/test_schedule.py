@@ -1,0 +1,225 @@
+"""When to send: a scheduled send waits on a durable workflow timer, `reschedule` moves it, `cancel`
+answers only once the notification can no longer be sent, and `expiresAt` ends it unsent."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
+
+from activities.providers import Providers
+from notifications.errors import NotificationConflictError, NotificationValidationError
+from notifications.schemas import as_utc
+from notifications.sql import queries
+from tests.support.scripted import ScriptedProvider, unavailable
+from tests.support.system import System, wait_until
+
+
+def at(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+def email(nid: str, **when: Any) -> dict[str, Any]:
+    return {"notificationId": nid, "to": "patient@example.com", "subject": "Reminder", "html": "<p>Hi</p>", **when}
+
+
+def new_id() -> str:
+    return f"s-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def provider() -> ScriptedProvider:
+    return ScriptedProvider()
+
+
+@pytest.fixture
+def providers(provider: ScriptedProvider) -> Providers:
+    return Providers(email=provider, push=provider)
+
+
+@pytest.fixture
+async def slow_retry_system(system_with: Callable[..., Any]) -> AsyncIterator[System]:
+    """Retries come due after ~1 s: long enough to act between two attempts."""
+    async with system_with(base_delay_ms=1000) as system:
+        yield system
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+async def test_a_scheduled_send_waits_for_its_time(system: System, provider: ScriptedProvider) -> None:
+    nid, send_at = new_id(), at(2.5)
+    async with system.worker(Providers(email=provider, push=provider)):
+        record = await system.client.enqueue_email(email(nid, sendAt=send_at))
+        assert record.status == "scheduled" and record.send_at == datetime.fromisoformat(send_at)
+        row = await system.row(nid)
+        assert row is not None and row.status == "scheduled"
+        live = await system.client.status(nid)
+        assert live["status"] == "scheduled" and datetime.fromisoformat(live["sendAt"]) == record.send_at
+        query = (
+            f'WorkflowId = "notification-{nid}" AND NotificationStatus = "scheduled" AND NotificationSendAt > "{at(0)}"'
+        )
+        await wait_until(lambda: _count(system, query, 1))
+        metadata = await system.client.handle(nid).query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        assert f"**Scheduled for:** {send_at}" in metadata.current_details  # the Web UI's details
+        stats = await queries.queue_stats(system.db)
+        assert stats["email"]["delayed"] == 1
+        await asyncio.sleep(1.0)
+        assert provider.calls_for(nid) == []  # not before its time
+        row = await system.wait_status(nid, "sent", timeout=15)
+    assert provider.delivered[nid] == 1
+    assert row.completed_at is not None and as_utc(row.completed_at) >= datetime.fromisoformat(send_at)
+
+
+async def test_a_scheduled_send_survives_a_worker_restart(system: System, providers: Providers) -> None:
+    nid = new_id()
+    async with system.worker(providers):
+        await system.client.enqueue_email(email(nid, sendAt=at(2)))
+        await wait_until(lambda: _live_status(system, nid, "scheduled"))
+    await asyncio.sleep(3)  # due while no worker runs
+    assert (await system.row(nid)).status == "scheduled"  # type: ignore[union-attr]
+    async with system.worker(providers):
+        await system.wait_status(nid, "sent", timeout=15)
+    assert providers.email.delivered[nid] == 1  # type: ignore[attr-defined]
+
+
+async def test_reschedule_earlier_and_later(system: System, provider: ScriptedProvider) -> None:
+    early, late = new_id(), new_id()
+    async with system.worker(Providers(email=provider, push=provider)):
+        await system.client.enqueue_email(email(early, sendAt=at(3600)))
+        await system.client.enqueue_email(email(late, sendAt=at(2)))
+        moved = await system.client.reschedule(early, at(1))
+        assert moved.status == "scheduled" and moved.send_at is not None
+        later = await system.client.reschedule(late, datetime.now(UTC) + timedelta(hours=2))
+        assert later.send_at is not None and later.send_at > datetime.now(UTC) + timedelta(hours=1)
+        await system.wait_status(early, "sent", timeout=15)
+        await asyncio.sleep(2.5)  # past the old time of `late`
+        assert provider.calls_for(late) == []
+        live = await system.client.status(late)
+        assert live["status"] == "scheduled" and live["sendAt"].startswith(later.send_at.isoformat()[:16])
+        cancelled = await system.client.cancel(late)  # cancel while scheduled: answered at once
+        assert cancelled.status == "cancelled"
+    assert (await system.row(late)).status == "cancelled"  # type: ignore[union-attr]
+    assert provider.calls_for(late) == [] and provider.delivered[early] == 1
+
+
+async def test_reschedule_and_cancel_refused_once_too_late(slow_retry_system: System) -> None:
+    system = slow_retry_system
+    provider = ScriptedProvider()
+    retrying, sent = new_id(), new_id()
+    provider.fail(retrying, unavailable(), unavailable())
+    async with system.worker(Providers(email=provider, push=provider)):
+        await system.client.enqueue_email(email(retrying))
+        await system.client.enqueue_email(email(sent))
+        await system.wait_status(sent, "sent")
+        await wait_until(lambda: _calls(provider, retrying, 1))
+        with pytest.raises(NotificationConflictError, match="attempt has already started"):
+            await system.client.reschedule(retrying, at(60))
+        with pytest.raises(NotificationConflictError, match="already sent"):
+            await system.client.cancel(sent)
+        with pytest.raises(NotificationConflictError):
+            await system.client.reschedule(sent, at(60))
+        # between two attempts (a backoff pending) a cancel lands at once: no further attempt
+        record = await system.client.cancel(retrying)
+        assert record.status == "cancelled"
+        await asyncio.sleep(1.5)
+    assert len(provider.calls_for(retrying)) == 1
+
+
+async def test_a_cancel_meeting_a_send_in_flight_tells_what_happened(system: System) -> None:
+    """The send in flight finishes: it delivered, so the cancel is refused (409), not 'cancelled'."""
+    provider = ScriptedProvider(gate=asyncio.Event())
+    nid = new_id()
+    async with system.worker(Providers(email=provider, push=provider)):
+        await system.client.enqueue_email(email(nid))
+        await asyncio.wait_for(provider.entered.wait(), 15)
+        cancel = asyncio.create_task(system.client.cancel(nid))
+        await asyncio.sleep(0.5)
+        assert not cancel.done()  # it waits for the answer of the send in flight
+        provider.gate.set()  # type: ignore[union-attr]
+        with pytest.raises(NotificationConflictError, match="sent"):
+            await cancel
+        row = await system.wait_status(nid, "sent")
+    assert provider.delivered[nid] == 1 and row.status == "sent"
+
+
+async def test_expiry_while_scheduled_too_late(system: System, provider: ScriptedProvider) -> None:
+    nid = new_id()
+    async with system.worker(Providers(email=provider, push=provider)):
+        await system.client.enqueue_email(email(nid, sendAt=at(1), expiresAt=at(2)))
+        await system.client.reschedule(nid, at(30))  # now due after it expires
+        row = await system.wait_status(nid, "expired", timeout=15)
+        live = await system.client.status(nid)
+    assert row.error_code == "EXPIRED" and row.completed_at is not None
+    assert live["status"] == "expired" and live["errorCode"] == "EXPIRED"
+    assert provider.calls_for(nid) == []
+    assert (await queries.queue_stats(system.db))["email"]["expired"] >= 1
+
+
+async def test_expiry_while_paused_and_while_queue_paused(system: System, provider: ScriptedProvider) -> None:
+    own, queued = new_id(), new_id()
+    async with system.worker(Providers(email=provider, push=provider)):
+        await system.client.pause_queue("email", reason="test", actor="test")
+        try:
+            await system.client.enqueue_email(email(queued, expiresAt=at(2)))
+            await system.client.enqueue_email(email(own, sendAt=at(1), expiresAt=at(3)))
+            await system.client.pause(own, reason="hold")
+            await system.wait_status(queued, "expired", timeout=15)
+            await system.wait_status(own, "expired", timeout=15)
+        finally:
+            await system.client.resume_queue("email", actor="test")
+        await asyncio.sleep(1)
+    assert provider.calls_for(own) == [] and provider.calls_for(queued) == []
+
+
+async def test_expiry_while_retrying(slow_retry_system: System) -> None:
+    system = slow_retry_system
+    provider = ScriptedProvider(always_fail=unavailable())
+    nid = new_id()
+    async with system.worker(Providers(email=provider, push=provider)):
+        await system.client.enqueue_email(email(nid, expiresAt=at(2.5)))
+        row = await system.wait_status(nid, "expired", timeout=15)
+        calls = len(provider.calls_for(nid))
+        await asyncio.sleep(1.5)
+    assert 1 <= calls < 5 and len(provider.calls_for(nid)) == calls  # no attempt after it expired
+    assert row.error_code == "EXPIRED"
+
+
+async def test_bad_times_are_refused_with_the_field(system: System) -> None:
+    client = system.client
+    cases = [
+        ({"sendAt": "2030-01-01T09:00:00"}, "sendAt"),  # no offset
+        ({"sendAt": "tomorrow"}, "sendAt"),
+        ({"sendAt": (datetime.now(UTC) + timedelta(days=400)).isoformat()}, "sendAt"),  # past MAX_SCHEDULE_DAYS
+        ({"sendAt": at(60), "expiresAt": at(30)}, "expiresAt"),  # before sendAt
+        ({"expiresAt": at(-5)}, "expiresAt"),  # already past
+    ]
+    for when, field in cases:
+        with pytest.raises(NotificationValidationError) as caught:
+            await client.enqueue_email(email(new_id(), **when))
+        assert [e["field"] for e in caught.value.errors] == [field], (when, caught.value.errors)
+    with pytest.raises(NotificationValidationError):
+        await client.reschedule("any", "2030-01-01 09:00")
+
+
+async def test_a_send_at_in_the_past_means_now(system: System, provider: ScriptedProvider) -> None:
+    nid = new_id()
+    async with system.worker(Providers(email=provider, push=provider)):
+        record = await system.client.enqueue_email(email(nid, sendAt=at(-3600)))
+        assert record.status == "queued" and record.send_at is None
+        await system.wait_status(nid, "sent")
+
+
+async def _count(system: System, query: str, expected: int) -> bool:
+    return (await system.temporal.count_workflows(query)).count == expected
+
+
+async def _live_status(system: System, nid: str, status: str) -> bool:
+    return (await system.client.status(nid))["status"] == status
+
+
+async def _calls(provider: ScriptedProvider, nid: str, n: int) -> bool:
+    return len(provider.calls_for(nid)) >= n
