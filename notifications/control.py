@@ -8,18 +8,28 @@ attempt got there first.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from notifications.config import Settings
-from notifications.errors import NotificationConflictError, NotificationUnavailableError
-from notifications.schemas import NotificationRecord, Reschedule, check_schedule, validate_payload
+from notifications.errors import (
+    NotificationConflictError,
+    NotificationUnavailableError,
+    NotificationValidationError,
+)
+from notifications.schemas import NotificationRecord, Reschedule, as_utc, check_schedule, validate_payload
 from notifications.sql import store
 from notifications.sql.engine import Database, reachable
 from notifications.sql.models import utcnow
@@ -78,7 +88,7 @@ class ControlMixin:
 
         A send already in flight is let finish; if it delivered, this is a conflict.
         """
-        await self._update(notification_id, CANCEL_UPDATE, CancelRequest(reason=reason))
+        await self._update(notification_id, CANCEL_UPDATE, CancelRequest(reason=reason), "cancel")
         return await self.get(notification_id)
 
     async def reschedule(self, notification_id: str, send_at: datetime | str) -> NotificationRecord:
@@ -86,19 +96,39 @@ class ControlMixin:
         when = validate_payload(Reschedule, {"sendAt": send_at}).sendAt
         now = utcnow()
         due, _ = check_schedule(when, None, now=now, max_days=self.settings.max_schedule_days)
-        await self._update(notification_id, RESCHEDULE_UPDATE, RescheduleRequest(sendAt=(due or now).isoformat()))
+        send_at_text = (due or now).isoformat()
+        record = await self.get(notification_id)
+        if record.expires_at is not None and (due or now) >= as_utc(record.expires_at):
+            raise NotificationValidationError(
+                [{"field": "sendAt", "message": f"must be before the notification's expiresAt ({record.expires_at})"}]
+            )
+        await self._update(
+            record, RESCHEDULE_UPDATE, RescheduleRequest(sendAt=send_at_text), f"reschedule-{send_at_text}"
+        )
         return await self.get(notification_id)
 
-    async def _update(self, notification_id: str, name: str, request: Any) -> None:
-        record = await self.get(notification_id)
+    async def _update(self, record: NotificationRecord | str, name: str, request: Any, update_id: str) -> None:
+        """Run a workflow update and wait for its answer; a call repeated with the same ID (a
+        cancel is one per run) attaches to the first instead of running again."""
+        if isinstance(record, str):
+            record = await self.get(record)
+        notification_id = record.notification_id
         if Status(record.status).terminal:
             raise NotificationConflictError(f"notification {notification_id} is already {record.status}")
         # A cancel may wait for a send in flight (up to twice SEND_TIMEOUT_SECONDS with its slot);
-        # past that no worker is answering, which is the same as Temporal being unreachable.
-        timeout = timedelta(seconds=2 * self.settings.send_timeout_seconds + self.settings.query_timeout_seconds)
+        # past that no worker is answering it.
+        limit = 2 * self.settings.send_timeout_seconds + self.settings.query_timeout_seconds
         try:
-            with temporal_reachable(notification_id):
-                await self.handle(notification_id).execute_update(name, request, rpc_timeout=timeout)
+            async with asyncio.timeout(limit):
+                with temporal_reachable(notification_id):
+                    await self.handle(notification_id).execute_update(name, request, id=update_id)
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            raise NotificationUnavailableError(
+                f"no worker answered the {name} of {notification_id} within {limit:.0f} s; it may still apply "
+                "when one does: repeat the call to learn its outcome",
+                service="temporal",
+                notification_id=notification_id,
+            ) from None
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)

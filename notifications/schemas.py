@@ -99,15 +99,25 @@ class Reschedule(BaseModel):
 def check_schedule(
     send_at: datetime | None, expires_at: datetime | None, *, now: datetime, max_days: int
 ) -> tuple[datetime | None, datetime | None]:
-    """sendAt and expiresAt as UTC, sendAt None when due now; 422 naming the field at fault."""
-    if send_at is not None and send_at - now > timedelta(days=max_days):
-        raise NotificationValidationError(
-            [{"field": "sendAt", "message": f"must be at most {max_days} days ahead (MAX_SCHEDULE_DAYS)"}]
-        )
-    due = send_at.astimezone(UTC) if send_at is not None and send_at > now else None
-    if expires_at is not None and expires_at <= (due or now):
+    """sendAt and expiresAt as UTC, sendAt None when due now; 422 naming the field at fault.
+
+    Either may be at most `max_days` (MAX_SCHEDULE_DAYS) ahead of now."""
+    utc: dict[str, datetime | None] = {}
+    for name, value in (("sendAt", send_at), ("expiresAt", expires_at)):
+        try:
+            utc[name] = value.astimezone(UTC) if value is not None else None
+        except OverflowError:  # past year 9999 once in UTC
+            utc[name] = datetime.max.replace(tzinfo=UTC)
+        moment = utc[name]
+        if moment is not None and moment - now > timedelta(days=max_days):
+            raise NotificationValidationError(
+                [{"field": name, "message": f"must be at most {max_days} days ahead (MAX_SCHEDULE_DAYS)"}]
+            )
+    due = utc["sendAt"] if utc["sendAt"] is not None and utc["sendAt"] > now else None
+    expires = utc["expiresAt"]
+    if expires is not None and expires <= (due or now):
         raise NotificationValidationError([{"field": "expiresAt", "message": "must be after sendAt and after now"}])
-    return due, expires_at.astimezone(UTC) if expires_at is not None else None
+    return due, expires
 
 
 def validate_priority(priority: Any, default: int) -> int:

@@ -8,7 +8,14 @@ with what happened meanwhile, so that is kept beside the hold (`DuringAttempt`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from notifications.types import EXPIRED_ERROR
 
 
 class Refusal(StrEnum):
@@ -100,3 +107,24 @@ class Hold:
     def passed_checks(self) -> None:
         """The attempt read this notification's pause flag in SQL: the flag there is current again."""
         self.resumed = False
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """An RFC 3339 time with its offset (the client and the API refuse one without)."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset")
+    return parsed
+
+
+def final_failure(outcome: object) -> bool:
+    """A failure that is the notification's end (SQL has `failed` already), not a refusal or a retry."""
+    cause = outcome.cause if isinstance(outcome, ActivityError) else outcome
+    return (
+        isinstance(cause, ApplicationError)
+        and cause.non_retryable
+        and Refusal.of(cause.type) is None
+        and cause.type != EXPIRED_ERROR
+    )

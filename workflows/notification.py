@@ -5,6 +5,7 @@ Deterministic (jitter is drawn in the activity). What holds it is `workflows.hol
 """
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
-from workflows.hold import Refusal
+from workflows.hold import Refusal, final_failure, parse_time
 from workflows.state import NotificationState
 
 with workflow.unsafe.imports_passed_through():
@@ -60,16 +61,6 @@ def _ms(value: int) -> timedelta:
     return timedelta(milliseconds=value)
 
 
-def _time(value: str | None) -> datetime | None:
-    """An RFC 3339 time with its offset (the client and the API refuse one without)."""
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no UTC offset")
-    return parsed
-
-
 @dataclass
 class _Held:
     """The attempt was called off by a pause before it started; it runs again on resume."""
@@ -87,11 +78,12 @@ class NotificationWorkflow:
         self._state.hold.queue_paused = inp.startPaused
         self._send: workflow.ActivityHandle[SendResult] | None = None
         # When: due at sendAt, given up at expiresAt; `_stop` is set by a cancel or the expiry.
-        self._send_at = _time(inp.sendAt)
-        self._expires_at = _time(inp.expiresAt)
+        self._send_at = parse_time(inp.sendAt)
+        self._expires_at = parse_time(inp.expiresAt)
         self._state.send_at, self._state.expires_at = inp.sendAt, inp.expiresAt
-        if inp.sendAt:
-            self._state.published = Status.SCHEDULED  # the client started it with that search attribute
+        if inp.sendAt:  # the client started it with that search attribute
+            self._state.status = self._state.published = Status.SCHEDULED
+        self._scheduled_mirrored = False
         self._rescheduled = False
         self._stop: Status | None = None
         self._expiry: asyncio.Task[None] | None = None
@@ -109,6 +101,7 @@ class NotificationWorkflow:
                 self._set_status(Status.CANCELLED)
                 self._state.completed_at = self._now()
                 await self._mirror()
+            self._settled = True  # a cancel update waiting meanwhile answers `cancelled`
             raise
         self._settled = True
         await workflow.wait_condition(workflow.all_handlers_finished)  # a cancel's answer goes out first
@@ -119,7 +112,7 @@ class NotificationWorkflow:
             if not await self._wait_until_sendable():
                 return await self._stopped()
             outcome = await self._attempt()
-            if self._stop is not None and not isinstance(outcome, SendResult):
+            if self._stop is not None and not isinstance(outcome, SendResult) and not final_failure(outcome):
                 return await self._stopped()  # cancelled or expired, and this attempt did not send
             if outcome is _HELD:
                 continue
@@ -151,6 +144,8 @@ class NotificationWorkflow:
             if due is not None:
                 await self._wait_scheduled(due)
                 continue
+            if self._became_due() and hold.held:
+                await self._mirror()  # SQL says queued (held), not scheduled, while it waits
             if not hold.held:
                 return True
             if hold.paused:
@@ -172,17 +167,21 @@ class NotificationWorkflow:
         """A durable timer to sendAt (not Temporal's start delay: a reschedule moves it)."""
         if self._state.status != Status.SCHEDULED:
             self._set_status(Status.SCHEDULED, force_publish=True)
-        try:
+        if not self._scheduled_mirrored:
+            # The row exists and says scheduled however the enqueue went (database down, a
+            # start from the temporal CLI): it may be months before a send would write it.
+            self._scheduled_mirrored = True
+            await self._mirror()
+        with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(self._interrupts, timeout=due)
-        except TimeoutError:
-            self._became_due()
 
-    def _became_due(self) -> None:
-        """From here on the notification is queued (unless a reschedule moved it meanwhile)."""
-        if self._due_in() is None:
-            self._send_at = None
-            if self._state.status == Status.SCHEDULED:
-                self._set_status(Status.QUEUED, force_publish=True)
+    def _became_due(self) -> bool:
+        """True when a scheduled notification has just become due: from here on it is queued."""
+        if self._due_in() is not None or self._state.status != Status.SCHEDULED:
+            return False
+        self._send_at = None
+        self._set_status(Status.QUEUED, force_publish=True)
+        return True
 
     def _interrupts(self) -> bool:
         """A wait ends early: the notification was rescheduled, cancelled or expired."""
@@ -329,7 +328,7 @@ class NotificationWorkflow:
     @workflow.update(name=RESCHEDULE_UPDATE)
     async def reschedule(self, request: RescheduleRequest) -> dict[str, Any]:
         """Move a notification's sendAt, before its first attempt (`temporal workflow update execute`)."""
-        self._send_at = send_at = _time(request.sendAt)
+        self._send_at = send_at = parse_time(request.sendAt)
         assert send_at is not None
         self._state.send_at = request.sendAt
         workflow.upsert_search_attributes([SEND_AT_ATTRIBUTE.value_set(send_at)])
@@ -337,6 +336,7 @@ class NotificationWorkflow:
             self._set_status(Status.SCHEDULED, force_publish=True)
         else:
             self._became_due()
+        self._scheduled_mirrored = True
         await self._mirror()  # SQL has the new time before the flow acts on it
         self._rescheduled = True
         return self.status()
@@ -344,9 +344,11 @@ class NotificationWorkflow:
     @reschedule.validator
     def _may_reschedule(self, request: RescheduleRequest) -> None:
         self._refuse_if_ended()
+        if self._stop is not None:
+            raise ApplicationError(f"notification is being {self._stop.value}", type=TOO_LATE_ERROR)
         if self._send is not None or self._state.attempts:
             raise ApplicationError("a send attempt has already started", type=TOO_LATE_ERROR)
-        _time(request.sendAt)  # a malformed time is refused here, before the update is accepted
+        parse_time(request.sendAt)  # a malformed time is refused here, before the update is accepted
 
     @workflow.update(name=CANCEL_UPDATE)
     async def cancel(self, request: CancelRequest | None = None) -> dict[str, Any]:

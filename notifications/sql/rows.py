@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -77,6 +77,8 @@ def input_from_row(row: Notification, policy: DeliveryPolicy) -> NotificationInp
         token=None if email else row.recipient,
         data=content.get("data"),
         policy=policy,
+        # A retry keeps the notification's expiry (past it, the new run ends `expired` at once).
+        expiresAt=_utc(row.expires_at).isoformat() if row.expires_at else None,
     )
 
 
@@ -224,3 +226,7 @@ def logged(entry: LoggedAttempt) -> dict[str, Any]:
 
 def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # SQLite hands back naive times

@@ -13,11 +13,13 @@ import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 
 from activities.providers import Providers
-from notifications.errors import NotificationConflictError, NotificationValidationError
+from notifications.errors import NotificationConflictError, NotificationUnavailableError, NotificationValidationError
 from notifications.schemas import as_utc
 from notifications.sql import queries
+from notifications.types import RescheduleRequest
 from tests.support.scripted import ScriptedProvider, unavailable
 from tests.support.system import System, wait_until
+from workflows.notification import NotificationWorkflow
 
 
 def at(seconds: float) -> str:
@@ -150,7 +152,9 @@ async def test_expiry_while_scheduled_too_late(system: System, provider: Scripte
     nid = new_id()
     async with system.worker(Providers(email=provider, push=provider)):
         await system.client.enqueue_email(email(nid, sendAt=at(1), expiresAt=at(2)))
-        await system.client.reschedule(nid, at(30))  # now due after it expires
+        # The client refuses a time past expiresAt (422); the update itself, as the temporal CLI
+        # sends it, takes it, and the notification then expires unsent.
+        await system.client.handle(nid).execute_update(NotificationWorkflow.reschedule, RescheduleRequest(at(30)))
         row = await system.wait_status(nid, "expired", timeout=15)
         live = await system.client.status(nid)
     assert row.error_code == "EXPIRED" and row.completed_at is not None
@@ -196,6 +200,7 @@ async def test_bad_times_are_refused_with_the_field(system: System) -> None:
         ({"sendAt": (datetime.now(UTC) + timedelta(days=400)).isoformat()}, "sendAt"),  # past MAX_SCHEDULE_DAYS
         ({"sendAt": at(60), "expiresAt": at(30)}, "expiresAt"),  # before sendAt
         ({"expiresAt": at(-5)}, "expiresAt"),  # already past
+        ({"expiresAt": "9999-12-31T23:00:00-05:00"}, "expiresAt"),  # past MAX_SCHEDULE_DAYS (and year 9999)
     ]
     for when, field in cases:
         with pytest.raises(NotificationValidationError) as caught:
@@ -203,6 +208,11 @@ async def test_bad_times_are_refused_with_the_field(system: System) -> None:
         assert [e["field"] for e in caught.value.errors] == [field], (when, caught.value.errors)
     with pytest.raises(NotificationValidationError):
         await client.reschedule("any", "2030-01-01 09:00")
+    nid = new_id()
+    await client.enqueue_email(email(nid, sendAt=at(600), expiresAt=at(1200)))
+    with pytest.raises(NotificationValidationError) as caught:  # it would only expire unsent
+        await client.reschedule(nid, at(1800))
+    assert [e["field"] for e in caught.value.errors] == ["sendAt"]
 
 
 async def test_a_send_at_in_the_past_means_now(system: System, provider: ScriptedProvider) -> None:
@@ -223,3 +233,39 @@ async def _live_status(system: System, nid: str, status: str) -> bool:
 
 async def _calls(provider: ScriptedProvider, nid: str, n: int) -> bool:
     return len(provider.calls_for(nid)) >= n
+
+
+async def test_a_cancel_meeting_a_final_failure_in_flight_says_failed(system: System) -> None:
+    """The send in flight failed for good (a bad address): SQL, the workflow and the caller agree
+    on `failed`, and the cancel is refused (409) rather than told `cancelled`."""
+    from tests.support.scripted import invalid_recipient
+
+    provider = ScriptedProvider(gate=asyncio.Event())
+    nid = new_id()
+    provider.fail(nid, invalid_recipient())
+    async with system.worker(Providers(email=provider, push=provider)):
+        await system.client.enqueue_email(email(nid))
+        await asyncio.wait_for(provider.entered.wait(), 15)
+        cancel = asyncio.create_task(system.client.cancel(nid))
+        await asyncio.sleep(0.5)
+        provider.gate.set()  # type: ignore[union-attr]
+        with pytest.raises(NotificationConflictError, match="failed"):
+            await cancel
+        row = await system.wait_status(nid, "failed")
+        live = await system.client.status(nid)
+    assert row.error_code == "INVALID_RECIPIENT" and live["status"] == "failed"
+
+
+async def test_a_cancel_no_worker_answers_is_unavailable_not_a_hang(system_with: Callable[..., Any]) -> None:
+    async with system_with(send_timeout_seconds=1, query_timeout_seconds=1) as system:
+        nid = new_id()
+        await system.client.enqueue_email(email(nid, sendAt=at(600)))  # no worker runs
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(NotificationUnavailableError) as caught:
+            await system.client.cancel(nid)
+        assert asyncio.get_running_loop().time() - started < 10
+        assert caught.value.service == "temporal" and caught.value.notification_id == nid
+        async with system.worker(Providers(email=ScriptedProvider(), push=ScriptedProvider())):
+            # the same cancel, repeated once a worker runs, learns the outcome of the first
+            record = await system.client.cancel(nid)
+        assert record.status == "cancelled"
