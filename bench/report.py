@@ -40,7 +40,7 @@ def compare(scenarios: dict[str, Any]) -> dict[str, Any]:
     pg_targets: dict[str, bool] = {}
     if postgres is not None:
         out["throughput_ratio_postgres"] = postgres["throughput_ratio"]
-        # The production database (issue 19): at least the bare engine's throughput, the worker's
+        # The production database: at least the bare engine's throughput, the worker's
         # CPU within 1.3x and the client's within 2x of the bare workflow's.
         pg_targets = {
             "throughput_ratio_postgres>=1.0": (postgres["throughput_ratio"] or 0) >= 1.0,
