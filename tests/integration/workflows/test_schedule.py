@@ -269,3 +269,18 @@ async def test_a_cancel_no_worker_answers_is_unavailable_not_a_hang(system_with:
             # the same cancel, repeated once a worker runs, learns the outcome of the first
             record = await system.client.cancel(nid)
         assert record.status == "cancelled"
+
+
+async def test_a_retry_keeps_the_expiry(system: System, provider: ScriptedProvider) -> None:
+    """A failed notification retried after its expiresAt is not sent late: the new run expires."""
+    from tests.support.scripted import invalid_recipient
+
+    nid = new_id()
+    provider.fail(nid, invalid_recipient())
+    async with system.worker(Providers(email=provider, push=provider)):
+        await system.client.enqueue_email(email(nid, expiresAt=at(1.5)))
+        await system.wait_status(nid, "failed")
+        await asyncio.sleep(2)
+        await system.client.retry(nid)
+        row = await system.wait_status(nid, "expired", timeout=15)
+    assert row.error_code == "EXPIRED" and len(provider.calls_for(nid)) == 1 and not provider.delivered[nid]
