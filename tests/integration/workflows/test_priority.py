@@ -12,7 +12,7 @@ import pytest
 from activities.providers import Providers
 from notifications.types import PRIORITY_ATTRIBUTE
 from tests.support.scripted import ScriptedProvider
-from tests.support.system import System, make_settings, make_system, start_dev_env
+from tests.support.system import System, system_on_own_server
 
 
 @pytest.fixture
@@ -21,14 +21,8 @@ async def alone(database_url: str, tmp_path: Path) -> AsyncIterator[System]:
     nothing another test left on the shared server's notification-email queue (its tasks, its
     pollers, its fairness counts) in between; in full runs on the shared server a priority-7
     send went second about once in three."""
-    env = await start_dev_env()
-    try:
-        async with make_system(
-            make_settings(env.client.service_client.config.target_host, database_url, tmp_path)
-        ) as s:
-            yield s
-    finally:
-        await env.shutdown()
+    async with system_on_own_server(database_url, tmp_path) as system:
+        yield system
 
 
 async def test_backlog_is_sent_most_urgent_first(alone: System) -> None:

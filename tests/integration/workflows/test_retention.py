@@ -13,7 +13,7 @@ from temporalio.client import ScheduleOverlapPolicy
 from notifications.sql.models import DeliveryAttempt, Notification, OutboxMessage, utcnow
 from notifications.types import RETENTION_SCHEDULE_ID
 from processes.schedules import ensure_retention_schedule
-from tests.support.system import System, make_settings, make_system, start_dev_env, wait_until
+from tests.support.system import System, system_on_own_server, wait_until
 
 
 async def seed(system: System, nid: str, status: str, age_days: float) -> None:
@@ -53,14 +53,8 @@ async def seed(system: System, nid: str, status: str, age_days: float) -> None:
 async def alone(database_url: str, tmp_path: Path) -> AsyncIterator[System]:
     """A server of its own: the schedule and its task queue are one per namespace, and a worker
     another test left on the shared server's maintenance queue would take the purge."""
-    env = await start_dev_env()
-    try:
-        async with make_system(
-            make_settings(env.client.service_client.config.target_host, database_url, tmp_path)
-        ) as s:
-            yield s
-    finally:
-        await env.shutdown()
+    async with system_on_own_server(database_url, tmp_path) as system:
+        yield system
 
 
 async def test_schedule_purges_expired_records(alone: System) -> None:
