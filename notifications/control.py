@@ -88,7 +88,8 @@ class ControlMixin:
 
         A send already in flight is let finish; if it delivered, this is a conflict.
         """
-        await self._update(notification_id, CANCEL_UPDATE, CancelRequest(reason=reason), "cancel")
+        record = await self.get(notification_id)
+        await self._update(record, CANCEL_UPDATE, CancelRequest(reason=reason), "cancel")
         return await self.get(notification_id)
 
     async def reschedule(self, notification_id: str, send_at: datetime | str) -> NotificationRecord:
@@ -107,11 +108,9 @@ class ControlMixin:
         )
         return await self.get(notification_id)
 
-    async def _update(self, record: NotificationRecord | str, name: str, request: Any, update_id: str) -> None:
+    async def _update(self, record: NotificationRecord, name: str, request: Any, update_id: str) -> None:
         """Run a workflow update and wait for its answer; a call repeated with the same ID (a
         cancel is one per run) attaches to the first instead of running again."""
-        if isinstance(record, str):
-            record = await self.get(record)
         notification_id = record.notification_id
         if Status(record.status).terminal:
             raise NotificationConflictError(f"notification {notification_id} is already {record.status}")

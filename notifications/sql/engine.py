@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import asyncpg
 import asyncpg.exceptions
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -123,6 +124,10 @@ class Database:
             pool_size=max(settings.email_concurrency, settings.push_concurrency),
             send_slots=settings.email_concurrency + settings.push_concurrency,
         )
+
+    async def hot_pool(self) -> asyncpg.Pool | None:
+        """PostgreSQL's pool for the per-send statements (`pg.py`); None on SQLite or in another loop."""
+        return await self.pg.pool() if self.pg is not None else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -229,7 +229,7 @@ async def is_queue_paused(executor: AsyncSession | AsyncConnection, channel: str
 
 async def queue_paused(db: Database, channel: str) -> bool:
     """A queue's pause flag, read on its own (the enqueue's check): on PostgreSQL through the hot path."""
-    pool = await db.pg.pool() if db.pg is not None else None
+    pool = await db.hot_pool()
     if pool is not None:
         return await pg.queue_paused(pool, channel)
     async with db.connection() as conn:  # a read: not queued behind this process's writes

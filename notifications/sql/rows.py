@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
+from notifications.schemas import as_utc
 from notifications.sql.models import Notification, utcnow
 from notifications.types import (
     Channel,
@@ -78,7 +79,7 @@ def input_from_row(row: Notification, policy: DeliveryPolicy) -> NotificationInp
         data=content.get("data"),
         policy=policy,
         # A retry keeps the notification's expiry (past it, the new run ends `expired` at once).
-        expiresAt=_utc(row.expires_at).isoformat() if row.expires_at else None,
+        expiresAt=as_utc(row.expires_at).isoformat() if row.expires_at else None,
     )
 
 
@@ -226,7 +227,3 @@ def logged(entry: LoggedAttempt) -> dict[str, Any]:
 
 def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # SQLite hands back naive times

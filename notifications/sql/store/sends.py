@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from sqlalchemy import ColumnElement, Connection, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -66,7 +65,7 @@ async def begin_attempt(
     statements on the common path, one transaction per send: row and queue
     flag read together (the row locked on PostgreSQL), the attempt row, the row update.
     """
-    pool = await _hot_path(db)
+    pool = await db.hot_pool()
     if pool is not None:
         found = await pg.begin_attempt(
             pool, inp.notificationId, inp.channel, run_id, min_attempt, after_resume, utcnow()
@@ -149,7 +148,7 @@ async def finish_attempt(
         next_retry_at=next_retry_at,
         details=details,
     )
-    pool = await _hot_path(db)
+    pool = await db.hot_pool()
     if pool is not None:
         await pg.finish_attempt(pool, attempt_row, values)
     else:
@@ -224,13 +223,8 @@ async def record_outbox(db: Database, values: dict[str, Any]) -> None:
 
 async def _insert_ignore(db: Database, model: type[Any], values: dict[str, Any], conflict: tuple[str, ...]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING as its own transaction, on the hot path where there is one."""
-    pool = await _hot_path(db)
+    pool = await db.hot_pool()
     if pool is not None:
         assert db.pg is not None
         return await db.pg.batches.insert_ignore(pool, model.__table__, values, conflict)
     return await db.run(insert_ignore_sync, model, values, list(conflict))
-
-
-async def _hot_path(db: Database) -> asyncpg.Pool | None:
-    """PostgreSQL's per-send statements through asyncpg (`pg.py`); None: SQLite or another loop."""
-    return await db.pg.pool() if db.pg is not None else None
