@@ -79,6 +79,13 @@ def system_with(temporal_address: str, database_url: str, tmp_path: Path) -> Cal
 
 
 @pytest.fixture
+async def slow_retry_system(system_with: Callable[..., Any]) -> AsyncIterator[System]:
+    """Retries come due after ~1 s: long enough to pause, cancel or expire between two attempts."""
+    async with system_with(base_delay_ms=1000) as system:
+        yield system
+
+
+@pytest.fixture
 async def system(settings: Settings) -> AsyncIterator[System]:
     """Database migrated, client connected; start workers with `async with system.worker(): ...`."""
     async with make_system(settings) as s:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -32,13 +31,6 @@ from workflows.notification import NotificationWorkflow
 def strict_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers built by `System.worker` (via `build_workers`) get the default, re-importing sandbox."""
     monkeypatch.setattr(processes.worker, "workflow_runner", SandboxedWorkflowRunner)
-
-
-@pytest.fixture
-async def slow_retry_system(system_with: Callable[..., Any]) -> AsyncIterator[System]:
-    """Retries come due after ~1 s, long enough to pause in the middle of a backoff."""
-    async with system_with(base_delay_ms=1000) as system:
-        yield system
 
 
 def email(nid: str) -> dict[str, object]:

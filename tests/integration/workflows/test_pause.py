@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,6 @@ def push(nid: str) -> dict[str, object]:
 
 def new_id() -> str:
     return f"p-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-async def slow_retry_system(system_with: Callable[..., Any]) -> AsyncIterator[System]:
-    """Retries come due after ~1 s, long enough to pause in the middle of a backoff."""
-    async with system_with(base_delay_ms=1000) as system:
-        yield system
 
 
 async def test_pause_one_notification_during_retry_backoff(slow_retry_system: System) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,13 +42,6 @@ def provider() -> ScriptedProvider:
 @pytest.fixture
 def providers(provider: ScriptedProvider) -> Providers:
     return Providers(email=provider, push=provider)
-
-
-@pytest.fixture
-async def slow_retry_system(system_with: Callable[..., Any]) -> AsyncIterator[System]:
-    """Retries come due after ~1 s: long enough to act between two attempts."""
-    async with system_with(base_delay_ms=1000) as system:
-        yield system
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
