@@ -29,6 +29,9 @@ class DeliveryMetrics:
         self.sent = meter.create_counter("notifications_sent", "notifications delivered", "1")
         self.failed = meter.create_counter("notifications_failed", "notifications failed for good", "1")
         self.attempts = meter.create_counter("notification_send_attempts", "send attempts by outcome", "1")
+        self.held_back = meter.create_counter(
+            "notifications_held_back", "sends stopped (opted_out) or deferred (quiet) by preferences", "1"
+        )
         self.provider_latency = meter.create_histogram_float(
             "notification_provider_call_duration_seconds", "time spent in one provider call", "s"
         )
@@ -38,6 +41,9 @@ class DeliveryMetrics:
 
     def attempt(self, channel: str, outcome: str, error_code: str | None) -> None:
         self.attempts.add(1, {"channel": channel, "outcome": outcome, "error_code": error_code or "none"})
+
+    def preferences(self, channel: str, type_: str | None, action: str) -> None:
+        self.held_back.add(1, {"channel": channel, "type": type_ or "none", "action": action})
 
     def provider_call(self, channel: str, provider: str, seconds: float) -> None:
         self.provider_latency.record(seconds, {"channel": channel, "provider": provider})

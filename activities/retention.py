@@ -27,7 +27,7 @@ class RetentionActivities:
         rules = [
             ([Status.SENT.value], now - timedelta(days=request.sentDays)),
             (
-                [Status.FAILED.value, Status.CANCELLED.value, Status.EXPIRED.value],
+                [Status.FAILED.value, Status.CANCELLED.value, Status.EXPIRED.value, Status.SUPPRESSED.value],
                 now - timedelta(days=request.failedDays),
             ),
         ]

@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.deps import AppContext
 from api.errors import BodyGuard, install_error_handlers
 from api.ratelimit import RateLimiter
-from api.routers import audit, codec, dead_letter, enqueue, metrics, notifications, queues
+from api.routers import audit, codec, dead_letter, enqueue, metrics, notifications, preferences, queues
 from api.routers.metrics import ApiMetrics
 from api.schemas import ErrorBody
 from notifications.auth import key_set
@@ -77,7 +77,7 @@ def create_app(settings: Settings, *, client: NotificationClient | None = None) 
         allow_credentials=True,
     )
     # Literal paths before /api/admin/notifications/{notification_id}.
-    for module in (queues, dead_letter, notifications, audit, enqueue, codec, metrics):
+    for module in (queues, dead_letter, notifications, preferences, audit, enqueue, codec, metrics):
         app.include_router(module.router)
 
     @app.get("/livez", tags=["health"], name="livez", include_in_schema=False)

@@ -81,6 +81,7 @@ class QueueCounts(BaseModel):
     failed: int
     delayed: int
     expired: int = Field(0, description="ended unsent at their expiresAt (beside the seed's five)")
+    suppressed: int = Field(0, description="ended unsent: their user opted out (beside the seed's five)")
 
 
 class QueueStats(BaseModel):

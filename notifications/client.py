@@ -77,11 +77,12 @@ from notifications.types import (
     temporal_priority_key,
     workflow_id_for,
 )
+from notifications.user_preferences import PreferencesMixin
 
 log = logging.getLogger("notifications.client")
 
 
-class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin):
+class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMixin):
     """Enqueue, inspect and control notifications. One per process is plenty."""
 
     def __init__(self, temporal: Client, db: Database, settings: Settings) -> None:
@@ -140,6 +141,7 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin):
             type=p.type,
             userId=p.userId,
             tenant=p.tenant,
+            critical=p.critical,
             data=p.data,
             policy=self._policy,
             **content,

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
@@ -44,6 +45,8 @@ class _Payload(BaseModel):
     # RFC 3339 with an offset; absent or past: now. Checked against now by `check_schedule`.
     sendAt: AwareDatetime | None = None
     expiresAt: AwareDatetime | None = None
+    # sent whatever the user's preferences and quiet hours say: password reset, security alert, code
+    critical: StrictBool = False
 
 
 class EmailNotification(_Payload):
@@ -169,6 +172,8 @@ class NotificationRecord(_Record):
     completed_at: datetime | None = None
     send_at: datetime | None = None
     expires_at: datetime | None = None
+    critical: bool = False
+    deferred_reason: str | None = None
     created_at: datetime
     updated_at: datetime
     # False when the enqueue was accepted while the database was down: the worker writes the
@@ -200,6 +205,8 @@ class NotificationRecord(_Record):
             completed_at=row.completed_at,
             send_at=row.send_at,
             expires_at=row.expires_at,
+            critical=bool(row.critical),
+            deferred_reason=row.deferred_reason,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

@@ -27,13 +27,14 @@ class Status(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     EXPIRED = "expired"  # its expiresAt came before it could be sent
+    SUPPRESSED = "suppressed"  # its user opted out of its channel or type: never sent
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset({Status.SENT, Status.FAILED, Status.CANCELLED, Status.EXPIRED})
+TERMINAL_STATUSES = frozenset({Status.SENT, Status.FAILED, Status.CANCELLED, Status.EXPIRED, Status.SUPPRESSED})
 
 TASK_QUEUES = {Channel.EMAIL: "notification-email", Channel.PUSH: "notification-push"}
 
@@ -58,6 +59,10 @@ QUEUE_PAUSED_ERROR = "QueuePaused"
 NOTIFICATION_PAUSED_ERROR = "NotificationPaused"
 # The send found the notification past its expiresAt (the workflow's own timer may not have fired yet).
 EXPIRED_ERROR = "EXPIRED"
+# The send found its user opted out of it (status `suppressed`), or inside their quiet hours.
+USER_OPTED_OUT_ERROR = "USER_OPTED_OUT"
+QUIET_HOURS_ERROR = "QUIET_HOURS"
+QUIET_HOURS_REASON = "QUIET_HOURS"  # the `deferredReason` of a send held back by quiet hours
 # An update refused: what it asks for can no longer be done (the API's 409).
 TOO_LATE_ERROR = "TooLate"
 
@@ -113,6 +118,8 @@ class NotificationInput:
     # when: due at sendAt (RFC 3339; None: now), given up at expiresAt
     sendAt: str | None = None
     expiresAt: str | None = None
+    # sent whatever the user's preferences and quiet hours say (password reset, one-time code)
+    critical: bool = False
 
 
 @dataclass
@@ -206,6 +213,7 @@ class StatusUpdate:
     nextRetryAt: str | None = None
     attemptLog: list[LoggedAttempt] = field(default_factory=list)  # rows the sends could not write
     sendAt: str | None = None
+    deferredReason: str | None = None
 
 
 # Custom search attributes, registered by `notifications dev` and the worker.

@@ -15,7 +15,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from notifications.types import EXPIRED_ERROR
+    from notifications.types import EXPIRED_ERROR, QUIET_HOURS_ERROR, USER_OPTED_OUT_ERROR
+
+# Non-retryable failures that are not the notification's end in SQL: the workflow decides it.
+_DECIDED_BY_WORKFLOW = frozenset({EXPIRED_ERROR, QUIET_HOURS_ERROR, USER_OPTED_OUT_ERROR})
 
 
 class Refusal(StrEnum):
@@ -126,5 +129,5 @@ def final_failure(outcome: object) -> bool:
         isinstance(cause, ApplicationError)
         and cause.non_retryable
         and Refusal.of(cause.type) is None
-        and cause.type != EXPIRED_ERROR
+        and cause.type not in _DECIDED_BY_WORKFLOW
     )

@@ -15,50 +15,41 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 from workflows.hold import Refusal, final_failure, parse_time
+from workflows.send import ms, start_send
 from workflows.state import NotificationState
 
 with workflow.unsafe.imports_passed_through():
-    from notifications.redact import mask_recipient
     from notifications.types import (
         ATTEMPT_FAILED_SIGNAL,
         CANCEL_UPDATE,
         EXPIRED_ERROR,
         PAUSE_SIGNAL,
+        QUIET_HOURS_ERROR,
+        QUIET_HOURS_REASON,
         RECORD_STATUS_ACTIVITY,
         RESCHEDULE_UPDATE,
         RESUME_SIGNAL,
         SEND_AT_ATTRIBUTE,
-        SEND_EMAIL_ACTIVITY,
-        SEND_PUSH_ACTIVITY,
         STATUS_ATTRIBUTE,
         STATUS_QUERY,
         TOO_LATE_ERROR,
+        USER_OPTED_OUT_ERROR,
         WORKFLOW_NAME,
         AttemptReport,
         CancelRequest,
-        Channel,
         DeliveryPolicy,
         LoggedAttempt,
         NotificationInput,
         PauseRequest,
         RescheduleRequest,
-        SendInput,
         SendResult,
         Status,
     )
 
 
-# A retry backoff longer than this runs as a workflow timer, not a sleep in the worker: durable
-# across a worker crash, cancellable by `pause`, visible in the history.
-_RETRY_AS_TIMER = timedelta(milliseconds=1)
-
 # Patch IDs (`workflow.patched`): histories written before a change replay as they ran.
 _RETRY_IF_RESUMED_DURING_ATTEMPT = "retry-if-queue-resumed-during-attempt"
 _MIRROR_UNLOGGED_ATTEMPTS = "mirror-unlogged-attempts"
-
-
-def _ms(value: int) -> timedelta:
-    return timedelta(milliseconds=value)
 
 
 @dataclass
@@ -129,6 +120,13 @@ class NotificationWorkflow:
             if isinstance(cause, ApplicationError) and cause.type == EXPIRED_ERROR:
                 self._stop = Status.EXPIRED  # the send found it past expiresAt before this timer fired
                 return await self._stopped()
+            if isinstance(cause, ApplicationError) and cause.type == USER_OPTED_OUT_ERROR:
+                self._state.failed(USER_OPTED_OUT_ERROR, cause.message, self._now())
+                self._set_status(Status.SUPPRESSED)
+                return await self._mirror()
+            if isinstance(cause, ApplicationError) and cause.type == QUIET_HOURS_ERROR:
+                self._defer(QUIET_HOURS_REASON, cause)
+                continue
             if self._interrupted(cause):
                 continue
             self._fail(cause)
@@ -157,7 +155,7 @@ class NotificationWorkflow:
             try:
                 await workflow.wait_condition(
                     lambda: not hold.queue_paused or hold.paused or self._interrupts(),
-                    timeout=_ms(self._state.policy.queuePauseRecheckMs),
+                    timeout=ms(self._state.policy.queuePauseRecheckMs),
                 )
             except TimeoutError:
                 hold.recheck_elapsed()
@@ -174,6 +172,16 @@ class NotificationWorkflow:
             await self._mirror()
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(self._interrupts, timeout=due)
+
+    def _defer(self, reason: str, cause: ApplicationError) -> None:
+        """Held back by its user's quiet hours: scheduled again, due when they end."""
+        self._state.hold.passed_checks()
+        until = str(cause.details[0]["until"])
+        # at least a moment later: the worker's clock may be a little behind the server's
+        self._send_at = max(parse_time(until) or workflow.now(), workflow.now() + timedelta(seconds=1))
+        self._state.send_at, self._state.deferred_reason = until, reason
+        workflow.upsert_search_attributes([SEND_AT_ATTRIBUTE.value_set(self._send_at)])
+        self._scheduled_mirrored = False
 
     def _became_due(self) -> bool:
         """True when a scheduled notification has just become due: from here on it is queued."""
@@ -196,7 +204,7 @@ class NotificationWorkflow:
     async def _expire_at(self, at: datetime) -> None:
         """Not sent by expiresAt: it ends `expired`. A send in flight finishes; a retry waiting
         for its backoff is called off, as a pause calls it off."""
-        await workflow.sleep(max(at - workflow.now(), _ms(1)))
+        await workflow.sleep(max(at - workflow.now(), ms(1)))
         if self._stop is None and not self._state.status.terminal:
             self._stop = Status.EXPIRED
             if self._send is not None:
@@ -217,29 +225,7 @@ class NotificationWorkflow:
         inp, policy = self._inp, self._state.policy
         self._set_status(Status.RETRYING)
         flags = self._state.hold.start_attempt()
-        self._send = workflow.start_local_activity(
-            SEND_EMAIL_ACTIVITY if inp.channel == Channel.EMAIL else SEND_PUSH_ACTIVITY,
-            SendInput(
-                notification=inp,
-                attemptOffset=self._state.attempts,
-                afterResume=flags.after_resume,
-                queueRecheck=flags.queue_recheck,
-            ),
-            result_type=SendResult,
-            # the provider call is bounded by sendTimeoutMs; the send may first wait up to about
-            # as long for a provider slot (EMAIL_CONCURRENCY / PUSH_CONCURRENCY)
-            start_to_close_timeout=_ms(2 * policy.sendTimeoutMs),
-            retry_policy=RetryPolicy(
-                initial_interval=_ms(policy.baseDelayMs),
-                backoff_coefficient=2.0,
-                maximum_interval=_ms(policy.maxDelayMs),
-                maximum_attempts=max(1, policy.maxAttempts - self._state.attempts),
-            ),
-            local_retry_threshold=_RETRY_AS_TIMER,
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=f"send {inp.channel} to {mask_recipient(inp.channel, inp.to, inp.token, inp.userId)} "
-            f"(attempt {self._state.attempts + 1}+)",
-        )
+        self._send = start_send(inp, policy, self._state.attempts, flags)
         self._show()
         try:
             return await self._send
@@ -304,7 +290,7 @@ class NotificationWorkflow:
             update,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=1), maximum_interval=_ms(self._state.policy.mirrorRetryMaxMs)
+                initial_interval=timedelta(seconds=1), maximum_interval=ms(self._state.policy.mirrorRetryMaxMs)
             ),
             summary=f"mirror status {self._state.status.value} to SQL",
         )
@@ -330,7 +316,7 @@ class NotificationWorkflow:
         """Move a notification's sendAt, before its first attempt (`temporal workflow update execute`)."""
         self._send_at = send_at = parse_time(request.sendAt)
         assert send_at is not None
-        self._state.send_at = request.sendAt
+        self._state.send_at, self._state.deferred_reason = request.sendAt, None
         workflow.upsert_search_attributes([SEND_AT_ATTRIBUTE.value_set(send_at)])
         if self._due_in() is not None:
             self._set_status(Status.SCHEDULED, force_publish=True)

@@ -38,6 +38,7 @@ class NotificationState:
     updated_at: str | None = None
     send_at: str | None = None  # a scheduled send's due time (RFC 3339)
     expires_at: str | None = None
+    deferred_reason: str | None = None  # why sendAt was moved: QUIET_HOURS
     hold: Hold = field(default_factory=Hold)
     unlogged: dict[int, LoggedAttempt] = field(default_factory=dict)  # delivery-log rows SQL did not take
 
@@ -112,6 +113,7 @@ class NotificationState:
             nextRetryAt=self.next_retry_at,
             attemptLog=list(self.unlogged.values()),
             sendAt=self.send_at,
+            deferredReason=self.deferred_reason,
         )
 
     def query(self, inp: NotificationInput, workflow_id: str, run_id: str, started: str) -> dict[str, Any]:
@@ -140,6 +142,8 @@ class NotificationState:
             "completedAt": self.completed_at,
             "sendAt": self.send_at,
             "expiresAt": self.expires_at,
+            "critical": inp.critical,
+            "deferredReason": self.deferred_reason,
             "createdAt": inp.enqueuedAt or started,
             "updatedAt": self.updated_at or started,
         }
@@ -149,6 +153,8 @@ class NotificationState:
         lines = [f"**Status:** {self.status.value}"]
         if self.status == Status.SCHEDULED:
             lines.append(f"**Scheduled for:** {self.send_at}")
+            if self.deferred_reason:
+                lines.append(f"**Deferred by:** {self.deferred_reason.lower().replace('_', ' ')}")
         if self.expires_at and not self.status.terminal:
             lines.append(f"**Expires at:** {self.expires_at}")
         if self.attempts:

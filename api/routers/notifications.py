@@ -20,7 +20,9 @@ from notifications.types import TERMINAL_STATUSES, Status
 router = APIRouter(prefix="/api/admin/notifications", tags=["notifications"], dependencies=[Depends(require_admin)])
 
 NotificationId = Annotated[str, Path(pattern=ID_PATTERN, max_length=128)]
-StatusName = Literal["pending", "scheduled", "queued", "retrying", "sent", "failed", "cancelled", "expired"]
+StatusName = Literal[
+    "pending", "scheduled", "queued", "retrying", "sent", "failed", "cancelled", "expired", "suppressed"
+]
 ChannelName = Literal["email", "push"]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=512)]

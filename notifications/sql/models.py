@@ -65,6 +65,8 @@ class Notification(Base):
     completed_at: Mapped[datetime | None]
     send_at: Mapped[datetime | None]  # a scheduled send: when it is due
     expires_at: Mapped[datetime | None]  # not sent by then: it ends `expired`
+    critical: Mapped[bool] = mapped_column(Boolean, default=False)  # sent whatever the preferences say
+    deferred_reason: Mapped[str | None] = mapped_column(String(32))  # why its send was held back (QUIET_HOURS)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -99,6 +101,25 @@ class DeliveryAttempt(Base):
         UniqueConstraint("notification_id", "run_id", "attempt", name="uq_delivery_attempt"),
         Index("ix_delivery_attempts_notification", "notification_id"),
     )
+
+
+class Preference(Base):
+    """A preferences document (`notifications.preferences`) of a user, an address or a tenant's defaults.
+
+    `gates` lists what the document could stop (`preferences.gates`), so the attempt start opens
+    a send without evaluating documents that cannot stop it; `version` lets it check that the
+    documents it evaluated are still the ones stored.
+    """
+
+    __tablename__ = "preferences"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(400), primary_key=True)  # user:<id> | address:<email> | tenant
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    gates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class QueueState(Base):

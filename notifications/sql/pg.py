@@ -19,72 +19,20 @@ import asyncio
 import contextlib
 import functools
 import json
-import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import JSON, Table
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from notifications.sql import pg_statements
 from notifications.sql.models import DeliveryAttempt, Notification
-from notifications.sql.statements import TERMINAL
-from notifications.types import Status
 
 _Key = tuple[Table, tuple[str, ...], tuple[str, ...]]
 NOTIFICATIONS = cast(Table, Notification.__table__)
 DELIVERY_ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
-_LENGTH = re.compile(r"\(.*\)")
-_TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL)
-
-# The attempt start of `store._begin_attempt` as one statement. The CTEs run once each, on one
-# snapshot; the row lock taken by `probe` holds until the statement (its own transaction) ends.
-# No row comes back when the notification has no row yet: the caller then takes the slow path.
-# `repeated`: this very statement (same run, same `now`) committed before and its answer was
-# lost (`_run` ran it again): it answers the attempt it opened then, and writes nothing.
-BEGIN_ATTEMPT = f"""
-WITH probe AS (
-    SELECT n.status, n.attempts, n.run_id, n.provider, n.provider_message_id, n.completed_at, n.paused,
-           COALESCE((SELECT q.paused FROM queue_state q WHERE q.queue = $2), false) AS queue_paused
-    FROM notifications n
-    WHERE n.id = $1
-    FOR UPDATE OF n
-), decision AS (
-    SELECT p.*,
-           CASE WHEN p.queue_paused THEN 'queue_paused'
-                WHEN p.paused AND NOT $5 AND p.status NOT IN ({_TERMINAL_SQL}) THEN 'paused'
-                WHEN p.status = '{Status.SENT.value}' THEN 'sent'
-                ELSE 'open' END AS action,
-           CASE WHEN p.run_id = $3 THEN p.attempts ELSE 0 END AS prior,
-           EXISTS (SELECT 1 FROM delivery_attempts r
-                   WHERE r.notification_id = $1 AND r.run_id = $3 AND r.attempt = p.attempts
-                     AND r.started_at = $6 AND r.outcome = 'in_progress') AS repeated
-    FROM probe p
-), numbered AS (
-    SELECT d.*, CASE WHEN d.repeated THEN d.prior ELSE GREATEST($4, d.prior + 1) END AS attempt,
-           d.repeated AS writes_nothing
-    FROM decision d
-), interrupted AS (
-    UPDATE delivery_attempts a
-    SET outcome = 'interrupted', finished_at = $6, error_code = 'WORKER_LOST', error_message = $7
-    FROM numbered d
-    WHERE d.action = 'open' AND NOT d.writes_nothing AND d.prior > 0
-      AND a.notification_id = $1 AND a.run_id = $3 AND a.outcome = 'in_progress'
-), opened AS (
-    INSERT INTO delivery_attempts (notification_id, run_id, attempt, started_at, outcome, details)
-    SELECT $1, $3, d.attempt, $6, 'in_progress', '{{}}' FROM numbered d
-    WHERE d.action = 'open' AND NOT d.writes_nothing
-    ON CONFLICT (notification_id, run_id, attempt) DO NOTHING
-), live AS (
-    UPDATE notifications n
-    SET status = '{Status.RETRYING.value}', attempts = d.attempt, last_attempt_at = $6, next_retry_at = NULL,
-        paused = false, run_id = $3, updated_at = $6
-    FROM numbered d
-    WHERE n.id = $1 AND d.action = 'open' AND NOT d.writes_nothing AND n.status NOT IN ({_TERMINAL_SQL})
-)
-SELECT action, attempt, attempts, provider, provider_message_id, completed_at FROM numbered
-"""
 
 
 @functools.cache
@@ -94,42 +42,6 @@ def _json_columns(table: Table) -> frozenset[str]:
 
 def _arg(value: Any, column: str, json_columns: frozenset[str]) -> Any:
     return json.dumps(value) if column in json_columns else value
-
-
-@functools.cache
-def _insert_row_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...]) -> str:
-    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    return (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders}) "
-        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-    )
-
-
-@functools.cache
-def _insert_rows_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...]) -> str:
-    """INSERT ... SELECT FROM unnest(one array per column) ... ON CONFLICT DO NOTHING RETURNING the key."""
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    # Each array cast to its column's base type: VARCHAR(128) would truncate a value silently
-    # where the one-row statement refuses it.
-    base_types = [_LENGTH.sub("", table.columns[c].type.compile(dialect=dialect)) for c in columns]
-    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(base_types, start=1))
-    return (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
-        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {', '.join(conflict)}"
-    )
-
-
-@functools.cache
-def _finish_sql(attempt_columns: tuple[str, ...], row_columns: tuple[str, ...]) -> str:
-    """The attempt row closed and the notification row updated, in one statement."""
-    n = len(attempt_columns)
-    attempt_set = ", ".join(f"{c} = ${i}" for i, c in enumerate(attempt_columns, start=4))
-    row_set = ", ".join(f"{c} = ${i}" for i, c in enumerate(row_columns, start=4 + n))
-    return (
-        f"WITH closed AS (UPDATE delivery_attempts SET {attempt_set} "
-        "WHERE notification_id = $1 AND run_id = $2 AND attempt = $3) "
-        f"UPDATE notifications SET {row_set} WHERE id = $1 AND status NOT IN ({_TERMINAL_SQL})"
-    )
 
 
 class PgHotPath:
@@ -198,6 +110,17 @@ async def queue_paused(pool: asyncpg.Pool, channel: str) -> bool:
     return bool(await _run(pool, "fetchval", "SELECT paused FROM queue_state WHERE queue = $1", (channel,)))
 
 
+@dataclass
+class PreferenceKeys:
+    """Which preference documents the attempt start reads, what they could stop, and the versions
+    of those the caller evaluated (None on the first try)."""
+
+    tenant: str
+    subjects: list[str]
+    gates: list[str]
+    stamp: str | None = None
+
+
 async def begin_attempt(
     pool: asyncpg.Pool,
     notification_id: str,
@@ -206,8 +129,10 @@ async def begin_attempt(
     min_attempt: int,
     after_resume: bool,
     now: datetime,
+    prefs: PreferenceKeys,
 ) -> asyncpg.Record | None:
-    """BEGIN_ATTEMPT's decision row: `action`, `attempt` and the row's record of an earlier send."""
+    """BEGIN_ATTEMPT's decision row: `action`, `attempt`, the row's record of an earlier send, and
+    for `check_prefs` the preference documents to evaluate (`stamp`, `documents`)."""
     args = (
         notification_id,
         channel,
@@ -216,8 +141,12 @@ async def begin_attempt(
         after_resume,
         now,
         "the worker running this attempt stopped before it finished",
+        prefs.tenant,
+        prefs.subjects,
+        prefs.gates,
+        prefs.stamp,
     )
-    row: asyncpg.Record | None = await _run(pool, "fetchrow", BEGIN_ATTEMPT, args)
+    row: asyncpg.Record | None = await _run(pool, "fetchrow", pg_statements.BEGIN_ATTEMPT, args)
     return row
 
 
@@ -233,7 +162,7 @@ async def finish_attempt(pool: asyncpg.Pool, attempt_row: dict[str, Any], values
         *(_arg(attempt_row[c], c, attempt_json) for c in attempt_columns),
         *(_arg(values[c], c, row_json) for c in row_columns),
     )
-    await _run(pool, "execute", _finish_sql(attempt_columns, row_columns), args)
+    await _run(pool, "execute", pg_statements.finish_sql(attempt_columns, row_columns), args)
 
 
 # The connection is gone or the server cannot serve: what SQLAlchemy calls OperationalError.
@@ -319,7 +248,7 @@ class InsertBatches:
             return await answer
         self._busy.add(key)
         try:
-            status = await _run(pool, "execute", _insert_row_sql(*key), row)
+            status = await _run(pool, "execute", pg_statements.insert_row_sql(*key), row)
         finally:
             self._hand_over(pool, key)
         return str(status).endswith(" 1")
@@ -347,7 +276,7 @@ class InsertBatches:
             while batch := self._waiting.pop(key, []):
                 try:
                     arrays = tuple(list(column) for column in zip(*(row for row, _ in batch), strict=True))
-                    returned = await _run(pool, "fetch", _insert_rows_sql(*key), arrays)
+                    returned = await _run(pool, "fetch", pg_statements.insert_rows_sql(*key), arrays)
                 except DBAPIError as exc:
                     if isinstance(exc, OperationalError) or len(batch) == 1:
                         _answer(batch, exc)
@@ -368,7 +297,7 @@ class InsertBatches:
     async def _one_by_one(self, pool: asyncpg.Pool, key: _Key, batch: list[tuple[tuple[Any, ...], Any]]) -> None:
         for row, answer in batch:
             try:
-                status = await _run(pool, "execute", _insert_row_sql(*key), row)
+                status = await _run(pool, "execute", pg_statements.insert_row_sql(*key), row)
             except DBAPIError as exc:
                 _answer([(row, answer)], exc)
             else:

@@ -8,10 +8,10 @@ this order:
              'in_progress'`);
 - waiting:   held by a pause (the notification's own `paused` flag or its queue's `queue_state`),
              or not started / between attempts with no backoff pending (pending, queued, retrying);
-- delayed:   scheduled for later (status scheduled), or a retry backoff is pending
-             (`next_retry_at` set, status retrying), and nothing holds it;
-- completed: status sent;  failed: status failed;  expired: status expired (beside the seed's
-             five). Cancelled notifications are in none of them.
+- delayed:   scheduled for later (status scheduled, also deferred by quiet hours), or a retry
+             backoff is pending (`next_retry_at` set, status retrying), and nothing holds it;
+- completed: status sent;  failed: status failed;  beside the seed's five, expired: status
+             expired, suppressed: status suppressed. Cancelled notifications are in none of them.
 
 Held notifications count as waiting, not delayed, because no clock will release them: an
 operator will. Everything is one SQL statement per channel, so counts are a consistent snapshot.
@@ -37,7 +37,7 @@ from notifications.sql.statements import QUEUE_PAUSED
 from notifications.types import TERMINAL_STATUSES, Channel, Status
 
 _NON_TERMINAL = [s.value for s in Status if s not in TERMINAL_STATUSES]
-STAT_KEYS = ("waiting", "active", "completed", "failed", "delayed", "expired")
+STAT_KEYS = ("waiting", "active", "completed", "failed", "delayed", "expired", "suppressed")
 
 
 def _active() -> ColumnElement[bool]:
@@ -60,6 +60,7 @@ async def queue_stats(db: Database, tenant: str | None = None) -> dict[str, dict
         (Notification.status == Status.SENT.value, "completed"),
         (Notification.status == Status.FAILED.value, "failed"),
         (Notification.status == Status.EXPIRED.value, "expired"),
+        (Notification.status == Status.SUPPRESSED.value, "suppressed"),
         (~open_, "other"),
         (_active(), "active"),
         (_held(), "waiting"),

@@ -44,6 +44,7 @@ def row_values(inp: NotificationInput, status: Status, now: datetime | None = No
         "workflow_id": workflow_id_for(inp.notificationId),
         "send_at": parse_time(inp.sendAt),
         "expires_at": parse_time(inp.expiresAt),
+        "critical": inp.critical,
         "created_at": now,
         "updated_at": now,
     }
@@ -80,6 +81,7 @@ def input_from_row(row: Notification, policy: DeliveryPolicy) -> NotificationInp
         policy=policy,
         # A retry keeps the notification's expiry (past it, the new run ends `expired` at once).
         expiresAt=as_utc(row.expires_at).isoformat() if row.expires_at else None,
+        critical=bool(row.critical),
     )
 
 
@@ -197,6 +199,7 @@ def mirrored(upd: StatusUpdate, run_id: str | None) -> dict[str, Any]:
     values["next_retry_at"] = parse_time(upd.nextRetryAt)
     if upd.sendAt is not None:
         values["send_at"] = parse_time(upd.sendAt)
+    values["deferred_reason"] = upd.deferredReason
     values["status"] = upd.status
     return values
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, select, update
 
-from notifications.sql.models import DeliveryAttempt, Notification, QueueState
+from notifications.sql.models import DeliveryAttempt, Notification, Preference, QueueState
 from notifications.types import TERMINAL_STATUSES
 
 TERMINAL = [s.value for s in TERMINAL_STATUSES]
@@ -30,6 +30,9 @@ INTERRUPT_OPEN_ATTEMPTS = update(DeliveryAttempt).where(
 )
 ATTEMPT_KEY = ["notification_id", "run_id", "attempt"]
 QUEUE_PAUSED = select(QueueState.paused).where(QueueState.queue == bindparam("b_queue"))
+PREFERENCE_DOCUMENTS = select(Preference.subject, Preference.document).where(
+    Preference.tenant == bindparam("b_tenant"), Preference.subject.in_(bindparam("b_subjects", expanding=True))
+)
 
 
 @functools.cache

@@ -20,6 +20,7 @@ from notifications.errors import NotificationError, NotificationUnavailableError
 COMMAND_MODULES = [
     "processes.cli.core",
     "processes.cli.devices",
+    "processes.cli.preferences",
     "processes.cli.api",
 ]
 # Commands of the tools installed beside the runtime (`bench`, `chaos`): each registers itself

@@ -147,6 +147,9 @@ def _common_send_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wait", action="store_true", help="wait until the notification is sent or failed")
     p.add_argument("--send-at", help="send at this time (RFC 3339 with an offset); default now")
     p.add_argument("--expires-at", help="give up if not sent by this time (RFC 3339 with an offset)")
+    p.add_argument(
+        "--critical", action="store_true", default=None, help="send whatever the user's preferences and quiet hours say"
+    )
 
 
 # -- commands ---------------------------------------------------------------------------------------
@@ -232,6 +235,7 @@ async def cmd_send(args: argparse.Namespace) -> None:
         "data": _data(args.data),
         "sendAt": args.send_at,
         "expiresAt": args.expires_at,
+        "critical": args.critical,
     }
     if args.channel == "email":
         payload.update(to=args.to, subject=args.subject, html=args.html, text=args.text)

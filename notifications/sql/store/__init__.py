@@ -3,7 +3,7 @@
 The rules that keep the mirror honest under retries, crashes and replays:
 - a notification row is created from the workflow input if it is missing (a
   workflow started by hand from the `temporal` CLI still gets its row);
-- a terminal status (sent, failed, cancelled) is never overwritten by a
+- a terminal status (sent, failed, cancelled, expired, suppressed) is never overwritten by a
   non-terminal one, so a late or repeated write cannot move a row backwards;
 - one delivery-log row per (notification, run, attempt), upserted.
 """
@@ -11,6 +11,7 @@ The rules that keep the mirror honest under retries, crashes and replays:
 from notifications.sql.store.admin import purge_finished, record_provider_state, write_audit
 from notifications.sql.store.control import claim_for_retry, end_retry_claim, set_paused, set_queue_paused
 from notifications.sql.store.devices import delete_device, mark_devices, upsert_device
+from notifications.sql.store.preferences import add_opt_out, get_preferences, put_preferences
 from notifications.sql.store.sends import (
     AttemptStart,
     SentBefore,
@@ -25,15 +26,18 @@ from notifications.sql.store.sends import (
 __all__ = [
     "AttemptStart",
     "SentBefore",
+    "add_opt_out",
     "begin_attempt",
     "claim_for_retry",
     "delete_device",
     "end_retry_claim",
     "finish_attempt",
+    "get_preferences",
     "insert_notification",
     "insert_row",
     "mark_devices",
     "purge_finished",
+    "put_preferences",
     "record_outbox",
     "record_provider_state",
     "record_status",

@@ -5,6 +5,7 @@ On PostgreSQL the per-send ones run as single statements through asyncpg (`notif
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from notifications.preferences import SEND, Subjects, Verdict, decide, gate_keys
 from notifications.sql import pg, rows
 from notifications.sql.dialect import insert_ignore, insert_ignore_sync
 from notifications.sql.engine import Database
@@ -22,6 +24,7 @@ from notifications.sql.statements import (
     ATTEMPT_ROW,
     INTERRUPT_OPEN_ATTEMPTS,
     LIVE_ROW,
+    PREFERENCE_DOCUMENTS,
     QUEUE_PAUSED,
     TERMINAL,
     attempt_probe,
@@ -52,6 +55,7 @@ class AttemptStart:
     attempt: int
     already_sent: SentBefore | None = None
     paused: bool = False  # paused through the client; the workflow has not seen the signal yet
+    verdict: Verdict | None = None  # not opened: its user's preferences stop or defer it
 
 
 async def begin_attempt(
@@ -61,18 +65,48 @@ async def begin_attempt(
 
     The attempt number is the larger of Temporal's count and the attempts already
     recorded for this run, so attempts survive a pause (a new activity restarts
-    Temporal's count at 1) and a crashed attempt is never reused. Three Core
-    statements on the common path, one transaction per send: row and queue
-    flag read together (the row locked on PostgreSQL), the attempt row, the row update.
+    Temporal's count at 1) and a crashed attempt is never reused. The preferences of
+    its user are evaluated here, when it is due: one that stops or defers it comes
+    back with its `verdict`, and nothing is written. Four Core statements on the
+    common path, one transaction per send: row and queue flag read together (the row
+    locked on PostgreSQL), the preferences, the attempt row, the row update.
     """
     pool = await db.hot_pool()
     if pool is not None:
-        found = await pg.begin_attempt(
-            pool, inp.notificationId, inp.channel, run_id, min_attempt, after_resume, utcnow()
+        subjects = Subjects.of(inp.tenant, inp.userId, inp.channel, inp.to)
+        keys = pg.PreferenceKeys(
+            subjects.tenant, subjects.keys(), [] if inp.critical else gate_keys(inp.channel, inp.type)
         )
-        if found is not None:  # else no row yet: the general path creates it
-            return _attempt_start(found, min_attempt)
+        now = utcnow()
+        for _ in range(_PREFERENCE_TRIES):
+            found = await pg.begin_attempt(
+                pool, inp.notificationId, inp.channel, run_id, min_attempt, after_resume, now, keys
+            )
+            if found is None:  # no row yet: the general path creates it
+                break
+            if found["action"] != "check_prefs":
+                return _attempt_start(found, min_attempt)
+            verdict = _verdict(inp, subjects, json.loads(found["documents"]), now)
+            if not verdict.sends:
+                return AttemptStart(attempt=min_attempt, verdict=verdict)
+            keys.stamp = found["stamp"]  # open it, if these are still the documents stored
     return await db.run(_begin_attempt, inp, run_id, min_attempt, after_resume)
+
+
+# Preferences that change between two tries each time: the general path decides under its lock.
+_PREFERENCE_TRIES = 3
+
+
+def _verdict(inp: NotificationInput, subjects: Subjects, documents: dict[str, Any], now: datetime) -> Verdict:
+    return decide(documents, subjects, channel=inp.channel, type_=inp.type, critical=inp.critical, now=now)
+
+
+def _read_verdict(conn: Connection, inp: NotificationInput) -> Verdict:
+    if inp.critical:
+        return SEND
+    subjects = Subjects.of(inp.tenant, inp.userId, inp.channel, inp.to)
+    found = conn.execute(PREFERENCE_DOCUMENTS, {"b_tenant": subjects.tenant, "b_subjects": subjects.keys()})
+    return _verdict(inp, subjects, {subject: document for subject, document in found}, utcnow())
 
 
 def _attempt_start(row: Any, min_attempt: int) -> AttemptStart | None:
@@ -108,6 +142,9 @@ def _begin_attempt(
     if row.status == Status.SENT:
         sent = SentBefore(row.attempts, row.provider, row.provider_message_id, row.completed_at)
         return AttemptStart(attempt=row.attempts, already_sent=sent)
+    verdict = _read_verdict(conn, inp)
+    if not verdict.sends:
+        return AttemptStart(attempt=min_attempt, verdict=verdict)
     # `attempts` counts this run's attempts (a manual retry starts a new run at 0).
     prior = row.attempts if row.run_id == run_id else 0
     attempt = max(min_attempt, prior + 1)

@@ -292,13 +292,14 @@ async def test_an_attempt_start_run_again_after_its_answer_was_lost_opens_nothin
     pool = await db.pg.pool() if db.pg else None
     assert pool is not None
     now = datetime.now(UTC)
-    first = await pg.begin_attempt(pool, "lost", "email", RUN, 1, False, now)
-    again = await pg.begin_attempt(pool, "lost", "email", RUN, 1, False, now)
+    keys = pg.PreferenceKeys("default", ["tenant"], [])
+    first = await pg.begin_attempt(pool, "lost", "email", RUN, 1, False, now, keys)
+    again = await pg.begin_attempt(pool, "lost", "email", RUN, 1, False, now, keys)
     assert first is not None and again is not None
     assert (first["action"], first["attempt"]) == (again["action"], again["attempt"]) == ("open", 1)
     state = await _state(db, "lost")
     assert state[1] == 1 and [entry[1:3] for entry in state[-1]] == [(1, "in_progress")]
-    later = await pg.begin_attempt(pool, "lost", "email", RUN, 1, False, datetime.now(UTC))
+    later = await pg.begin_attempt(pool, "lost", "email", RUN, 1, False, datetime.now(UTC), keys)
     assert later is not None and later["attempt"] == 2  # a new start (a retry) is a new attempt
 
 
