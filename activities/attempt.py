@@ -46,6 +46,7 @@ from notifications.types import (
     SendResult,
     Status,
 )
+from notifications.unsubscribe import UnsubscribeTokens, one_click_headers
 from workflows.notification import NotificationWorkflow
 
 log = logging.getLogger("notifications.delivery")
@@ -67,6 +68,7 @@ class AttemptPipeline:
         self.db = db
         self.providers = providers
         self.metrics = metrics
+        self.unsubscribe = UnsubscribeTokens.from_settings(settings)
 
     async def run(self, inp: SendInput, slot: Slot) -> SendResult:
         """One attempt, from its SQL start to its classified outcome; releases `slot` once the provider answered."""
@@ -203,6 +205,10 @@ class AttemptPipeline:
                     sender=self.settings.mail_from,
                     type=n.type,
                     user_id=n.userId,
+                    # RFC 8058 one-click unsubscribe on every email that is not critical
+                    headers={}
+                    if n.critical
+                    else one_click_headers(self.unsubscribe.url(n.tenant, n.userId, n.to, n.type)),
                 ),
                 idempotency_key=n.notificationId,
             )

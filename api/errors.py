@@ -122,8 +122,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
+# Routes whose bodies are forms, not JSON: RFC 8058's one-click POST.
+FORM_PATHS = ("/unsubscribe/",)
+
+
 class BodyGuard:
-    """Rejects oversized bodies (413) and non-JSON bodies (415) before any route parses them.
+    """Rejects oversized bodies (413) and non-JSON bodies (415, but for FORM_PATHS) before any route parses them.
 
     The body is read here, bounded, and replayed to the app, so a client that lies in
     Content-Length or streams without one cannot make the app buffer more than the limit.
@@ -161,7 +165,7 @@ class BodyGuard:
             chunks.append(chunk)
             more = bool(message.get("more_body", False))
         body = b"".join(chunks)
-        if body.strip():
+        if body.strip() and not str(scope.get("path", "")).startswith(FORM_PATHS):
             media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
             if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
                 await self._reject(scope, receive, send, 415, "Content-Type must be application/json")

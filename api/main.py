@@ -17,12 +17,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.deps import AppContext
 from api.errors import BodyGuard, install_error_handlers
 from api.ratelimit import RateLimiter
-from api.routers import audit, codec, dead_letter, enqueue, metrics, notifications, preferences, queues
+from api.routers import audit, codec, dead_letter, enqueue, metrics, notifications, preferences, queues, unsubscribe
 from api.routers.metrics import ApiMetrics
 from api.schemas import ErrorBody
 from notifications.auth import key_set
 from notifications.client import NotificationClient
 from notifications.config import Settings, get_settings
+from notifications.unsubscribe import UnsubscribeTokens
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
@@ -41,6 +42,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 def create_app(settings: Settings, *, client: NotificationClient | None = None) -> FastAPI:
     """Build the API. Pass `client` to share one (tests); otherwise the app connects on startup."""
     keys = key_set(settings)
+    unsubscribe_tokens = UnsubscribeTokens.from_settings(settings)  # production refuses to start without it
     limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_limit_window_seconds)
 
     @asynccontextmanager
@@ -64,6 +66,7 @@ def create_app(settings: Settings, *, client: NotificationClient | None = None) 
     )
     if client is not None:  # usable without running the lifespan (httpx ASGITransport does not)
         app.state.ctx = AppContext(settings, client, keys, limiter, time.monotonic())
+    app.state.unsubscribe = unsubscribe_tokens
     install_error_handlers(app)
     app.add_middleware(BodyGuard, max_body=settings.api_max_body_bytes)
     app.state.metrics = ApiMetrics()
@@ -77,7 +80,7 @@ def create_app(settings: Settings, *, client: NotificationClient | None = None) 
         allow_credentials=True,
     )
     # Literal paths before /api/admin/notifications/{notification_id}.
-    for module in (queues, dead_letter, notifications, preferences, audit, enqueue, codec, metrics):
+    for module in (queues, dead_letter, notifications, preferences, audit, enqueue, codec, metrics, unsubscribe):
         app.include_router(module.router)
 
     @app.get("/livez", tags=["health"], name="livez", include_in_schema=False)

@@ -7,8 +7,9 @@ import asyncio
 import random
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bench.harness import Stack, _bounded
 
@@ -62,6 +63,29 @@ async def _enqueue_all(client: Any, plan: Sequence[tuple[int, str]], prefix: str
         return time.perf_counter() - t0
 
     return await _bounded(plan, concurrency, one)
+
+
+def preferences_of(now: datetime) -> dict[str, Any]:
+    """What every benchmark user has stored: a realistic document the send must evaluate (quiet
+    hours on push, hours away from now, so nothing is deferred), and one that stops nothing sent here."""
+    zone = "Europe/Berlin"
+    local = now.astimezone(ZoneInfo(zone))
+    start, end = local + timedelta(hours=6), local + timedelta(hours=8)
+    return {
+        "channels": {"email": True, "push": True},
+        "types": {"marketing": False},
+        "timezone": zone,
+        "quietHours": {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M"), "channels": ["push"]},
+    }
+
+
+async def _store_preferences(client: Any, plan: Sequence[tuple[int, str]], concurrency: int) -> None:
+    document = preferences_of(datetime.now(UTC))
+
+    async def one(item: tuple[int, str]) -> None:
+        await client.set_preferences(f"u{item[0]}", document, actor=None)
+
+    await _bounded(plan, concurrency, one)
 
 
 async def _count_sent(client: Any, prefix: str) -> int:

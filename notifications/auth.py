@@ -61,8 +61,13 @@ def _pem(value: str) -> str:
 
 
 def dev_secret(settings: Settings) -> str:
-    """The development secret under DATA_DIR, created on first use (atomically, owner-only)."""
-    path = settings.data_dir / DEV_SECRET_FILE
+    """The development JWT secret under DATA_DIR, created on first use (atomically, owner-only)."""
+    return stored_dev_secret(settings, DEV_SECRET_FILE)
+
+
+def stored_dev_secret(settings: Settings, name: str) -> str:
+    """A development secret kept in DATA_DIR/<name>: every process of `notifications dev` agrees on it."""
+    path = settings.data_dir / name
     if path.exists():
         return path.read_text().strip()
     settings.data_dir.mkdir(parents=True, exist_ok=True)

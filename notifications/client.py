@@ -77,6 +77,7 @@ from notifications.types import (
     temporal_priority_key,
     workflow_id_for,
 )
+from notifications.unsubscribe import UnsubscribeTokens
 from notifications.user_preferences import PreferencesMixin
 
 log = logging.getLogger("notifications.client")
@@ -93,6 +94,7 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
         # channel -> (its pause flag as last read or written, monotonic time of that read; 0 after a write)
         self._queue_flags: dict[str, tuple[bool, float]] = {}
         self._queue_reads: dict[str, asyncio.Future[bool]] = {}  # QueuesMixin._queue_paused
+        self._unsubscribe: UnsubscribeTokens | None = None  # made on the first templated email
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> NotificationClient:
@@ -108,10 +110,15 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
     ) -> NotificationRecord:
         p: EmailNotification = validate_payload(EmailNotification, payload)
         prio = validate_priority(priority, self.settings.default_priority)
-        subject, html, text = render_email(p)
+        subject, html, text = render_email(p, unsubscribe_url=lambda: self._unsubscribe_url(p))
         return await self._enqueue(
             self._input(p, Channel.EMAIL, prio, to=str(p.to), subject=subject, html=html, text=text)
         )
+
+    def _unsubscribe_url(self, p: EmailNotification) -> str:
+        if self._unsubscribe is None:
+            self._unsubscribe = UnsubscribeTokens.from_settings(self.settings)
+        return self._unsubscribe.url(p.tenant, p.userId, str(p.to), p.type)
 
     async def enqueue_push(
         self, payload: Mapping[str, Any] | PushNotification, priority: int | None = None

@@ -146,6 +146,12 @@ class Settings(BaseSettings):
         "long-poll interval (60 s by default), since an idle worker re-polls only that often",
     )
     api_check_timeout_seconds: float = Field(3.0, gt=0, description="timeout of each health-check probe")
+    public_url: str = Field(
+        "", description="where recipients reach the API (unsubscribe links); default http://API_HOST:API_PORT"
+    )
+    unsubscribe_secret: SecretStr | None = Field(
+        None, description="signs one-click unsubscribe links; required in production, generated in development"
+    )
 
     @field_validator("log_file", mode="before")
     @classmethod
@@ -183,6 +189,10 @@ class Settings(BaseSettings):
     @property
     def temporal_dev_db_path(self) -> Path:
         return Path(self.temporal_dev_db) if self.temporal_dev_db else self.data_dir / "temporal.db"
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def is_production(self) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
@@ -117,14 +118,20 @@ def _one_line(value: str) -> str:
 
 
 def render_email(
-    payload: EmailNotification, *, templates_dir: Path | str | None = None
+    payload: EmailNotification,
+    *,
+    templates_dir: Path | str | None = None,
+    unsubscribe_url: Callable[[], str] | None = None,
 ) -> tuple[str, str | None, str | None]:
-    """(subject, html, text) of an email; raises NotificationValidationError naming the field."""
+    """(subject, html, text) of an email; raises NotificationValidationError naming the field.
+
+    A template sees `unsubscribeUrl` (the one-click link, empty for a critical email) beside `data`."""
     if not payload.html and not payload.text and payload.type:
         env = environment(templates_dir)
         base = payload.type
         if _has(env, f"{base}/{EMAIL_HTML}") or _has(env, f"{base}/{EMAIL_TEXT}"):
-            return _render_email_template(env, payload, base)
+            link = unsubscribe_url() if unsubscribe_url is not None and not payload.critical else ""
+            return _render_email_template(env, payload, base, link)
         raise NotificationValidationError(
             [{"field": "type", "message": f"no email template named {payload.type!r} and no html or text given"}]
         )
@@ -139,8 +146,10 @@ def render_email(
     return payload.subject, payload.html, payload.text
 
 
-def _render_email_template(env: Environment, payload: EmailNotification, base: str) -> tuple[str, str | None, str]:
-    data = dict(payload.data or {})
+def _render_email_template(
+    env: Environment, payload: EmailNotification, base: str, unsubscribe_url: str
+) -> tuple[str, str | None, str]:
+    data = {"unsubscribeUrl": unsubscribe_url, **(payload.data or {})}
     html = _render(env, f"{base}/{EMAIL_HTML}", data).strip() if _has(env, f"{base}/{EMAIL_HTML}") else ""
     if _has(env, f"{base}/{EMAIL_TEXT}"):
         text = _render(env, f"{base}/{EMAIL_TEXT}", data).strip()

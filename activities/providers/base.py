@@ -23,6 +23,7 @@ class EmailMessage:
     sender: str
     type: str | None = None
     user_id: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # List-Unsubscribe and List-Unsubscribe-Post
 
 
 @dataclass(frozen=True)

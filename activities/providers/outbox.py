@@ -29,7 +29,7 @@ class OutboxProvider:
         self._latency = latency_ms / 1000
 
     async def send_email(self, message: EmailMessage, *, idempotency_key: str) -> DeliveryResult:
-        body = {"from": message.sender, "html": message.html, "text": message.text}
+        body = {"from": message.sender, "html": message.html, "text": message.text, "headers": message.headers}
         return await self._record(idempotency_key, "email", message.to, message.subject, body)
 
     async def send_push(self, message: PushMessage, *, idempotency_key: str) -> DeliveryResult:

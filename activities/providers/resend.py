@@ -124,6 +124,8 @@ class ResendProvider:
             params["html"] = message.html
         if message.text:
             params["text"] = message.text
+        if message.headers:
+            params["headers"] = dict(message.headers)
         token = _current_client.set(self._http())
         try:
             resend.api_key = self._api_key

@@ -52,6 +52,8 @@ class SmtpProvider:
         mime["Subject"] = message.subject
         mime["Date"] = formatdate(localtime=False, usegmt=True)
         mime["Message-ID"] = self.message_id(message.notification_id)
+        for name, value in message.headers.items():
+            mime[name] = value
         text = message.text or (html_to_text(message.html) if message.html else "")
         mime.set_content(text)
         if message.html:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.client import _client, _enqueue_all, _sql_results, _wait_sent
+from bench.client import _client, _enqueue_all, _sql_results, _store_preferences, _wait_sent
 from bench.harness import stack, start_worker
 from bench.measure import RAW, Meter, _ms_stats, history_stats
 from bench.options import BenchOptions
@@ -46,6 +46,7 @@ async def run_ours(
         prefix = f"{name}-{uuid.uuid4().hex[:6]}"
         plan = [(i, channels[i % len(channels)]) for i in range(n)]
         try:
+            await _store_preferences(client, plan, opts.enqueue_concurrency)  # each user's, before the clock starts
             meter = Meter(st)
             meter.start()
             t0 = time.time()

@@ -27,7 +27,15 @@ from notifications.sql.models import AuditLog, DeliveryAttempt
 from tests.support.api import ADMIN, SECRET, Q, api, api_settings, auth, token, uid
 from tests.support.system import System, wait_until
 
-STAT_KEYS = {"waiting", "active", "completed", "failed", "delayed", "expired"}  # the seed's five, and expired
+STAT_KEYS = {
+    "waiting",
+    "active",
+    "completed",
+    "failed",
+    "delayed",
+    "expired",
+    "suppressed",
+}  # the seed's five, and ours
 
 
 class ScriptedProvider:
@@ -141,8 +149,24 @@ async def test_stats_are_exact_in_a_controlled_scenario(system: System) -> None:
         assert r.json()["cancelled"] is True and r.json()["notification"]["status"] == "cancelled"
 
         assert await stats(http) == {
-            "email": {"waiting": 2, "active": 1, "completed": 2, "failed": 1, "delayed": 2, "expired": 0},
-            "push": {"waiting": 2, "active": 0, "completed": 1, "failed": 0, "delayed": 0, "expired": 0},
+            "email": {
+                "waiting": 2,
+                "active": 1,
+                "completed": 2,
+                "failed": 1,
+                "delayed": 2,
+                "expired": 0,
+                "suppressed": 0,
+            },
+            "push": {
+                "waiting": 2,
+                "active": 0,
+                "completed": 1,
+                "failed": 0,
+                "delayed": 0,
+                "expired": 0,
+                "suppressed": 0,
+            },
         }
         health = (await http.get(f"{Q}/health", headers=ADMIN)).json()
         assert health["queues"]["email"]["delayed"] == 2
@@ -162,8 +186,24 @@ async def test_stats_are_exact_in_a_controlled_scenario(system: System) -> None:
         for nid in held_push[:2]:
             await system.wait_status(nid, "sent")
         assert await stats(http) == {
-            "email": {"waiting": 1, "active": 0, "completed": 4, "failed": 1, "delayed": 2, "expired": 0},
-            "push": {"waiting": 0, "active": 0, "completed": 3, "failed": 0, "delayed": 0, "expired": 0},
+            "email": {
+                "waiting": 1,
+                "active": 0,
+                "completed": 4,
+                "failed": 1,
+                "delayed": 2,
+                "expired": 0,
+                "suppressed": 0,
+            },
+            "push": {
+                "waiting": 0,
+                "active": 0,
+                "completed": 3,
+                "failed": 0,
+                "delayed": 0,
+                "expired": 0,
+                "suppressed": 0,
+            },
         }
 
 

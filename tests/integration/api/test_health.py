@@ -123,4 +123,5 @@ async def test_open_circuit_degrades_and_a_dead_database_is_unhealthy(health_sys
         "failed": 0,
         "delayed": 0,
         "expired": 0,
+        "suppressed": 0,
     }

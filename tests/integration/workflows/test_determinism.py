@@ -181,3 +181,47 @@ def _record(history: Any, name: str) -> None:
     if prefix:
         folder = Path(__file__).resolve().parents[2] / "unit" / "workflows" / "histories"
         (folder / f"{prefix}-{name}.json").write_text(history.to_json())
+
+
+# -- whether to send: preferences ---------------------------------------------------------------------
+async def test_suppressed_by_an_opt_out(system: System) -> None:
+    provider, providers = scripted()
+    nid, user = new_id(), f"u-{uuid.uuid4().hex[:8]}"
+    await system.client.set_preferences(user, {"channels": {"email": False}})
+    async with system.worker(providers) as workers:
+        await system.client.enqueue_email({**email(nid), "userId": user})
+        row = await system.wait_status(nid, "suppressed")
+        history = await finish(system, workers, nid)
+    assert provider.calls_for(nid) == [] and row.error_code == "USER_OPTED_OUT"
+    await assert_replays(system, history)
+    _record(history, "30-0sends-suppressed-completed")
+
+
+async def test_deferred_by_quiet_hours_then_rescheduled_and_sent(system: System) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    provider, providers = scripted()
+    nid, user = new_id(), f"u-{uuid.uuid4().hex[:8]}"
+    if datetime.now(UTC).second > 50:
+        await asyncio.sleep(61 - datetime.now(UTC).second)
+    now = datetime.now(UTC)
+    window = {
+        "start": (now - timedelta(minutes=1)).strftime("%H:%M"),
+        "end": (now + timedelta(minutes=1)).strftime("%H:%M"),
+    }
+    await system.client.set_preferences(user, {"quietHours": window})
+    async with system.worker(providers) as workers:
+        await system.client.enqueue_email({**email(nid), "userId": user})
+        await wait_until(lambda: _deferred(system, nid))
+        await system.client.set_preferences(user, {})
+        await system.client.reschedule(nid, _at(0.5))
+        row = await system.wait_status(nid, "sent")
+        history = await finish(system, workers, nid)
+    assert provider.delivered[nid] == 1 and row.attempts == 1
+    await assert_replays(system, history)
+    _record(history, "31-1send-quiet-deferred-rescheduled-completed")
+
+
+async def _deferred(system: System, nid: str) -> bool:
+    row = await system.row(nid)
+    return row is not None and row.deferred_reason == "QUIET_HOURS" and row.status == "scheduled"

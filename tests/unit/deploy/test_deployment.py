@@ -286,7 +286,7 @@ def test_app_environment_values_are_valid_settings(
     service: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """What the container sees (Dockerfile ENV + compose environment) loads as Settings."""
-    shell = {"JWT_SECRET": "x" * 40}
+    shell = {"JWT_SECRET": "x" * 40, "UNSUBSCRIBE_SECRET": "y" * 40}
     values = {**dockerfile_env(), **environment(services()[service])}
     for name in settings_env_names():
         monkeypatch.delenv(name, raising=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -61,13 +62,21 @@ async def test_sent_with_idempotency_key_and_message_id(system: System, fake: Fa
     [request] = fake.requests
     assert request.headers["idempotency-key"] == n
     assert request.headers["authorization"] == f"Bearer {API_KEY}"
-    assert request.json() == {
+    body = request.json()
+    headers = body.pop("headers")
+    assert body == {
         "from": "Uzima <noreply@uzima.health>",
         "to": ["amina@example.com"],
         "subject": "Hello",
         "html": "<p>Hi there</p>",
         "text": "Hi there",
     }
+    # RFC 8058 one-click unsubscribe, through Resend's `headers`
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert re.fullmatch(
+        r"<http://127\.0\.0\.1:8000/unsubscribe/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+>", headers["List-Unsubscribe"]
+    )
+    assert "amina" not in headers["List-Unsubscribe"]
     assert [a.provider_message_id for a in result.attempts] == ["re-0001"]
 
 

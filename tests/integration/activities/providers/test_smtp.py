@@ -63,6 +63,29 @@ async def test_template_email_is_multipart_with_stable_message_id(system: System
     assert "Welcome, Amina <b>!" in text.get_content()  # derived from the html, unescaped
     assert "Sign in to your account (https://app.uzima.health/login)" in text.get_content()
     assert "<h1>Welcome, Amina &lt;b&gt;!</h1>" in html.get_content()  # autoescaped
+    # RFC 8058 one-click unsubscribe; the template links the same page
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = message["List-Unsubscribe"].strip("<>")
+    assert link.startswith(f"{system.settings.public_base_url}/unsubscribe/") and "amina" not in link
+    assert 'href="http://127.0.0.1:8000/unsubscribe/' in html.get_content()
+
+
+async def test_a_critical_email_has_no_unsubscribe_link(system: System, sink: SmtpSink) -> None:
+    nid = f"smtp-{uuid.uuid4().hex[:10]}"
+    async with system.worker():
+        await system.client.enqueue_email(
+            {
+                "notificationId": nid,
+                "to": "amina@example.com",
+                "type": "welcome",
+                "critical": True,
+                "data": {"name": "A"},
+            }
+        )
+        assert (await outcomes(system, [nid]))[nid].row.status == "sent"
+    [message] = sink.messages
+    assert message["List-Unsubscribe"] is None and message["List-Unsubscribe-Post"] is None
+    assert "/unsubscribe/" not in message.as_string()
 
 
 async def test_refused_and_deferred_recipients(system: System, sink: SmtpSink) -> None:
