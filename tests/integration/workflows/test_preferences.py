@@ -49,16 +49,6 @@ def push(nid: str, user: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def provider() -> ScriptedProvider:
-    return ScriptedProvider()
-
-
-@pytest.fixture
-def providers(provider: ScriptedProvider) -> Providers:
-    return Providers(email=provider, push=provider)
-
-
 async def _ends(system: System, provider: ScriptedProvider, nid: str, status: str) -> Any:
     row = await system.wait_status(nid, status)
     if status == "suppressed":

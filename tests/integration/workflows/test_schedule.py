@@ -34,16 +34,6 @@ def new_id() -> str:
     return f"s-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture
-def provider() -> ScriptedProvider:
-    return ScriptedProvider()
-
-
-@pytest.fixture
-def providers(provider: ScriptedProvider) -> Providers:
-    return Providers(email=provider, push=provider)
-
-
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 async def test_a_scheduled_send_waits_for_its_time(system: System, provider: ScriptedProvider) -> None:
     nid, send_at = new_id(), at(4)
