@@ -19,15 +19,15 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+from temporalio.exceptions import ApplicationError
 
+from activities.held_back import held_back
 from activities.metrics import DeliveryMetrics
 from activities.providers import EmailMessage, Providers, PushMessage
 from activities.providers.base import DeliveryResult
 from notifications.backoff import retry_delay
 from notifications.config import Settings
 from notifications.errors import DeliveryError, ErrorCategory, ErrorCode
-from notifications.preferences import Action, Verdict
 from notifications.sql import store
 from notifications.sql.engine import UNAVAILABLE, Database
 from notifications.sql.models import utcnow
@@ -35,8 +35,6 @@ from notifications.types import (
     EXPIRED_ERROR,
     NOTIFICATION_PAUSED_ERROR,
     QUEUE_PAUSED_ERROR,
-    QUIET_HOURS_ERROR,
-    USER_OPTED_OUT_ERROR,
     AttemptReport,
     Channel,
     DeliveryPolicy,
@@ -115,7 +113,8 @@ class AttemptPipeline:
                 non_retryable=True,
             )
         if start.verdict is not None:
-            raise self._held_back(n, start.verdict, attempt, ctx)
+            self.metrics.preferences(n.channel, n.type, start.verdict.action.value)
+            raise held_back(start.verdict, attempt, ctx)
         attempt = start.attempt
         ctx["attempt"] = attempt
         if start.already_sent is not None:
@@ -167,30 +166,6 @@ class AttemptPipeline:
             {"attempt": attempt, "errorCode": error.code.value},
             type=error.code.value,
             next_retry_delay=next_delay,
-        )
-
-    def _held_back(self, n: NotificationInput, verdict: Verdict, attempt: int, ctx: dict[str, Any]) -> ApplicationError:
-        """Its user's preferences stop it (`suppressed`) or defer it to the end of their quiet hours."""
-        self.metrics.preferences(n.channel, n.type, verdict.action.value)
-        details: dict[str, Any] = {"attemptsMade": attempt - 1, "rule": verdict.rule}
-        if verdict.action is Action.QUIET:
-            assert verdict.until is not None
-            log.info("inside its user's quiet hours: deferred", extra=ctx)
-            until = verdict.until.isoformat()
-            return ApplicationError(
-                f"inside its user's quiet hours until {until}",
-                {**details, "until": until},
-                type=QUIET_HOURS_ERROR,
-                non_retryable=True,
-                category=ApplicationErrorCategory.BENIGN,  # an outcome, not an error: no warning logged
-            )
-        log.info("its user opted out (%s): not sent", verdict.rule, extra=ctx)
-        return ApplicationError(
-            f"the user opted out ({verdict.rule})",
-            details,
-            type=USER_OPTED_OUT_ERROR,
-            non_retryable=True,
-            category=ApplicationErrorCategory.BENIGN,
         )
 
     async def _call_provider(self, n: NotificationInput) -> DeliveryResult:

@@ -25,9 +25,15 @@ class RetentionActivities:
         now = utcnow()
         result = PurgeResult()
         rules = [
-            ([Status.SENT.value], now - timedelta(days=request.sentDays)),
+            ([Status.SENT.value, Status.DELIVERED.value], now - timedelta(days=request.sentDays)),
             (
-                [Status.FAILED.value, Status.CANCELLED.value, Status.EXPIRED.value, Status.SUPPRESSED.value],
+                [
+                    Status.FAILED.value,
+                    Status.CANCELLED.value,
+                    Status.EXPIRED.value,
+                    Status.SUPPRESSED.value,
+                    Status.BOUNCED.value,
+                ],
                 now - timedelta(days=request.failedDays),
             ),
         ]

@@ -17,7 +17,19 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.deps import AppContext
 from api.errors import BodyGuard, install_error_handlers
 from api.ratelimit import RateLimiter
-from api.routers import audit, codec, dead_letter, enqueue, metrics, notifications, preferences, queues, unsubscribe
+from api.routers import (
+    audit,
+    codec,
+    dead_letter,
+    enqueue,
+    metrics,
+    notifications,
+    preferences,
+    queues,
+    suppressions,
+    unsubscribe,
+    webhooks_in,
+)
 from api.routers.metrics import ApiMetrics
 from api.schemas import ErrorBody
 from notifications.auth import key_set
@@ -80,7 +92,8 @@ def create_app(settings: Settings, *, client: NotificationClient | None = None) 
         allow_credentials=True,
     )
     # Literal paths before /api/admin/notifications/{notification_id}.
-    for module in (queues, dead_letter, notifications, preferences, audit, enqueue, codec, metrics, unsubscribe):
+    routers = (queues, dead_letter, notifications, preferences, suppressions, audit, enqueue, codec, metrics)
+    for module in (*routers, unsubscribe, webhooks_in):
         app.include_router(module.router)
 
     @app.get("/livez", tags=["health"], name="livez", include_in_schema=False)

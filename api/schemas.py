@@ -156,6 +156,7 @@ class NotificationPage(BaseModel):
 class NotificationDetail(BaseModel):
     notification: NotificationOut
     deliveryLog: list[dict[str, Any]]
+    events: list[dict[str, Any]] = Field(default_factory=list, description="the provider's webhook events")
     workflow: dict[str, Any] | None = None
     workflowError: str | None = None
 

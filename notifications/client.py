@@ -48,6 +48,7 @@ from notifications.redact import mask_recipient
 from notifications.schemas import (
     MAX_PUSH_PAYLOAD,
     DeliveryAttemptRecord,
+    DeliveryEventRecord,
     EmailNotification,
     NotificationRecord,
     PushNotification,
@@ -57,7 +58,7 @@ from notifications.schemas import (
 )
 from notifications.sql import store
 from notifications.sql.engine import Database, reachable
-from notifications.sql.models import DeliveryAttempt, Notification, utcnow
+from notifications.sql.models import DeliveryAttempt, DeliveryEvent, Notification, utcnow
 from notifications.sql.rows import as_row, row_values
 from notifications.templating import render_email, render_push
 from notifications.temporal import AMBIGUOUS, UNREACHABLE, connect, unreachable
@@ -267,6 +268,17 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
                     .order_by(DeliveryAttempt.started_at, DeliveryAttempt.attempt)
                 )
                 return [DeliveryAttemptRecord.model_validate(r) for r in rows]
+
+    async def delivery_events(self, notification_id: str) -> list[DeliveryEventRecord]:
+        """What the provider's webhooks said after `sent`: delivered, bounced, opened ..., oldest first."""
+        with reachable():
+            async with self.db.sessions() as session:
+                rows = await session.scalars(
+                    select(DeliveryEvent)
+                    .where(DeliveryEvent.notification_id == notification_id)
+                    .order_by(DeliveryEvent.occurred_at, DeliveryEvent.id)
+                )
+                return [DeliveryEventRecord.model_validate(r) for r in rows]
 
     def handle(self, notification_id: str) -> WorkflowHandle[Any, Any]:
         return self.temporal.get_workflow_handle(workflow_id_for(notification_id))

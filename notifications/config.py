@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # --- providers -------------------------------------------------------
     resend_api_key: SecretStr | None = None
     resend_api_url: str = "https://api.resend.com"
+    resend_webhook_secret: SecretStr | None = Field(
+        None, description="whsec_... of the Resend webhook endpoint (POST /api/webhooks/resend)"
+    )
     provider_timeout_seconds: float = Field(
         10.0, gt=0, description="bound of one provider call (HTTP or SMTP); keep below 0.9 x SEND_TIMEOUT_SECONDS"
     )

@@ -88,6 +88,7 @@ class Action(StrEnum):
     SEND = "send"
     OPTED_OUT = "opted_out"
     QUIET = "quiet"
+    SUPPRESSED = "suppressed"  # the recipient is on the suppression list (rule: its reason)
 
 
 @dataclass(frozen=True)

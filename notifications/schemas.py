@@ -174,6 +174,11 @@ class NotificationRecord(_Record):
     expires_at: datetime | None = None
     critical: bool = False
     deferred_reason: str | None = None
+    delivered_at: datetime | None = None  # the provider's webhooks, after `sent`
+    bounced_at: datetime | None = None
+    complained_at: datetime | None = None
+    opened_at: datetime | None = None
+    clicked_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
     # False when the enqueue was accepted while the database was down: the worker writes the
@@ -207,12 +212,27 @@ class NotificationRecord(_Record):
             expires_at=row.expires_at,
             critical=bool(row.critical),
             deferred_reason=row.deferred_reason,
+            delivered_at=row.delivered_at,
+            bounced_at=row.bounced_at,
+            complained_at=row.complained_at,
+            opened_at=row.opened_at,
+            clicked_at=row.clicked_at,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
+
+
+class DeliveryEventRecord(_Record):
+    """A provider webhook's event about a sent message (`events` of a notification's detail)."""
+
+    type: str
+    provider: str
+    occurred_at: datetime
+    received_at: datetime
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class DeliveryAttemptRecord(_Record):

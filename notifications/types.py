@@ -27,14 +27,27 @@ class Status(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     EXPIRED = "expired"  # its expiresAt came before it could be sent
-    SUPPRESSED = "suppressed"  # its user opted out of its channel or type: never sent
+    SUPPRESSED = "suppressed"  # its user opted out, or its recipient is on the suppression list: never sent
+    # Set after `sent` by the provider's webhooks, in SQL only (the workflow has ended by then).
+    DELIVERED = "delivered"
+    BOUNCED = "bounced"
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset({Status.SENT, Status.FAILED, Status.CANCELLED, Status.EXPIRED, Status.SUPPRESSED})
+TERMINAL_STATUSES = frozenset(
+    {
+        Status.SENT,
+        Status.FAILED,
+        Status.CANCELLED,
+        Status.EXPIRED,
+        Status.SUPPRESSED,
+        Status.DELIVERED,
+        Status.BOUNCED,
+    }
+)
 
 TASK_QUEUES = {Channel.EMAIL: "notification-email", Channel.PUSH: "notification-push"}
 
@@ -62,6 +75,8 @@ EXPIRED_ERROR = "EXPIRED"
 # The send found its user opted out of it (status `suppressed`), or inside their quiet hours.
 USER_OPTED_OUT_ERROR = "USER_OPTED_OUT"
 QUIET_HOURS_ERROR = "QUIET_HOURS"
+# Its recipient is on the suppression list (a hard bounce, a complaint, an unsubscribe, an operator).
+RECIPIENT_SUPPRESSED_ERROR = "RECIPIENT_SUPPRESSED"
 QUIET_HOURS_REASON = "QUIET_HOURS"  # the `deferredReason` of a send held back by quiet hours
 # An update refused: what it asks for can no longer be done (the API's 409).
 TOO_LATE_ERROR = "TooLate"

@@ -15,10 +15,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from notifications.types import EXPIRED_ERROR, QUIET_HOURS_ERROR, USER_OPTED_OUT_ERROR
+    from notifications.types import EXPIRED_ERROR, QUIET_HOURS_ERROR, RECIPIENT_SUPPRESSED_ERROR, USER_OPTED_OUT_ERROR
 
 # Non-retryable failures that are not the notification's end in SQL: the workflow decides it.
-_DECIDED_BY_WORKFLOW = frozenset({EXPIRED_ERROR, QUIET_HOURS_ERROR, USER_OPTED_OUT_ERROR})
+_DECIDED_BY_WORKFLOW = frozenset({EXPIRED_ERROR, QUIET_HOURS_ERROR, USER_OPTED_OUT_ERROR, RECIPIENT_SUPPRESSED_ERROR})
 
 
 class Refusal(StrEnum):

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         PAUSE_SIGNAL,
         QUIET_HOURS_ERROR,
         QUIET_HOURS_REASON,
+        RECIPIENT_SUPPRESSED_ERROR,
         RECORD_STATUS_ACTIVITY,
         RESCHEDULE_UPDATE,
         RESUME_SIGNAL,
@@ -120,8 +121,8 @@ class NotificationWorkflow:
             if isinstance(cause, ApplicationError) and cause.type == EXPIRED_ERROR:
                 self._stop = Status.EXPIRED  # the send found it past expiresAt before this timer fired
                 return await self._stopped()
-            if isinstance(cause, ApplicationError) and cause.type == USER_OPTED_OUT_ERROR:
-                self._state.failed(USER_OPTED_OUT_ERROR, cause.message, self._now())
+            if isinstance(cause, ApplicationError) and cause.type in (USER_OPTED_OUT_ERROR, RECIPIENT_SUPPRESSED_ERROR):
+                self._state.failed(cause.type, cause.message, self._now())
                 self._set_status(Status.SUPPRESSED)
                 return await self._mirror()
             if isinstance(cause, ApplicationError) and cause.type == QUIET_HOURS_ERROR:

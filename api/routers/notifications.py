@@ -69,13 +69,20 @@ async def get_notification(
     """The SQL record, its delivery log and the workflow's live `status` query."""
     row = await owned(client.db, notification_id, principal.tenant)
     log = [a.model_dump(mode="json", by_alias=True) for a in await client.delivery_log(notification_id)]
+    events = [e.model_dump(mode="json", by_alias=True) for e in await client.delivery_events(notification_id)]
     workflow: dict[str, Any] | None = None
     error: str | None = None
     try:
         workflow = await asyncio.wait_for(client.status(notification_id), settings.api_check_timeout_seconds)
     except Exception as exc:  # the record and its log are still worth showing
         error = f"workflow status unavailable: {type(exc).__name__}"
-    return {"notification": record_json(row), "deliveryLog": log, "workflow": workflow, "workflowError": error}
+    return {
+        "notification": record_json(row),
+        "deliveryLog": log,
+        "events": events,
+        "workflow": workflow,
+        "workflowError": error,
+    }
 
 
 @router.post(

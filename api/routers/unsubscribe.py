@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import ContextDep
+from notifications.recipients import normalise
 from notifications.redact import mask_email
 from notifications.sql import store
 from notifications.types import Channel
@@ -75,9 +76,15 @@ async def one_click(token: Token, request: Request, found: TokensDep, ctx: Conte
     if not _is_one_click(request.headers.get("content-type", ""), await request.body()):
         return _page("Unsubscribe", f"<p>The request must carry <code>{ONE_CLICK}</code>.</p>", 400)
     db = ctx.client.db
-    changed = await store.add_opt_out(
-        db, target.tenant, target.subject, Channel.EMAIL.value, target.type, "unsubscribe"
-    )
+    if target.user_id is None and target.type is None:  # an address out of every email: the suppression list
+        address = normalise(Channel.EMAIL, target.address or "")
+        _, changed = await store.add_suppression(
+            db, target.tenant, Channel.EMAIL.value, address, "unsubscribe", "one-click unsubscribe", "unsubscribe"
+        )
+    else:
+        changed = await store.add_opt_out(
+            db, target.tenant, target.subject, Channel.EMAIL.value, target.type, "unsubscribe"
+        )
     await store.write_audit(
         db,
         actor="unsubscribe",

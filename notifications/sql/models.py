@@ -66,6 +66,12 @@ class Notification(Base):
     send_at: Mapped[datetime | None]  # a scheduled send: when it is due
     expires_at: Mapped[datetime | None]  # not sent by then: it ends `expired`
     critical: Mapped[bool] = mapped_column(Boolean, default=False)  # sent whatever the preferences say
+    # What the provider's webhooks told after `sent` (delivery_events has every event)
+    delivered_at: Mapped[datetime | None]
+    bounced_at: Mapped[datetime | None]
+    complained_at: Mapped[datetime | None]
+    opened_at: Mapped[datetime | None]
+    clicked_at: Mapped[datetime | None]
     deferred_reason: Mapped[str | None] = mapped_column(String(32))  # why its send was held back (QUIET_HOURS)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -75,6 +81,7 @@ class Notification(Base):
         Index("ix_notifications_user_id", "user_id"),
         Index("ix_notifications_tenant_created", "tenant", "created_at"),
         Index("ix_notifications_created_at", "created_at"),
+        Index("ix_notifications_provider_message_id", "provider_message_id"),
     )
 
 
@@ -120,6 +127,49 @@ class Preference(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_by: Mapped[str | None] = mapped_column(String(128))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DeliveryEvent(Base):
+    """An event a provider's webhook reported about a sent message (delivered, bounced, opened ...).
+
+    Matched to its notification by the provider's message ID; one that came before the send's own
+    record of that ID waits with `notification_id` NULL and is applied when the ID is recorded.
+    """
+
+    __tablename__ = "delivery_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(128))  # the webhook's own ID (svix-id): processed once
+    provider_message_id: Mapped[str] = mapped_column(String(256))
+    notification_id: Mapped[str | None] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id", name="uq_delivery_event"),
+        Index("ix_delivery_events_message", "provider_message_id"),
+        Index("ix_delivery_events_notification", "notification_id"),
+    )
+
+
+class Suppression(Base):
+    """A recipient no notification goes to: per tenant and channel, by normalised address (push: token)."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(512))
+    reason: Mapped[str] = mapped_column(String(32))  # hard_bounce | complaint | unsubscribe | manual
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("tenant", "channel", "address", name="uq_suppression"),)
 
 
 class QueueState(Base):

@@ -112,13 +112,15 @@ async def queue_paused(pool: asyncpg.Pool, channel: str) -> bool:
 
 @dataclass
 class PreferenceKeys:
-    """Which preference documents the attempt start reads, what they could stop, and the versions
-    of those the caller evaluated (None on the first try)."""
+    """Which preference documents the attempt start reads, what they could stop, the versions of
+    those the caller evaluated (None on the first try), and the recipient's suppression key."""
 
     tenant: str
     subjects: list[str]
     gates: list[str]
     stamp: str | None = None
+    address: str | None = None  # the recipient as the suppression list keys it
+    critical: bool = False
 
 
 async def begin_attempt(
@@ -145,13 +147,16 @@ async def begin_attempt(
         prefs.subjects,
         prefs.gates,
         prefs.stamp,
+        prefs.address,
+        prefs.critical,
     )
     row: asyncpg.Record | None = await _run(pool, "fetchrow", pg_statements.BEGIN_ATTEMPT, args)
     return row
 
 
-async def finish_attempt(pool: asyncpg.Pool, attempt_row: dict[str, Any], values: dict[str, Any]) -> None:
-    """`store._finish_attempt` as one statement: the `b_*` keys are the WHERE values, the rest SET."""
+async def finish_attempt(pool: asyncpg.Pool, attempt_row: dict[str, Any], values: dict[str, Any]) -> bool:
+    """`store._finish_attempt` as one statement: the `b_*` keys are the WHERE values, the rest SET.
+    True when webhook events wait for the provider message ID it recorded (`store.apply_pending`)."""
     attempt_columns = tuple(k for k in attempt_row if not k.startswith("b_"))
     row_columns = tuple(k for k in values if not k.startswith("b_"))
     attempt_json, row_json = _json_columns(DELIVERY_ATTEMPTS), _json_columns(NOTIFICATIONS)
@@ -162,7 +167,11 @@ async def finish_attempt(pool: asyncpg.Pool, attempt_row: dict[str, Any], values
         *(_arg(attempt_row[c], c, attempt_json) for c in attempt_columns),
         *(_arg(values[c], c, row_json) for c in row_columns),
     )
-    await _run(pool, "execute", pg_statements.finish_sql(attempt_columns, row_columns), args)
+    sql = pg_statements.finish_sql(attempt_columns, row_columns)
+    if "provider_message_id" not in row_columns:
+        await _run(pool, "execute", sql, args)
+        return False
+    return bool(await _run(pool, "fetchval", sql, args))
 
 
 # The connection is gone or the server cannot serve: what SQLAlchemy calls OperationalError.

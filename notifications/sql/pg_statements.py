@@ -8,11 +8,12 @@ import re
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
 
-from notifications.sql.statements import TERMINAL
+from notifications.sql.statements import SENT_STATUSES, TERMINAL
 from notifications.types import Status
 
 _LENGTH = re.compile(r"\(.*\)")
 _TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL)
+_SENT_SQL = ", ".join(f"'{s}'" for s in SENT_STATUSES)
 
 # The attempt start of `store._begin_attempt` as one statement. The CTEs run once each, on one
 # snapshot; the row lock taken by `probe` holds until the statement (its own transaction) ends.
@@ -23,6 +24,8 @@ _TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL)
 # When one of them could stop it ($10: `preferences.gate_keys`) the statement writes nothing and
 # answers `check_prefs` with the documents and their versions (`stamp`); the caller evaluates
 # them and runs it again with that stamp ($11), which opens the attempt if they are unchanged.
+# `supp`: the recipient ($12, `suppressions.address_of`) on the tenant's suppression list; a
+# critical notification ($13) passes an unsubscribe, never a bounce, complaint or manual entry.
 BEGIN_ATTEMPT = f"""
 WITH probe AS (
     SELECT n.status, n.attempts, n.run_id, n.provider, n.provider_message_id, n.completed_at, n.paused,
@@ -36,11 +39,16 @@ WITH probe AS (
            json_object_agg(p.subject, p.document) AS documents
     FROM preferences p
     WHERE p.tenant = $8 AND p.subject = ANY($9::text[])
+), supp AS (
+    SELECT s.reason FROM suppressions s
+    WHERE s.tenant = $8 AND s.channel = $2 AND s.address = $12 AND NOT ($13 AND s.reason = 'unsubscribe')
+    LIMIT 1
 ), decision AS (
-    SELECT p.*, f.stamp, f.documents,
+    SELECT p.*, f.stamp, f.documents, (SELECT reason FROM supp) AS suppressed_by,
            CASE WHEN p.queue_paused THEN 'queue_paused'
                 WHEN p.paused AND NOT $5 AND p.status NOT IN ({_TERMINAL_SQL}) THEN 'paused'
-                WHEN p.status = '{Status.SENT.value}' THEN 'sent'
+                WHEN p.status IN ({_SENT_SQL}) THEN 'sent'
+                WHEN EXISTS (SELECT 1 FROM supp) THEN 'suppressed'
                 WHEN f.gated AND f.stamp IS DISTINCT FROM $11::text THEN 'check_prefs'
                 ELSE 'open' END AS action,
            CASE WHEN p.run_id = $3 THEN p.attempts ELSE 0 END AS prior,
@@ -70,7 +78,7 @@ WITH probe AS (
     FROM numbered d
     WHERE n.id = $1 AND d.action = 'open' AND NOT d.writes_nothing AND n.status NOT IN ({_TERMINAL_SQL})
 )
-SELECT action, attempt, attempts, provider, provider_message_id, completed_at,
+SELECT action, attempt, attempts, provider, provider_message_id, completed_at, suppressed_by,
        CASE WHEN action = 'check_prefs' THEN stamp END AS stamp,
        CASE WHEN action = 'check_prefs' THEN documents END AS documents
 FROM numbered
@@ -102,12 +110,20 @@ def insert_rows_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str,
 
 @functools.cache
 def finish_sql(attempt_columns: tuple[str, ...], row_columns: tuple[str, ...]) -> str:
-    """The attempt row closed and the notification row updated, in one statement."""
+    """The attempt row closed and the notification row updated, in one statement. When it records a
+    provider message ID, it also answers whether webhook events about that message came first."""
     n = len(attempt_columns)
     attempt_set = ", ".join(f"{c} = ${i}" for i, c in enumerate(attempt_columns, start=4))
     row_set = ", ".join(f"{c} = ${i}" for i, c in enumerate(row_columns, start=4 + n))
-    return (
+    live = f"UPDATE notifications SET {row_set} WHERE id = $1 AND status NOT IN ({_TERMINAL_SQL})"
+    closed = (
         f"WITH closed AS (UPDATE delivery_attempts SET {attempt_set} "
-        "WHERE notification_id = $1 AND run_id = $2 AND attempt = $3) "
-        f"UPDATE notifications SET {row_set} WHERE id = $1 AND status NOT IN ({_TERMINAL_SQL})"
+        "WHERE notification_id = $1 AND run_id = $2 AND attempt = $3)"
+    )
+    if "provider_message_id" not in row_columns:
+        return f"{closed} {live}"
+    message = 4 + n + row_columns.index("provider_message_id")
+    return (
+        f"{closed}, live AS ({live}) SELECT EXISTS (SELECT 1 FROM delivery_events e "
+        f"WHERE e.provider_message_id = ${message} AND e.notification_id IS NULL)"
     )

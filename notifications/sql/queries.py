@@ -10,7 +10,7 @@ this order:
              or not started / between attempts with no backoff pending (pending, queued, retrying);
 - delayed:   scheduled for later (status scheduled, also deferred by quiet hours), or a retry
              backoff is pending (`next_retry_at` set, status retrying), and nothing holds it;
-- completed: status sent;  failed: status failed;  beside the seed's five, expired: status
+- completed: sent or delivered;  failed: failed or bounced;  beside the seed's five, expired: status
              expired, suppressed: status suppressed. Cancelled notifications are in none of them.
 
 Held notifications count as waiting, not delayed, because no clock will release them: an
@@ -57,8 +57,8 @@ async def queue_stats(db: Database, tenant: str | None = None) -> dict[str, dict
     """`{"email": {waiting, active, completed, failed, delayed}, "push": {...}}`, exact integers."""
     open_ = Notification.status.in_(_NON_TERMINAL)
     bucket = case(
-        (Notification.status == Status.SENT.value, "completed"),
-        (Notification.status == Status.FAILED.value, "failed"),
+        (Notification.status.in_((Status.SENT.value, Status.DELIVERED.value)), "completed"),
+        (Notification.status.in_((Status.FAILED.value, Status.BOUNCED.value)), "failed"),
         (Notification.status == Status.EXPIRED.value, "expired"),
         (Notification.status == Status.SUPPRESSED.value, "suppressed"),
         (~open_, "other"),

@@ -12,10 +12,19 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, select, update
 
-from notifications.sql.models import DeliveryAttempt, Notification, Preference, QueueState
-from notifications.types import TERMINAL_STATUSES
+from notifications.sql.models import (
+    DeliveryAttempt,
+    DeliveryEvent,
+    Notification,
+    Preference,
+    QueueState,
+    Suppression,
+)
+from notifications.types import TERMINAL_STATUSES, Status
 
 TERMINAL = [s.value for s in TERMINAL_STATUSES]
+# A notification the provider accepted, whatever its webhooks said after: never sent again.
+SENT_STATUSES = (Status.SENT.value, Status.DELIVERED.value, Status.BOUNCED.value)
 
 ATTEMPT_ROW = update(DeliveryAttempt).where(
     DeliveryAttempt.notification_id == bindparam("b_id"),
@@ -30,6 +39,14 @@ INTERRUPT_OPEN_ATTEMPTS = update(DeliveryAttempt).where(
 )
 ATTEMPT_KEY = ["notification_id", "run_id", "attempt"]
 QUEUE_PAUSED = select(QueueState.paused).where(QueueState.queue == bindparam("b_queue"))
+PENDING_EVENTS = select(DeliveryEvent.id).where(
+    DeliveryEvent.provider_message_id == bindparam("b_message"), DeliveryEvent.notification_id.is_(None)
+)
+SUPPRESSED_BY = select(Suppression.reason).where(
+    Suppression.tenant == bindparam("b_tenant"),
+    Suppression.channel == bindparam("b_channel"),
+    Suppression.address == bindparam("b_address"),
+)
 PREFERENCE_DOCUMENTS = select(Preference.subject, Preference.document).where(
     Preference.tenant == bindparam("b_tenant"), Preference.subject.in_(bindparam("b_subjects", expanding=True))
 )

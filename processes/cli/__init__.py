@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "processes.cli.core",
     "processes.cli.devices",
     "processes.cli.preferences",
+    "processes.cli.suppressions",
     "processes.cli.api",
 ]
 # Commands of the tools installed beside the runtime (`bench`, `chaos`): each registers itself

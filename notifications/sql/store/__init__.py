@@ -22,11 +22,13 @@ from notifications.sql.store.sends import (
     record_outbox,
     record_status,
 )
+from notifications.sql.store.suppressions import add_suppression, list_suppressions, remove_suppression
 
 __all__ = [
     "AttemptStart",
     "SentBefore",
     "add_opt_out",
+    "add_suppression",
     "begin_attempt",
     "claim_for_retry",
     "delete_device",
@@ -35,12 +37,14 @@ __all__ = [
     "get_preferences",
     "insert_notification",
     "insert_row",
+    "list_suppressions",
     "mark_devices",
     "purge_finished",
     "put_preferences",
     "record_outbox",
     "record_provider_state",
     "record_status",
+    "remove_suppression",
     "set_paused",
     "set_queue_paused",
     "upsert_device",

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from notifications.preferences import SEND, Subjects, Verdict, decide, gate_keys
+from notifications.preferences import SEND, Action, Subjects, Verdict, decide, gate_keys
+from notifications.recipients import address_of
 from notifications.sql import pg, rows
 from notifications.sql.dialect import insert_ignore, insert_ignore_sync
 from notifications.sql.engine import Database
@@ -24,11 +25,15 @@ from notifications.sql.statements import (
     ATTEMPT_ROW,
     INTERRUPT_OPEN_ATTEMPTS,
     LIVE_ROW,
+    PENDING_EVENTS,
     PREFERENCE_DOCUMENTS,
     QUEUE_PAUSED,
+    SENT_STATUSES,
+    SUPPRESSED_BY,
     TERMINAL,
     attempt_probe,
 )
+from notifications.sql.store.events import apply_pending
 from notifications.types import LoggedAttempt, NotificationInput, Status, StatusUpdate
 
 
@@ -75,7 +80,11 @@ async def begin_attempt(
     if pool is not None:
         subjects = Subjects.of(inp.tenant, inp.userId, inp.channel, inp.to)
         keys = pg.PreferenceKeys(
-            subjects.tenant, subjects.keys(), [] if inp.critical else gate_keys(inp.channel, inp.type)
+            subjects.tenant,
+            subjects.keys(),
+            [] if inp.critical else gate_keys(inp.channel, inp.type),
+            address=address_of(inp.channel, inp.to, inp.token),
+            critical=inp.critical,
         )
         now = utcnow()
         for _ in range(_PREFERENCE_TRIES):
@@ -102,9 +111,15 @@ def _verdict(inp: NotificationInput, subjects: Subjects, documents: dict[str, An
 
 
 def _read_verdict(conn: Connection, inp: NotificationInput) -> Verdict:
+    subjects = Subjects.of(inp.tenant, inp.userId, inp.channel, inp.to)
+    address = address_of(inp.channel, inp.to, inp.token)
+    if address is not None:
+        keys = {"b_tenant": subjects.tenant, "b_channel": inp.channel, "b_address": address}
+        reason = conn.execute(SUPPRESSED_BY, keys).scalar()
+        if reason is not None and not (inp.critical and reason == "unsubscribe"):
+            return Verdict(Action.SUPPRESSED, rule=reason)
     if inp.critical:
         return SEND
-    subjects = Subjects.of(inp.tenant, inp.userId, inp.channel, inp.to)
     found = conn.execute(PREFERENCE_DOCUMENTS, {"b_tenant": subjects.tenant, "b_subjects": subjects.keys()})
     return _verdict(inp, subjects, {subject: document for subject, document in found}, utcnow())
 
@@ -116,6 +131,8 @@ def _attempt_start(row: Any, min_attempt: int) -> AttemptStart | None:
         return None
     if action == "paused":
         return AttemptStart(attempt=min_attempt, paused=True)
+    if action == "suppressed":
+        return AttemptStart(attempt=min_attempt, verdict=Verdict(Action.SUPPRESSED, rule=row["suppressed_by"]))
     if action == "sent":
         sent = SentBefore(row["attempts"], row["provider"], row["provider_message_id"], row["completed_at"])
         return AttemptStart(attempt=row["attempts"], already_sent=sent)
@@ -139,7 +156,7 @@ def _begin_attempt(
         return None
     if row.paused and not after_resume and row.status not in TERMINAL:
         return AttemptStart(attempt=min_attempt, paused=True)
-    if row.status == Status.SENT:
+    if row.status in SENT_STATUSES:
         sent = SentBefore(row.attempts, row.provider, row.provider_message_id, row.completed_at)
         return AttemptStart(attempt=row.attempts, already_sent=sent)
     verdict = _read_verdict(conn, inp)
@@ -186,15 +203,20 @@ async def finish_attempt(
         details=details,
     )
     pool = await db.hot_pool()
-    if pool is not None:
-        await pg.finish_attempt(pool, attempt_row, values)
-    else:
+    if pool is None:
         await db.run(_finish_attempt, attempt_row, values)
+    elif await pg.finish_attempt(pool, attempt_row, values):  # webhook events about it came first
+        await db.run(apply_pending, values["provider_message_id"])
 
 
 def _finish_attempt(conn: Connection, attempt_row: dict[str, Any], values: dict[str, Any]) -> None:
     conn.execute(ATTEMPT_ROW, attempt_row)
     conn.execute(LIVE_ROW, values)
+    if (
+        values.get("provider_message_id")
+        and conn.execute(PENDING_EVENTS, {"b_message": values["provider_message_id"]}).first()
+    ):
+        apply_pending(conn, values["provider_message_id"])
 
 
 async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = None) -> None:
@@ -207,9 +229,13 @@ async def record_status(db: Database, upd: StatusUpdate, run_id: str | None = No
         guard: ColumnElement[bool] = Notification.status.not_in(TERMINAL)
         if status == Status.SENT:
             # sent is the one terminal state a row may still reach from 'failed' written by an
-            # attempt that raced a successful one; never from 'cancelled'.
-            guard = Notification.status != Status.CANCELLED.value
+            # attempt that raced a successful one; never from 'cancelled', nor back from what the
+            # provider's webhooks said later (delivered, bounced).
+            guard = Notification.status.not_in((Status.CANCELLED.value, *SENT_STATUSES))
         await session.execute(update(Notification).where(Notification.id == inp.notificationId, guard).values(**values))
+        if status == Status.SENT and upd.providerMessageId:
+            message = upd.providerMessageId
+            await session.run_sync(lambda sync: apply_pending(sync.connection(), message))
         if run_id:
             for entry in upd.attemptLog:
                 await _write_logged_attempt(session, inp.notificationId, run_id, entry)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from notifications.sql.models import AuditLog
 from notifications.unsubscribe import UnsubscribeTokens
-from tests.support.api import api, auth, uid
+from tests.support.api import ADMIN, api, auth, uid
 from tests.support.system import System, outbox_providers
 
 ONE_CLICK = {"content": "List-Unsubscribe=One-Click", "headers": {"content-type": "application/x-www-form-urlencoded"}}
@@ -18,6 +18,7 @@ ONE_CLICK = {"content": "List-Unsubscribe=One-Click", "headers": {"content-type"
 
 async def _send(http: Any, system: System, **payload: Any) -> Any:
     body = {"to": "pat@example.com", "subject": "News", "text": "t", "type": "newsletter", **payload}
+    body = {k: v for k, v in body.items() if v is not None}
     r = await http.post("/api/notifications/email", headers=auth(role="service", sub="svc"), json=body)
     assert r.status_code == 202, r.text
     return await system.wait_status(r.json()["notificationId"], "sent", "suppressed")
@@ -96,3 +97,15 @@ async def test_forged_altered_and_bodiless_requests_change_nothing(system: Syste
         multipart = await http.post(f"/unsubscribe/{genuine}", files={"List-Unsubscribe": (None, "One-Click")})
         assert multipart.status_code == 200, multipart.text
     assert await system.client.get_preferences(user) == {"types": {"newsletter": {"channels": {"email": False}}}}
+
+
+async def test_an_address_out_of_every_email_goes_on_the_suppression_list(system: System) -> None:
+    async with api(system) as (_, http), system.worker(outbox_providers(system)):
+        first = await _send(http, system, to="all@example.com", type=None)
+        r = await http.post(await _link(system, first.id), **ONE_CLICK)  # type: ignore[arg-type]
+        assert r.status_code == 200 and "these emails" in r.text
+        [entry] = (await http.get("/api/admin/suppressions", headers=ADMIN)).json()["items"]
+        assert (entry["address"], entry["reason"], entry["channel"]) == ("all@example.com", "unsubscribe", "email")
+        later = await _send(http, system, to="all@example.com", type=None)
+        assert (later.status, later.error_code) == ("suppressed", "RECIPIENT_SUPPRESSED")
+        assert (await _send(http, system, to="all@example.com", type=None, critical=True)).status == "sent"

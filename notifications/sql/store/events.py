@@ -1,0 +1,90 @@
+"""Provider webhook events: stored once each, and applied to their notification when it is known.
+
+An event is matched to its notification by the provider's message ID. One that arrives before
+the send recorded that ID waits (`notification_id` NULL); the attempt end that records the ID
+applies it (`apply_pending`), as does the next event about the same message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from notifications.preferences import DEFAULT_TENANT
+from notifications.provider_events import RANK, ProviderEvent
+from notifications.recipients import normalise
+from notifications.sql.dialect import insert_ignore_sync
+from notifications.sql.engine import Database
+from notifications.sql.models import DeliveryEvent, Notification, utcnow
+from notifications.sql.store.suppressions import add_suppression_sync
+from notifications.types import Channel
+
+
+async def ingest(db: Database, event: ProviderEvent) -> bool:
+    """Store and apply the event in one transaction; False when this event ID came before."""
+    return await db.run(_ingest, event)
+
+
+def _ingest(conn: Connection, event: ProviderEvent) -> bool:
+    row = {
+        "provider": event.provider,
+        "event_id": event.event_id,
+        "provider_message_id": event.message_id,
+        "notification_id": None,
+        "type": event.type,
+        "occurred_at": event.occurred_at,
+        "received_at": utcnow(),
+        "details": event.details,
+    }
+    if not insert_ignore_sync(conn, DeliveryEvent, row, ["provider", "event_id"]):
+        return False
+    apply_pending(conn, event.message_id)
+    return True
+
+
+def apply_pending(conn: Connection, message_id: str) -> int:
+    """Apply, in the order they happened, the events about `message_id` not applied yet."""
+    target = conn.execute(
+        select(Notification.id, Notification.tenant, Notification.channel, Notification.recipient).where(
+            Notification.provider_message_id == message_id
+        )
+    ).first()
+    if target is None:
+        return 0
+    waiting = conn.execute(
+        select(DeliveryEvent)
+        .where(DeliveryEvent.provider_message_id == message_id, DeliveryEvent.notification_id.is_(None))
+        .order_by(DeliveryEvent.occurred_at, DeliveryEvent.id)
+    ).all()
+    for event in waiting:
+        _apply(conn, target, event)
+        conn.execute(update(DeliveryEvent).where(DeliveryEvent.id == event.id).values(notification_id=target.id))
+    return len(waiting)
+
+
+def _apply(conn: Connection, target: Any, event: Any) -> None:
+    stored = ProviderEvent(
+        event.provider, event.event_id, event.type, event.provider_message_id, event.occurred_at, event.details or {}
+    )
+    effect = stored.effect
+    now = utcnow()
+    if effect.status is not None:
+        behind = [status for status, rank in RANK.items() if rank < RANK[effect.status.value]]
+        conn.execute(
+            update(Notification)
+            .where(Notification.id == target.id, Notification.status.in_(behind))
+            .values(status=effect.status.value, updated_at=now)
+        )
+    if effect.stamp is not None:
+        column = getattr(Notification, effect.stamp)
+        conn.execute(
+            update(Notification)
+            .where(Notification.id == target.id, column.is_(None))
+            .values({effect.stamp: event.occurred_at, "updated_at": now})
+        )
+    if effect.suppress is not None and target.recipient and target.channel == Channel.EMAIL:
+        address = normalise(Channel.EMAIL, target.recipient)
+        tenant = target.tenant or DEFAULT_TENANT
+        note = f"{event.type} of notification {target.id}"
+        add_suppression_sync(conn, tenant, Channel.EMAIL.value, address, effect.suppress, note, event.provider)
