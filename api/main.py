@@ -29,6 +29,7 @@ from api.routers import (
     suppressions,
     unsubscribe,
     webhooks_in,
+    webhooks_out,
 )
 from api.routers.metrics import ApiMetrics
 from api.schemas import ErrorBody
@@ -92,7 +93,18 @@ def create_app(settings: Settings, *, client: NotificationClient | None = None) 
         allow_credentials=True,
     )
     # Literal paths before /api/admin/notifications/{notification_id}.
-    routers = (queues, dead_letter, notifications, preferences, suppressions, audit, enqueue, codec, metrics)
+    routers = (
+        queues,
+        dead_letter,
+        notifications,
+        preferences,
+        suppressions,
+        webhooks_out,
+        audit,
+        enqueue,
+        codec,
+        metrics,
+    )
     for module in (*routers, unsubscribe, webhooks_in):
         app.include_router(module.router)
 

@@ -126,6 +126,17 @@ class Settings(BaseSettings):
     circuit_cooldown_seconds: float = Field(30.0, gt=0, description="how long an open circuit fails fast")
     templates_dir: Path | None = Field(None, description="operator templates, searched before the built-in ones")
 
+    # --- Webhooks out ---------------------------------------------------------------
+    webhook_retry_schedule: str = Field(
+        "0,5,300,1800,7200,18000,36000,36000",
+        description="seconds before each attempt of a webhook delivery; after the last it is failed",
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="an endpoint answering later counts as failed")
+    webhook_concurrency: int = Field(16, ge=1, description="webhook deliveries in flight per dispatcher")
+    webhook_allow_private: bool | None = Field(
+        None, description="allow endpoint URLs on loopback/private/link-local addresses (default: development only)"
+    )
+
     # --- API ---------------------------------------------------------------
     api_host: str = Field("127.0.0.1", validation_alias=_alias("API_HOST"))
     api_port: int = Field(8000, ge=1, le=65535, validation_alias=_alias("API_PORT"))
@@ -161,6 +172,14 @@ class Settings(BaseSettings):
     def _no_log_file(cls, value: object) -> object:
         return None if value in ("", "none", "off") else value
 
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        delays = [part.strip() for part in value.split(",") if part.strip()]
+        if not delays or any(not d.replace(".", "", 1).isdigit() for d in delays):
+            raise ValueError("must be comma-separated seconds, e.g. 0,5,300")
+        return value
+
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
@@ -192,6 +211,14 @@ class Settings(BaseSettings):
     @property
     def temporal_dev_db_path(self) -> Path:
         return Path(self.temporal_dev_db) if self.temporal_dev_db else self.data_dir / "temporal.db"
+
+    @property
+    def webhook_retry_delays(self) -> list[float]:
+        return [float(part) for part in self.webhook_retry_schedule.split(",") if part.strip()]
+
+    @property
+    def webhooks_may_reach_private(self) -> bool:
+        return self.webhook_allow_private if self.webhook_allow_private is not None else not self.is_production
 
     @property
     def public_base_url(self) -> str:

@@ -248,6 +248,18 @@ RETENTION_SCHEDULE_ID = "notifications-retention"
 PURGE_ACTIVITY = "purge_expired"
 
 
+# Webhooks out: one dispatcher workflow per namespace, on the maintenance queue.
+WEBHOOK_DISPATCHER_NAME = "WebhookDispatcherWorkflow"
+WEBHOOK_DISPATCHER_ID = "notifications-webhook-dispatcher"
+DISPATCH_WEBHOOKS_ACTIVITY = "dispatch_webhooks"
+
+
+@dataclass
+class DispatchRequest:
+    seconds: float = 60  # how long one dispatch activity runs
+    timeoutSeconds: float = 10  # WEBHOOK_TIMEOUT_SECONDS, which bounds what is in flight at its end
+
+
 @dataclass
 class PurgeRequest:
     sentDays: float = 7

@@ -1,4 +1,4 @@
-"""The retention Schedule: created or updated idempotently when a worker starts."""
+"""The retention Schedule and the webhook dispatcher: created idempotently when a worker starts."""
 
 from __future__ import annotations
 
@@ -16,12 +16,16 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.common import WorkflowIDConflictPolicy
 
 from notifications.config import Settings
 from notifications.types import (
     MAINTENANCE_TASK_QUEUE,
     RETENTION_SCHEDULE_ID,
     RETENTION_WORKFLOW_NAME,
+    WEBHOOK_DISPATCHER_ID,
+    WEBHOOK_DISPATCHER_NAME,
+    DispatchRequest,
     PurgeRequest,
 )
 
@@ -51,3 +55,14 @@ async def ensure_retention_schedule(client: Client, settings: Settings) -> None:
             return ScheduleUpdate(schedule=schedule)
 
         await client.get_schedule_handle(RETENTION_SCHEDULE_ID).update(replace)
+
+
+async def ensure_webhook_dispatcher(client: Client, settings: Settings) -> None:
+    """Start WebhookDispatcherWorkflow unless it runs already (one per namespace)."""
+    await client.start_workflow(
+        WEBHOOK_DISPATCHER_NAME,
+        DispatchRequest(timeoutSeconds=settings.webhook_timeout_seconds),
+        id=WEBHOOK_DISPATCHER_ID,
+        task_queue=MAINTENANCE_TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )

@@ -23,13 +23,15 @@ from activities.delivery import DeliveryActivities
 from activities.metrics import DeliveryMetrics, prometheus_runtime
 from activities.providers import Providers, build_providers
 from activities.retention import RetentionActivities
+from activities.webhooks import WebhookActivities
 from notifications.config import Settings
 from notifications.sql.engine import Database
 from notifications.temporal import connect, ensure_search_attributes
 from notifications.types import MAINTENANCE_TASK_QUEUE, TASK_QUEUES, Channel
-from processes.schedules import ensure_retention_schedule
+from processes.schedules import ensure_retention_schedule, ensure_webhook_dispatcher
 from workflows.notification import NotificationWorkflow
 from workflows.retention import RetentionWorkflow
+from workflows.webhooks import WebhookDispatcherWorkflow
 
 log = logging.getLogger("notifications.worker")
 
@@ -48,9 +50,9 @@ def build_workers(
     maintenance = Worker(
         client,
         task_queue=MAINTENANCE_TASK_QUEUE,
-        workflows=[RetentionWorkflow],
-        activities=[RetentionActivities(db).purge_expired],
-        max_concurrent_activities=1,
+        workflows=[RetentionWorkflow, WebhookDispatcherWorkflow],
+        activities=[RetentionActivities(db).purge_expired, WebhookActivities(settings, db).dispatch_webhooks],
+        max_concurrent_activities=2,  # the purge, and the webhook dispatcher's long activity
         graceful_shutdown_timeout=graceful_shutdown,
     )
     return [maintenance] + [
@@ -123,6 +125,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         await ensure_retention_schedule(client, settings)
     except Exception as exc:  # retention is housekeeping: it must not keep deliveries from starting
         log.error("could not create or update the retention schedule: %s", exc)
+    try:
+        await ensure_webhook_dispatcher(client, settings)
+    except Exception as exc:  # webhooks out must not keep deliveries from starting either
+        log.error("could not start the webhook dispatcher: %s", exc)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

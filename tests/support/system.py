@@ -152,13 +152,13 @@ async def make_system(settings: Settings) -> AsyncIterator[System]:
 
 
 @asynccontextmanager
-async def system_on_own_server(database_url: str, tmp_path: Path) -> AsyncIterator[System]:
+async def system_on_own_server(database_url: str, tmp_path: Path, **overrides: Any) -> AsyncIterator[System]:
     """A system on a Temporal dev server of its own, for a test that nothing another test left on
     the shared server may touch (a task queue's order, a namespace-wide schedule)."""
     env = await start_dev_env()
     try:
         async with make_system(
-            make_settings(env.client.service_client.config.target_host, database_url, tmp_path)
+            make_settings(env.client.service_client.config.target_host, database_url, tmp_path, **overrides)
         ) as system:
             yield system
     finally:

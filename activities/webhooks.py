@@ -1,0 +1,111 @@
+"""The webhook dispatcher's activity: send due deliveries, record each outcome, for a while at a time.
+
+It runs as one long activity (heartbeating) of `WebhookDispatcherWorkflow`, so a dispatcher that
+dies is noticed by Temporal and started again elsewhere; what it had in flight is still pending in
+SQL and goes again (the same `webhook-id`: receivers deduplicate). Deliveries are sent
+concurrently (`WEBHOOK_CONCURRENCY`); a slow or dead endpoint holds only its own, and never a
+notification's send, which does not wait for any of this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from datetime import timedelta
+
+import httpx
+from temporalio import activity
+
+from notifications.config import Settings
+from notifications.errors import NotificationValidationError
+from notifications.sql.engine import Database
+from notifications.sql.models import utcnow
+from notifications.sql.store import webhooks as store
+from notifications.types import DISPATCH_WEBHOOKS_ACTIVITY, DispatchRequest
+from notifications.webhooks_out import body, check_url, headers
+
+log = logging.getLogger("notifications.webhooks")
+_IDLE_MAX_S = 1.0
+
+
+class WebhookActivities:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self._http: httpx.AsyncClient | None = None
+
+    @activity.defn(name=DISPATCH_WEBHOOKS_ACTIVITY)
+    async def dispatch_webhooks(self, request: DispatchRequest) -> int:
+        """Deliveries attempted in `request.seconds` (less when the worker shuts down); waits for those
+        in flight before it returns."""
+        deadline = time.monotonic() + request.seconds
+        in_flight: dict[int, asyncio.Task[None]] = {}
+        attempted, idle = 0, 0.05
+        while time.monotonic() < deadline and not activity.is_worker_shutdown():
+            activity.heartbeat()
+            free = self.settings.webhook_concurrency - len(in_flight)
+            due = await store.due_deliveries(self.db, free, set(in_flight)) if free > 0 else []
+            for delivery in due:
+                task = asyncio.create_task(self._deliver_once(delivery))
+                in_flight[delivery.id] = task
+                task.add_done_callback(functools.partial(_forget, in_flight, delivery.id))
+            attempted += len(due)
+            idle = 0.05 if due else min(idle * 2, _IDLE_MAX_S)
+            await asyncio.sleep(idle)
+        if in_flight:
+            await asyncio.gather(*in_flight.values(), return_exceptions=True)
+        return attempted
+
+    async def _deliver_once(self, due: store.Due) -> None:
+        try:
+            await self._deliver(due)
+        except Exception as exc:  # e.g. the database went away: the delivery stays pending, and goes again
+            log.warning("webhook delivery %s not recorded: %s", due.id, type(exc).__name__)
+
+    async def _deliver(self, due: store.Due) -> None:
+        now = utcnow()
+        payload = body(due.event_id, due.type, due.created_at, due.version, due.snapshot)
+        code: int | None = None
+        error: str | None = None
+        try:
+            check_url(due.url, allow_private=self.settings.webhooks_may_reach_private)
+            response = await self._client().post(
+                due.url, content=payload, headers=headers(due.event_id, now, payload, due.secrets)
+            )
+            code = response.status_code
+        except NotificationValidationError as exc:
+            error = exc.errors[0]["message"]
+        except httpx.HTTPError as exc:
+            error = (
+                f"{type(exc).__name__}: no answer" if isinstance(exc, httpx.TimeoutException) else type(exc).__name__
+            )
+        attempts = due.attempts + 1
+        values: dict[str, object] = {
+            "attempts": attempts,
+            "last_attempt_at": now,
+            "last_status_code": code,
+            "last_error": error,
+        }
+        delays = self.settings.webhook_retry_delays
+        if code is not None and 200 <= code < 300:
+            values.update(status="succeeded", next_attempt_at=None)
+        elif code == 410:
+            values.update(status="failed", next_attempt_at=None, last_error="410 Gone: the endpoint is disabled")
+            await store.disable_endpoint(self.db, due.endpoint_id, "gone")
+            log.warning("webhook endpoint %s answered 410: disabled", due.endpoint_id)
+        elif attempts >= len(delays):
+            values.update(status="failed", next_attempt_at=None)
+        else:
+            values.update(next_attempt_at=now + timedelta(seconds=delays[attempts]))
+        await store.record_attempt(self.db, due.id, values)
+
+    def _client(self) -> httpx.AsyncClient:  # one per dispatcher: connections to an endpoint are reused
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds, follow_redirects=False)
+        return self._http
+
+
+def _forget(in_flight: dict[int, asyncio.Task[None]], key: int, _task: asyncio.Task[None]) -> None:
+    in_flight.pop(key, None)
