@@ -10,10 +10,10 @@ notification's send, which does not wait for any of this.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from temporalio import activity
@@ -39,32 +39,46 @@ class WebhookActivities:
     @activity.defn(name=DISPATCH_WEBHOOKS_ACTIVITY)
     async def dispatch_webhooks(self, request: DispatchRequest) -> int:
         """Deliveries attempted in `request.seconds` (less when the worker shuts down); waits for those
-        in flight before it returns."""
+        in flight before it returns. Outcomes are written together, every pass of the loop."""
         deadline = time.monotonic() + request.seconds
-        in_flight: dict[int, asyncio.Task[None]] = {}
+        busy: set[int] = set()  # in flight, or answered and not written yet: not to be claimed again
+        tasks: set[asyncio.Task[None]] = set()
+        outcomes: list[dict[str, Any]] = []
         attempted, idle = 0, 0.05
         while time.monotonic() < deadline and not activity.is_worker_shutdown():
             activity.heartbeat()
-            free = self.settings.webhook_concurrency - len(in_flight)
-            due = await store.due_deliveries(self.db, free, set(in_flight)) if free > 0 else []
+            await self._write(outcomes, busy)
+            free = self.settings.webhook_concurrency - len(busy)
+            due = await store.due_deliveries(self.db, free, busy) if free > 0 else []
             for delivery in due:
-                task = asyncio.create_task(self._deliver_once(delivery))
-                in_flight[delivery.id] = task
-                task.add_done_callback(functools.partial(_forget, in_flight, delivery.id))
+                busy.add(delivery.id)
+                task = asyncio.create_task(self._deliver_once(delivery, outcomes, busy))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
             attempted += len(due)
-            idle = 0.05 if due else min(idle * 2, _IDLE_MAX_S)
+            idle = 0.05 if due or busy else min(idle * 2, _IDLE_MAX_S)
             await asyncio.sleep(idle)
-        if in_flight:
-            await asyncio.gather(*in_flight.values(), return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._write(outcomes, busy)
         return attempted
 
-    async def _deliver_once(self, due: store.Due) -> None:
-        try:
-            await self._deliver(due)
-        except Exception as exc:  # e.g. the database went away: the delivery stays pending, and goes again
-            log.warning("webhook delivery %s not recorded: %s", due.id, type(exc).__name__)
+    async def _write(self, outcomes: list[dict[str, Any]], busy: set[int]) -> None:
+        if not outcomes:
+            return
+        batch = outcomes[:]
+        del outcomes[:]
+        await store.record_attempts(self.db, batch)  # raises if SQL is down: the activity is retried
+        busy.difference_update(o["b_id"] for o in batch)
 
-    async def _deliver(self, due: store.Due) -> None:
+    async def _deliver_once(self, due: store.Due, outcomes: list[dict[str, Any]], busy: set[int]) -> None:
+        try:
+            outcomes.append(await self._deliver(due))
+        except Exception as exc:  # not sent, not recorded: it stays pending, and goes again
+            busy.discard(due.id)
+            log.warning("webhook delivery %s failed before its answer: %s", due.id, type(exc).__name__)
+
+    async def _deliver(self, due: store.Due) -> dict[str, Any]:
         now = utcnow()
         payload = body(due.event_id, due.type, due.created_at, due.version, due.snapshot)
         code: int | None = None
@@ -82,7 +96,7 @@ class WebhookActivities:
                 f"{type(exc).__name__}: no answer" if isinstance(exc, httpx.TimeoutException) else type(exc).__name__
             )
         attempts = due.attempts + 1
-        values: dict[str, object] = {
+        values: dict[str, Any] = {
             "attempts": attempts,
             "last_attempt_at": now,
             "last_status_code": code,
@@ -98,14 +112,10 @@ class WebhookActivities:
         elif attempts >= len(delays):
             values.update(status="failed", next_attempt_at=None)
         else:
-            values.update(next_attempt_at=now + timedelta(seconds=delays[attempts]))
-        await store.record_attempt(self.db, due.id, values)
+            values.update(status="pending", next_attempt_at=now + timedelta(seconds=delays[attempts]))
+        return {"b_id": due.id, **values}
 
     def _client(self) -> httpx.AsyncClient:  # one per dispatcher: connections to an endpoint are reused
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds, follow_redirects=False)
         return self._http
-
-
-def _forget(in_flight: dict[int, asyncio.Task[None]], key: int, _task: asyncio.Task[None]) -> None:
-    in_flight.pop(key, None)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
-ALL_SCENARIOS = ("baseline", "ours", "postgres", "resend", "concurrency", "backlog", "unloaded")
+ALL_SCENARIOS = ("baseline", "ours", "postgres", "resend", "webhooks", "concurrency", "backlog", "unloaded")
 # The server the `postgres` pair creates its fresh databases on (the tests' variable).
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 

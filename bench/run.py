@@ -30,6 +30,7 @@ from bench.scenarios.concurrency import run_concurrency
 from bench.scenarios.ours import run_ours
 from bench.scenarios.resend import run_resend
 from bench.scenarios.unloaded import run_unloaded
+from bench.scenarios.webhooks import run_webhooks
 
 
 async def run_bench(opts: BenchOptions, progress: Callable[[str], None] = print) -> dict[str, Any]:
@@ -123,6 +124,8 @@ async def run_bench(opts: BenchOptions, progress: Callable[[str], None] = print)
                 await scenario(f"ours_{latency}ms", ours_at(latency, f"ours_{latency}ms"))
         if "resend" in opts.scenarios:
             await scenario("ours_resend", run_resend(opts, base))
+        if "webhooks" in opts.scenarios:
+            await scenario("webhooks", run_webhooks(opts, base))
         if "concurrency" in opts.scenarios:
             await scenario("concurrency", run_concurrency(opts, base))
         if "backlog" in opts.scenarios:

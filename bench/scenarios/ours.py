@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,10 @@ async def run_ours(
     worker_env: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
     postgres: bool = False,
+    setup: Callable[[Any], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
-    """N notifications through the client, concurrently, until every SQL row is `sent`."""
+    """N notifications through the client, concurrently, until every SQL row is `sent`.
+    `setup(client)` runs once the database is migrated, before the clock starts."""
     from notifications.types import workflow_id_for
 
     async with stack(opts, name, base, postgres=postgres) as st:
@@ -43,6 +45,8 @@ async def run_ours(
             **(worker_env or {}),
         )
         client = await _client(st)
+        if setup is not None:
+            await setup(client)
         prefix = f"{name}-{uuid.uuid4().hex[:6]}"
         plan = [(i, channels[i % len(channels)]) for i in range(n)]
         try:

@@ -1,6 +1,7 @@
 """Webhooks out: endpoints, the events outbox and its deliveries, filled by triggers on notifications.
 
-Every status a notification enters (and its first open, click, complaint) becomes an event row in
+Every status a notification enters (`retrying` when a retry is pending, as the NotificationStatus
+search attribute has it, not at each attempt's start; and its first open, click, complaint) becomes an event row in
 the same transaction as the change, for each enabled endpoint subscribed to it: a trigger, so no
 write path can change a status without its event, and nothing is written when no endpoint wants
 it. The event keeps a snapshot of the row (its message content left out) and a per-notification
@@ -95,8 +96,12 @@ DECLARE
     kind text;
     new_event bigint;
 BEGIN
-    IF TG_OP = 'INSERT' OR NEW.status IS DISTINCT FROM OLD.status THEN
+    IF (TG_OP = 'INSERT' OR NEW.status IS DISTINCT FROM OLD.status) AND NEW.status <> 'retrying' THEN
         kinds := kinds || ('notification.' || NEW.status);
+    END IF;
+    IF NEW.status = 'retrying' AND NEW.next_retry_at IS NOT NULL
+       AND (TG_OP = 'INSERT' OR OLD.next_retry_at IS NULL OR OLD.status IS DISTINCT FROM 'retrying') THEN
+        kinds := kinds || 'notification.retrying'::text;
     END IF;
 {stamps}
     FOREACH kind IN ARRAY kinds LOOP
@@ -117,8 +122,8 @@ BEGIN
 END $$;
 """)
     op.execute(
-        "CREATE TRIGGER notifications_webhook_events AFTER INSERT OR UPDATE OF status, opened_at, clicked_at, "
-        "complained_at ON notifications FOR EACH ROW EXECUTE FUNCTION notifications_webhook_events()"
+        "CREATE TRIGGER notifications_webhook_events AFTER INSERT OR UPDATE OF status, next_retry_at, opened_at, "
+        "clicked_at, complained_at ON notifications FOR EACH ROW EXECUTE FUNCTION notifications_webhook_events()"
     )
 
 
@@ -127,8 +132,13 @@ def _sqlite_triggers() -> None:
     triggers = {
         "webhook_event_on_insert": ("AFTER INSERT ON notifications", "'notification.' || NEW.status"),
         "webhook_event_on_status": (
-            "AFTER UPDATE OF status ON notifications WHEN NEW.status IS NOT OLD.status",
+            "AFTER UPDATE OF status ON notifications WHEN NEW.status IS NOT OLD.status AND NEW.status <> 'retrying'",
             "'notification.' || NEW.status",
+        ),
+        "webhook_event_on_retry": (
+            "AFTER UPDATE OF status, next_retry_at ON notifications WHEN NEW.status = 'retrying' "
+            "AND NEW.next_retry_at IS NOT NULL AND (OLD.next_retry_at IS NULL OR OLD.status IS NOT 'retrying')",
+            "'notification.retrying'",
         ),
         **{
             f"webhook_event_on_{c}": (
@@ -164,7 +174,7 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS notifications_webhook_events ON notifications")
         op.execute("DROP FUNCTION IF EXISTS notifications_webhook_events()")
     else:
-        for name in ("on_insert", "on_status", *(f"on_{c}" for c in _STAMPS)):
+        for name in ("on_insert", "on_status", "on_retry", *(f"on_{c}" for c in _STAMPS)):
             op.execute(f"DROP TRIGGER IF EXISTS webhook_event_{name}")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_events")

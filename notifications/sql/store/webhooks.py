@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy import and_, bindparam, delete, exists, select, update
 from sqlalchemy.orm import aliased
 
 from notifications.schemas import as_utc
@@ -95,36 +95,37 @@ async def due_deliveries(db: Database, limit: int, busy: set[int]) -> list[Due]:
         earlier_e.version < WebhookEvent.version,
     )
     query = (
-        select(WebhookDelivery, WebhookEvent, WebhookEndpoint)
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.attempts,
+            WebhookEndpoint.id.label("endpoint_id"),
+            WebhookEndpoint.url,
+            WebhookEndpoint.secret,
+            WebhookEndpoint.previous_secret,
+            WebhookEndpoint.previous_secret_until,
+            WebhookEvent.id.label("event_id"),
+            WebhookEvent.type,
+            WebhookEvent.version,
+            WebhookEvent.created_at,
+            WebhookEvent.snapshot,
+        )
         .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
         .join(WebhookEndpoint, and_(WebhookEndpoint.id == WebhookDelivery.endpoint_id, WebhookEndpoint.enabled))
         .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now, ~waiting)
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
         .limit(limit + len(busy))
     )
-    async with db.sessions() as session:
-        rows = (await session.execute(query)).all()
+    async with db.connection() as conn:
+        rows = (await conn.execute(query)).all()
     due = []
-    for delivery, event, endpoint in rows:
-        if delivery.id in busy:
+    for row in rows:
+        if row.id in busy:
             continue
-        keys = [endpoint.secret]
-        if endpoint.previous_secret and endpoint.previous_secret_until and _aware(endpoint.previous_secret_until) > now:
-            keys.append(endpoint.previous_secret)
-        due.append(
-            Due(
-                delivery.id,
-                delivery.attempts,
-                endpoint.id,
-                endpoint.url,
-                keys,
-                event.id,
-                event.type,
-                event.version,
-                event.created_at,
-                event.snapshot,
-            )
-        )
+        keys = [row.secret]
+        if row.previous_secret and row.previous_secret_until and _aware(row.previous_secret_until) > now:
+            keys.append(row.previous_secret)
+        request = (row.event_id, row.type, row.version, _aware(row.created_at), row.snapshot)
+        due.append(Due(row.id, row.attempts, row.endpoint_id, row.url, keys, *request))
     return due[:limit]
 
 
@@ -133,9 +134,24 @@ def _aware(value: datetime) -> datetime:
     return moment
 
 
-async def record_attempt(db: Database, delivery_id: int, values: dict[str, Any]) -> None:
-    async with db.transaction() as session:
-        await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(**values))
+_RECORD = (
+    update(WebhookDelivery)
+    .where(WebhookDelivery.id == bindparam("b_id"))
+    .values(
+        status=bindparam("status"),
+        attempts=bindparam("attempts"),
+        next_attempt_at=bindparam("next_attempt_at"),
+        last_status_code=bindparam("last_status_code"),
+        last_error=bindparam("last_error"),
+        last_attempt_at=bindparam("last_attempt_at"),
+    )
+)
+
+
+async def record_attempts(db: Database, outcomes: list[dict[str, Any]]) -> None:
+    """Deliveries' outcomes (`b_id` and every column of `_RECORD`), in one transaction."""
+    async with db.connection() as conn:
+        await conn.execute(_RECORD, outcomes)
 
 
 async def disable_endpoint(db: Database, endpoint_id: str, reason: str) -> None:
