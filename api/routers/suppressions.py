@@ -25,7 +25,7 @@ async def list_suppressions(
     reason: Literal["hard_bounce", "complaint", "unsubscribe", "manual"] | None = None,
     q: Annotated[str | None, Query(max_length=256, description="part of the address")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[int | None, Query(ge=1, description="the previous page's nextCursor")] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**62, description="the previous page's nextCursor")] = None,
 ) -> dict[str, Any]:
     """Newest first; `{"items", "nextCursor"}`."""
     items, next_cursor = await suppressions.page(
@@ -50,7 +50,7 @@ async def add_suppression(
 
 @router.delete("/{suppression_id}", name="suppressions.remove")
 async def remove_suppression(
-    principal: Admin, db: DbDep, audit: AuditDep, suppression_id: Annotated[int, Path(ge=1)]
+    principal: Admin, db: DbDep, audit: AuditDep, suppression_id: Annotated[int, Path(ge=1, le=2**62)]
 ) -> dict[str, Any]:
     """The entry removed: its recipient gets notifications again. 404 when there is none."""
     async with audit(f"suppression:{suppression_id}") as details:

@@ -37,7 +37,30 @@ def _verified(settings: Settings, body: bytes, request: Request) -> str:
     return headers["id"]
 
 
-@router.post("/resend", name="webhooks.resend", status_code=200)
+# The body is read raw (the signature covers its bytes), so its shape is declared for the docs only.
+_RESEND_EVENT = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["type", "created_at", "data"],
+                "properties": {
+                    "type": {"type": "string", "example": "email.delivered"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "data": {
+                        "type": "object",
+                        "required": ["email_id"],
+                        "properties": {"email_id": {"type": "string"}},
+                    },
+                },
+            }
+        }
+    },
+}
+
+
+@router.post("/resend", name="webhooks.resend", status_code=200, openapi_extra={"requestBody": _RESEND_EVENT})
 async def resend(request: Request, settings: SettingsDep, ctx: ContextDep) -> dict[str, Any]:
     """`{"received": true, "applied": bool}`; an event type we do not use is acknowledged and ignored."""
     body = await request.body()

@@ -99,7 +99,7 @@ async def deliveries(
     db: DbDep,
     endpoint_id: EndpointId,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> dict[str, Any]:
     """Newest first: event, status (pending, succeeded, failed), attempts, last response code and time."""
     await _endpoint(db, endpoint_id, principal.tenant)
@@ -110,7 +110,11 @@ async def deliveries(
 
 @router.post("/{endpoint_id}/deliveries/{delivery_id}/retry", name="webhooks.retry_delivery")
 async def retry(
-    principal: Admin, db: DbDep, audit: AuditDep, endpoint_id: EndpointId, delivery_id: Annotated[int, Path(ge=1)]
+    principal: Admin,
+    db: DbDep,
+    audit: AuditDep,
+    endpoint_id: EndpointId,
+    delivery_id: Annotated[int, Path(ge=1, le=2**62)],
 ) -> dict[str, Any]:
     """Send it again now, with a fresh retry schedule (the same `webhook-id`)."""
     async with audit(endpoint_id) as details:
