@@ -10,7 +10,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,12 +21,7 @@ from typing import Any
 
 from bench.baseline import BASELINE_QUEUES
 from bench.options import ROOT, BenchOptions
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from processes.devserver import free_port
 
 
 def _proc_status(pid: int, key: str) -> int | None:

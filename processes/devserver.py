@@ -9,6 +9,7 @@ server with the same flags.
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -28,6 +29,31 @@ DYNAMIC_CONFIG = [
     "matching.enableFairness=true",
     "frontend.MaxConcurrentBatchOperationPerNamespace=10",
 ]
+
+
+def free_port() -> int:
+    """A free port below the OS's ephemeral range: a dev server's internal ports come from that range,
+    and one of them can be handed the port we picked before our server binds it (a crash, seen)."""
+    low, _ = _ephemeral_range()
+    for _ in range(200):
+        port = random.randint(max(1024, low - 12_000), low - 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # no luck below the range: any port the OS offers
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def dev_server_flags(*, with_search_attributes: bool = True) -> list[str]:

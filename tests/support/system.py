@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,7 +32,7 @@ from notifications.sql.migrate import upgrade
 from notifications.sql.models import DeliveryAttempt, Notification, OutboxMessage
 from notifications.temporal import connect
 from notifications.types import SEARCH_ATTRIBUTES
-from processes.devserver import dev_server_flags, temporal_binary
+from processes.devserver import dev_server_flags, free_port, temporal_binary
 from processes.worker import build_workers, running_workers
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -51,12 +50,6 @@ async def start_dev_env() -> WorkflowEnvironment:
             *("--http-port", str(free_port()), "--metrics-port", str(free_port())),
         ],
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_settings(temporal_address: str, database_url: str, tmp_path: Path, **overrides: Any) -> Settings:

@@ -112,6 +112,11 @@ def test_quick_bench_end_to_end(tmp_path: Path) -> None:
         assert set(headline[side]["enqueue_latency_ms"]["ours"]) == {"p50", "p99"}
         assert headline[side]["client_cpu_ratio"] > 0 and len(headline[side]["throughput_ratio_per_round"]) == 1
     assert {"throughput_ratio_postgres>=1.0", "client_cpu_ratio_postgres<=2.0"} <= results["targets"].keys()
+    # one webhook endpoint subscribed to every event, against none
+    webhooks = scenarios["webhooks"]
+    assert webhooks["with"]["all_sent"] and webhooks["without"]["all_sent"]
+    assert webhooks["webhook_events_received"] > 0 and set(webhooks["webhook_delivery_latency_ms"]) == {"p50", "p99"}
+    assert isinstance(results["webhooks_ratio"], float) and "webhooks_ratio>=0.8" in results["targets"]
     assert _bench_databases() == databases_before  # every one it created was dropped
     assert not [k for k, v in scenarios.items() if "error" in v]
 
