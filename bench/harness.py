@@ -142,10 +142,8 @@ async def stack(opts: BenchOptions, name: str, base: Path, *, postgres: bool = F
         yield st
     finally:
         _stop(st.profiler, 10, signal.SIGINT)  # py-spy writes its output on SIGINT, not on SIGTERM
-        # Both told at once: the measurement is over, and the server's shutdown overlaps the worker's.
-        for proc in (st.worker, st.server):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+        # The worker first: its shutdown reports the webhook dispatcher's long activity to the server,
+        # which, stopped at the same time, would keep it retrying for seconds.
         _stop(st.worker)
         _stop(st.server)
         if fresh_pg:
