@@ -84,7 +84,7 @@ class WebhookActivities:
         code: int | None = None
         error: str | None = None
         try:
-            check_url(due.url, allow_private=self.settings.webhooks_may_reach_private)
+            await check_url(due.url, allow_private=self.settings.webhooks_may_reach_private)
             response = await self._client().post(
                 due.url, content=payload, headers=headers(due.event_id, now, payload, due.secrets)
             )

@@ -116,13 +116,18 @@ class Subjects:
     @classmethod
     def of(cls, tenant: str | None, user_id: str | None, channel: str, to: str | None) -> Subjects:
         return cls(
-            tenant=tenant or DEFAULT_TENANT,
+            tenant=tenant_key(tenant),
             user=user_subject(user_id) if user_id else None,
             address=address_subject(to) if channel == Channel.EMAIL and to else None,
         )
 
     def keys(self) -> list[str]:
         return [key for key in (TENANT_SUBJECT, self.user, self.address) if key]
+
+
+def tenant_key(tenant: str | None) -> str:
+    """The tenant whose preferences, suppressions and unsubscribe links apply: `default` for none."""
+    return tenant or DEFAULT_TENANT
 
 
 def user_subject(user_id: str) -> str:

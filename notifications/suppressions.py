@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from notifications.errors import NotificationNotFoundError, NotificationValidationError
-from notifications.preferences import DEFAULT_TENANT
+from notifications.preferences import tenant_key
 from notifications.recipients import normalise
 from notifications.schemas import as_utc
 from notifications.sql import store
@@ -66,7 +66,7 @@ async def add(db: Database, tenant: str | None, entry: NewSuppression, actor: st
         raise NotificationValidationError([{"field": "address", "message": "must be an email address"}])
     with reachable():
         row, created = await store.add_suppression(
-            db, tenant or DEFAULT_TENANT, entry.channel.value, address, entry.reason, entry.note, actor
+            db, tenant_key(tenant), entry.channel.value, address, entry.reason, entry.note, actor
         )
     return SuppressionRecord.from_row(row), created
 

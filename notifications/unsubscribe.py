@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
 from notifications.auth import AuthConfigurationError, stored_dev_secret
 from notifications.config import Settings
-from notifications.preferences import DEFAULT_TENANT, address_subject, user_subject
+from notifications.preferences import address_subject, tenant_key, user_subject
 
 DEV_SECRET_FILE = "unsubscribe-secret"
 ONE_CLICK = "List-Unsubscribe=One-Click"  # the List-Unsubscribe-Post header's value, and the POST body
@@ -56,7 +56,7 @@ class UnsubscribeTokens:
         return cls(unsubscribe_secret(settings), settings.public_base_url)
 
     def token(self, tenant: str | None, user_id: str | None, address: str | None, type_: str | None) -> str:
-        body = {"t": tenant or DEFAULT_TENANT, "k": type_}
+        body = {"t": tenant_key(tenant), "k": type_}
         body.update({"u": user_id} if user_id else {"a": (address or "").strip().lower()})
         sealed = self._cipher.encrypt(json.dumps(body, separators=(",", ":")).encode(), None)
         return f"{_b64(sealed)}.{_b64(self._sign(sealed))}"

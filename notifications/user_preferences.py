@@ -10,22 +10,20 @@ from typing import Any
 
 from notifications.devices import TENANT_PATTERN
 from notifications.errors import NotificationValidationError
-from notifications.preferences import DEFAULT_TENANT, TENANT_SUBJECT, user_subject, validate_preferences
+from notifications.preferences import TENANT_SUBJECT, tenant_key, user_subject, validate_preferences
 from notifications.sql import store
 from notifications.sql.engine import Database, reachable
 
 CLIENT_ACTOR = "client"
 
 
-def tenant_key(tenant: str | None) -> str:
-    """Preferences of notifications without a tenant are the `default` tenant's."""
-    if tenant is None:
-        return DEFAULT_TENANT
-    if not TENANT_PATTERN.match(tenant):
+def _tenant(tenant: str | None) -> str:
+    """The tenant key (`preferences.tenant_key`) of a name the caller gave, checked."""
+    if tenant is not None and not TENANT_PATTERN.match(tenant):
         raise NotificationValidationError(
             [{"field": "tenant", "message": "must be a short name (letters, digits, . _ -)"}]
         )
-    return tenant
+    return tenant_key(tenant)
 
 
 def _user(user_id: str) -> str:
@@ -41,23 +39,23 @@ class PreferencesMixin:
 
     async def get_preferences(self, user_id: str, *, tenant: str | None = None) -> dict[str, Any]:
         """The user's own document (`{}` when they set nothing: everything allowed)."""
-        return await _get(self.db, tenant_key(tenant), _user(user_id))
+        return await _get(self.db, _tenant(tenant), _user(user_id))
 
     async def set_preferences(
         self, user_id: str, prefs: Any, *, tenant: str | None = None, actor: str | None = CLIENT_ACTOR
     ) -> dict[str, Any]:
         """Replace the user's document; NotificationValidationError names a bad field. Applies to
         every send that comes due afterwards, scheduled ones included."""
-        return await _set(self.db, tenant_key(tenant), _user(user_id), prefs, actor)
+        return await _set(self.db, _tenant(tenant), _user(user_id), prefs, actor)
 
     async def get_tenant_preferences(self, tenant: str) -> dict[str, Any]:
         """The tenant's defaults, which each user's own values override key by key."""
-        return await _get(self.db, tenant_key(tenant), TENANT_SUBJECT)
+        return await _get(self.db, _tenant(tenant), TENANT_SUBJECT)
 
     async def set_tenant_preferences(
         self, tenant: str, prefs: Any, *, actor: str | None = CLIENT_ACTOR
     ) -> dict[str, Any]:
-        return await _set(self.db, tenant_key(tenant), TENANT_SUBJECT, prefs, actor)
+        return await _set(self.db, _tenant(tenant), TENANT_SUBJECT, prefs, actor)
 
 
 async def _get(db: Database, tenant: str, subject: str) -> dict[str, Any]:

@@ -10,11 +10,11 @@ one too. `webhook-id` is the event's, the same on every retry.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
 import json
 import secrets
-import socket
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,16 +81,18 @@ def known_events(events: list[str]) -> list[str]:
     return sorted(set(events))
 
 
-def check_url(url: str, *, allow_private: bool) -> str:
+async def check_url(url: str, *, allow_private: bool) -> str:
     """An http(s) URL; unless `allow_private`, one whose host resolves to public addresses only
-    (no server-side request forgery through the dispatcher). 422 naming `url` otherwise."""
+    (no server-side request forgery through the dispatcher). 422 naming `url` otherwise. The name is
+    resolved by the event loop's resolver (in a thread), never blocking the loop."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise NotificationValidationError([{"field": "url", "message": "must be an http(s) URL with a host"}])
     if allow_private:
         return url
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port)
     except (OSError, UnicodeError):
         raise NotificationValidationError([{"field": "url", "message": "its host does not resolve"}]) from None
     for info in infos:

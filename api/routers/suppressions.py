@@ -22,7 +22,7 @@ async def list_suppressions(
     principal: Admin,
     db: DbDep,
     channel: Literal["email", "push"] | None = None,
-    reason: Literal["hard_bounce", "complaint", "unsubscribe", "manual"] | None = None,
+    reason: suppressions.Reason | None = None,
     q: Annotated[str | None, Query(max_length=256, description="part of the address")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[int | None, Query(ge=1, le=2**62, description="the previous page's nextCursor")] = None,

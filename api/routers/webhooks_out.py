@@ -43,7 +43,7 @@ async def create(
 ) -> dict[str, Any]:
     """`{"url", "events", "description"}` -> the endpoint with its `secret`, shown this once."""
     async with audit() as details:
-        url = check_url(body.url, allow_private=settings.webhooks_may_reach_private)
+        url = await check_url(body.url, allow_private=settings.webhooks_may_reach_private)
         values = {"id": new_endpoint_id(), "tenant": principal.tenant, "url": url, "events": body.events}
         row = await store.create_endpoint(db, {**values, "description": body.description, "secret": new_secret()})
         details.update(endpoint=row.id, events=body.events)
@@ -69,7 +69,7 @@ async def patch(
         await _endpoint(db, endpoint_id, principal.tenant)
         values = body.model_dump(exclude_unset=True)
         if "url" in values and values["url"] is not None:
-            check_url(values["url"], allow_private=settings.webhooks_may_reach_private)
+            await check_url(values["url"], allow_private=settings.webhooks_may_reach_private)
         if values.get("enabled"):
             values["disabled_reason"] = None
         await store.update_endpoint(db, endpoint_id, principal.tenant, values)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 from collections.abc import Sequence
 from importlib import import_module
@@ -27,6 +28,11 @@ COMMAND_MODULES = [
 # Commands of the tools installed beside the runtime (`bench`, `chaos`): each registers itself
 # under this entry-point group, so the runtime imports none of them.
 PLUGIN_GROUP = "notifications.commands"
+
+
+def cli_actor() -> str:
+    """Who a change made from the CLI is audited as."""
+    return f"cli:{getpass.getuser()}"
 
 
 def build_parser() -> argparse.ArgumentParser:

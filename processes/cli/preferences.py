@@ -7,7 +7,6 @@ trail as made by `cli:<login name>`.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 from typing import Any
 
@@ -15,6 +14,7 @@ from notifications.config import get_settings
 from notifications.errors import NotificationValidationError
 from notifications.sql.engine import Database
 from notifications.user_preferences import PreferencesMixin
+from processes.cli import cli_actor
 
 
 class _Preferences(PreferencesMixin):
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 async def cmd_preferences(args: argparse.Namespace) -> None:
     document = _parse(args.document) if args.action.endswith("set") else None
-    actor = f"cli:{getpass.getuser()}"
+    actor = cli_actor()
     db = Database.from_settings(get_settings())
     prefs = _Preferences(db)
     try:

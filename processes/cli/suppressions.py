@@ -7,7 +7,6 @@ Addresses print in full (an operator managing the list needs them); changes are 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 from typing import Any
 
@@ -16,6 +15,7 @@ from notifications.config import get_settings
 from notifications.recipients import masked
 from notifications.sql import store
 from notifications.sql.engine import Database
+from processes.cli import cli_actor
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -49,7 +49,7 @@ def _print(data: Any) -> None:
 
 
 async def _audit(db: Database, action: str, tenant: str | None, target: str, details: dict[str, Any]) -> None:
-    actor = f"cli:{getpass.getuser()}"
+    actor = cli_actor()
     await store.write_audit(db, actor=actor, tenant=tenant, action=action, target=target, outcome="ok", details=details)
 
 
@@ -70,7 +70,7 @@ async def cmd_add(args: argparse.Namespace) -> None:
     )
     db = Database.from_settings(get_settings())
     try:
-        record, created = await suppressions.add(db, args.tenant, entry, f"cli:{getpass.getuser()}")
+        record, created = await suppressions.add(db, args.tenant, entry, cli_actor())
         details = {"channel": record.channel, "address": masked(record.channel, record.address), "created": created}
         await _audit(db, "suppressions.add", record.tenant, f"suppression:{record.id}", details)
     finally:

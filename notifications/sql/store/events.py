@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from notifications.preferences import DEFAULT_TENANT
+from notifications.preferences import tenant_key
 from notifications.provider_events import RANK, ProviderEvent
 from notifications.recipients import normalise
 from notifications.sql.dialect import insert_ignore_sync
@@ -85,6 +85,6 @@ def _apply(conn: Connection, target: Any, event: Any) -> None:
         )
     if effect.suppress is not None and target.recipient and target.channel == Channel.EMAIL:
         address = normalise(Channel.EMAIL, target.recipient)
-        tenant = target.tenant or DEFAULT_TENANT
+        tenant = tenant_key(target.tenant)
         note = f"{event.type} of notification {target.id}"
         add_suppression_sync(conn, tenant, Channel.EMAIL.value, address, effect.suppress, note, event.provider)

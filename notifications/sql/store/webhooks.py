@@ -122,16 +122,11 @@ async def due_deliveries(db: Database, limit: int, busy: set[int]) -> list[Due]:
         if row.id in busy:
             continue
         keys = [row.secret]
-        if row.previous_secret and row.previous_secret_until and _aware(row.previous_secret_until) > now:
+        if row.previous_secret and row.previous_secret_until and as_utc(row.previous_secret_until) > now:
             keys.append(row.previous_secret)
-        request = (row.event_id, row.type, row.version, _aware(row.created_at), row.snapshot)
+        request = (row.event_id, row.type, row.version, as_utc(row.created_at), row.snapshot)
         due.append(Due(row.id, row.attempts, row.endpoint_id, row.url, keys, *request))
     return due[:limit]
-
-
-def _aware(value: datetime) -> datetime:
-    moment: datetime = as_utc(value)
-    return moment
 
 
 _RECORD = (
