@@ -8,6 +8,7 @@ and for a bad HTTP request.
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from typing import Any
 
@@ -18,11 +19,13 @@ from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError
 
+from notifications.campaign_payloads import UPLOAD_HINT
 from notifications.errors import (
     NotificationConflictError,
     NotificationNotFoundError,
     NotificationUnavailableError,
     NotificationValidationError,
+    PayloadTooLargeError,
 )
 from notifications.sql.engine import UNAVAILABLE, is_unavailable
 from notifications.sql.queries import InvalidCursorError
@@ -71,6 +74,10 @@ async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(409, str(exc))
 
 
+async def _too_large(_request: Request, exc: Exception) -> JSONResponse:
+    return error_response(413, str(exc), [{"field": "recipients", "message": str(exc)}])
+
+
 async def _bad_cursor(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation failed", [{"field": "cursor", "message": str(exc)}])
 
@@ -113,6 +120,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotificationValidationError, _notification_validation)
     app.add_exception_handler(NotificationNotFoundError, _not_found)
     app.add_exception_handler(NotificationConflictError, _conflict)
+    app.add_exception_handler(PayloadTooLargeError, _too_large)
     app.add_exception_handler(InvalidCursorError, _bad_cursor)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(RPCError, _temporal)
@@ -124,6 +132,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # Routes whose bodies are forms, not JSON: RFC 8058's one-click POST.
 FORM_PATHS = ("/unsubscribe/",)
+# Uploads the route streams and bounds itself (a campaign's CSV / NDJSON recipients, any size).
+STREAMED = re.compile(r"^/api/admin/campaigns/[^/]+/recipients$")
 
 
 class BodyGuard:
@@ -138,7 +148,7 @@ class BodyGuard:
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH") or STREAMED.match(scope["path"]):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -148,7 +158,7 @@ class BodyGuard:
                 await self._reject(scope, receive, send, 400, "invalid Content-Length")
                 return
             if int(length) > self.max_body:
-                await self._reject(scope, receive, send, 413, f"request body exceeds {self.max_body} bytes")
+                await self._reject(scope, receive, send, 413, self._too_large(scope))
                 return
         chunks: list[bytes] = []
         size = 0
@@ -160,7 +170,7 @@ class BodyGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                await self._reject(scope, receive, send, 413, f"request body exceeds {self.max_body} bytes")
+                await self._reject(scope, receive, send, 413, self._too_large(scope))
                 return
             chunks.append(chunk)
             more = bool(message.get("more_body", False))
@@ -180,6 +190,10 @@ class BodyGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _too_large(self, scope: Scope) -> str:
+        hint = f"; {UPLOAD_HINT}" if scope.get("path") == "/api/admin/campaigns" else ""
+        return f"request body exceeds {self.max_body} bytes{hint}"
 
     @staticmethod
     async def _reject(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:

@@ -19,6 +19,7 @@ from api.errors import BodyGuard, install_error_handlers
 from api.ratelimit import RateLimiter
 from api.routers import (
     audit,
+    campaigns,
     codec,
     dead_letter,
     enqueue,
@@ -100,6 +101,7 @@ def create_app(settings: Settings, *, client: NotificationClient | None = None) 
         preferences,
         suppressions,
         webhooks_out,
+        campaigns,
         audit,
         enqueue,
         codec,

@@ -34,6 +34,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from notifications.campaigns import CampaignsMixin
 from notifications.config import Settings, get_settings
 from notifications.control import ControlMixin
 from notifications.devices import DevicesMixin
@@ -84,7 +85,7 @@ from notifications.user_preferences import PreferencesMixin
 log = logging.getLogger("notifications.client")
 
 
-class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMixin):
+class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMixin, CampaignsMixin):
     """Enqueue, inspect and control notifications. One per process is plenty."""
 
     def __init__(self, temporal: Client, db: Database, settings: Settings) -> None:
@@ -207,6 +208,11 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
         values = row_values(inp, Status(attributes.get(STATUS_ATTRIBUTE) or Status.QUEUED.value), now)
         values.update(channel=attributes.get(CHANNEL_ATTRIBUTE) or inp.channel, run_id=described.run_id)
         return NotificationRecord.from_row(as_row(values)).model_copy(update={"mirrored": False})
+
+    async def start_run(self, inp: NotificationInput) -> str | None:
+        """Start the workflow of a notification whose row exists (a campaign's recipient going on alone);
+        None when it is running or ran already."""
+        return await self._start(inp)
 
     async def _start(
         self, inp: NotificationInput, *, reuse: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE

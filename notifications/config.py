@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         200, ge=0, description="workflows kept in worker memory per task queue (bounds memory under a backlog)"
     )
     mirror_retry_max_seconds: float = Field(30.0, gt=0, description="cap of the SQL-mirror retry backoff")
+    # --- Campaigns ---------------------------------------------------------------
+    campaign_batch_size: int = Field(500, ge=1, le=5000, description="recipients one campaign batch activity claims")
+    campaign_max_in_flight: int = Field(4, ge=1, le=64, description="batches one campaign keeps running at once")
+    campaign_concurrency: int = Field(4, ge=1, description="campaign batches one worker runs at once")
     default_priority: int = Field(5, ge=1, le=10)
     max_schedule_days: int = Field(365, ge=1, description="how far ahead a sendAt may be")
     query_timeout_seconds: float = Field(5.0, gt=0, description="wait for a live `status` query before using SQL")

@@ -126,6 +126,10 @@ class NotificationConflictError(NotificationError):
     """The notification exists but the requested operation does not apply to its state."""
 
 
+class PayloadTooLargeError(NotificationError):
+    """More than one request may carry (the API's 413); the message says where the rest goes."""
+
+
 class NotificationUnavailableError(NotificationError):
     """A service the operation needs (Temporal, or the database) cannot be reached.
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from notifications.campaign_types import CAMPAIGN_WORKFLOW_NAME
 from notifications.config import Settings
 from notifications.errors import NotificationUnavailableError, NotificationValidationError
 from notifications.sql import queries, store
@@ -159,9 +160,9 @@ class QueuesMixin:
     async def _signal_running(
         self, channel: Channel, signal: str, request: PauseRequest, *, skip: Set[tuple[str, str]] = frozenset()
     ) -> set[tuple[str, str]]:
-        """Signal every running notification of the channel; the (workflow, run) IDs signalled."""
+        """Signal every running notification and campaign of the channel; the (workflow, run) IDs signalled."""
         query = (
-            f'WorkflowType = "{WORKFLOW_NAME}" AND ExecutionStatus = "Running" '
+            f'WorkflowType IN ("{WORKFLOW_NAME}", "{CAMPAIGN_WORKFLOW_NAME}") AND ExecutionStatus = "Running" '
             f'AND NotificationChannel = "{channel.value}"'
         )
         limiter = asyncio.Semaphore(32)

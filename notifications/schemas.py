@@ -179,6 +179,7 @@ class NotificationRecord(_Record):
     complained_at: datetime | None = None
     opened_at: datetime | None = None
     clicked_at: datetime | None = None
+    campaign_id: str | None = None  # a campaign's recipient
     created_at: datetime
     updated_at: datetime
     # False when the enqueue was accepted while the database was down: the worker writes the
@@ -217,6 +218,7 @@ class NotificationRecord(_Record):
             complained_at=row.complained_at,
             opened_at=row.opened_at,
             clicked_at=row.clicked_at,
+            campaign_id=row.campaign_id,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

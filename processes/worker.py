@@ -19,16 +19,19 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.campaign import CampaignActivities
 from activities.delivery import DeliveryActivities
 from activities.metrics import DeliveryMetrics, prometheus_runtime
 from activities.providers import Providers, build_providers
 from activities.retention import RetentionActivities
 from activities.webhooks import WebhookActivities
+from notifications.campaign_types import CAMPAIGN_TASK_QUEUE
 from notifications.config import Settings
 from notifications.sql.engine import Database
 from notifications.temporal import connect, ensure_search_attributes
 from notifications.types import MAINTENANCE_TASK_QUEUE, TASK_QUEUES, Channel
 from processes.schedules import ensure_retention_schedule, ensure_webhook_dispatcher
+from workflows.campaign import CampaignWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.webhooks import WebhookDispatcherWorkflow
@@ -55,7 +58,17 @@ def build_workers(
         max_concurrent_activities=2,  # the purge, and the webhook dispatcher's long activity
         graceful_shutdown_timeout=graceful_shutdown,
     )
-    return [maintenance] + [
+    campaigns = CampaignActivities(settings, db, activities.providers)
+    campaign = Worker(
+        client,
+        task_queue=CAMPAIGN_TASK_QUEUE,
+        workflows=[CampaignWorkflow],
+        activities=[campaigns.send_campaign_batch, campaigns.record_campaign],
+        max_concurrent_activities=settings.campaign_concurrency,
+        workflow_runner=runner,
+        graceful_shutdown_timeout=graceful_shutdown,
+    )
+    return [maintenance, campaign] + [
         Worker(
             client,
             task_queue=TASK_QUEUES[channel],
@@ -90,7 +103,9 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     tests guard, so it is imported once; every other module is still checked.
     """
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows.notification")
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "workflows.notification", "workflows.campaign"
+        )
     )
 
 

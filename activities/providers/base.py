@@ -9,8 +9,11 @@ API, so that a repeated attempt (timeout, worker crash) delivers at most once.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from notifications.errors import DeliveryError, ErrorCategory
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,43 @@ class DeliveryResult:
     provider: str
     provider_message_id: str | None
     details: dict[str, Any] = field(default_factory=dict)  # e.g. per-device outcomes of a push
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """One message's outcome in a batch call: its delivery, or the DeliveryError of that message alone."""
+
+    notification_id: str
+    result: DeliveryResult | None = None
+    error: DeliveryError | None = None
+
+
+async def single_outcome(send: Callable[..., Awaitable[DeliveryResult]], message: Any) -> BatchOutcome:
+    """`send(message)` keyed by its notification ID, as one outcome: its own DeliveryError captured."""
+    try:
+        result = await send(message, idempotency_key=message.notification_id)
+    except DeliveryError as exc:
+        return BatchOutcome(message.notification_id, error=exc)
+    return BatchOutcome(message.notification_id, result=result)
+
+
+def whole_call_failure(outcomes: Sequence[BatchOutcome]) -> DeliveryError | None:
+    """The error to raise for the whole batch when nothing was delivered and no message was refused
+    for itself (every failure transient, rate-limited or configuration): retry it as one call.
+
+    Mirrors a single send's choice: a rate limit first (it carries the longest wait), then the
+    longest Retry-After, then a configuration error.
+    """
+    errors = [o.error for o in outcomes if o.error is not None]
+    if not errors or any(o.result is not None for o in outcomes):
+        return None
+    if any(e.category is ErrorCategory.PERMANENT for e in errors):
+        return None
+    retryable = sorted(
+        (e for e in errors if e.retryable),
+        key=lambda e: (e.category is not ErrorCategory.RATE_LIMITED, -(e.retry_after or 0)),
+    )
+    return retryable[0] if retryable else errors[0]
 
 
 @runtime_checkable

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from activities.providers.base import DeliveryResult, EmailMessage, PushMessage
+from activities.providers.base import BatchOutcome, DeliveryResult, EmailMessage, PushMessage
 from notifications import provider_state
 from notifications.errors import DeliveryError, ErrorCategory, ErrorCode
 from notifications.sql.engine import Database
@@ -34,6 +35,8 @@ log = logging.getLogger("notifications.circuit")
 
 # While a probe is in flight, the others come back after this long (at most the cool-down).
 _PROBE_WAIT_SECONDS = 1.0
+
+T = TypeVar("T")
 
 
 class CircuitBreakerProvider:
@@ -50,6 +53,7 @@ class CircuitBreakerProvider:
     ) -> None:
         self.inner = inner
         self.name: str = inner.name
+        self.max_batch: int | None = getattr(inner, "max_batch", None)
         self.channel = channel
         self._db = db
         self.threshold = threshold
@@ -67,6 +71,14 @@ class CircuitBreakerProvider:
     async def send_push(self, message: PushMessage, *, idempotency_key: str) -> DeliveryResult:
         return await self._call(lambda: self.inner.send_push(message, idempotency_key=idempotency_key))
 
+    # A batch call counts as one call: its whole-call failure is one failure, its success (whatever
+    # its messages' own errors) one success. Only for an inner provider with a native batch call.
+    async def send_email_batch(self, messages: Sequence[EmailMessage], *, idempotency_key: str) -> list[BatchOutcome]:
+        return await self._call(lambda: self.inner.send_email_batch(messages, idempotency_key=idempotency_key))
+
+    async def send_push_batch(self, messages: Sequence[PushMessage], *, idempotency_key: str) -> list[BatchOutcome]:
+        return await self._call(lambda: self.inner.send_push_batch(messages, idempotency_key=idempotency_key))
+
     def health(self) -> dict[str, Any]:
         return {
             "provider": self.name,
@@ -83,10 +95,10 @@ class CircuitBreakerProvider:
             return CIRCUIT_HALF_OPEN
         return self.state
 
-    async def _call(self, send: Any) -> DeliveryResult:
+    async def _call(self, send: Callable[[], Awaitable[T]]) -> T:
         probe = self._admit()
         try:
-            result: DeliveryResult = await send()
+            result = await send()
         except DeliveryError as exc:
             await self._on_failure(exc, probe)
             raise

@@ -7,7 +7,8 @@ all of them concurrently in one `send_each_async` call and then decides:
 - none did and some failure is retryable (5xx, timeout, quota): that error, so
   Temporal retries (devices that turned out dead are not retried);
 - none did and every device is dead (UNREGISTERED): NO_VALID_DEVICES, permanent.
-An UNREGISTERED token is marked invalid in SQL and never used again.
+An UNREGISTERED token is marked invalid in SQL and never used again. A batch
+(`send_push_batch`) sends its token pushes in one `send_each_async` call.
 
 Retries are Temporal's alone: firebase-admin's async client retries 500/503 up to
 4 times inside one call (and its sync `send` sleeps through Retry-After), so the
@@ -27,7 +28,7 @@ import hashlib
 import itertools
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +36,16 @@ import firebase_admin
 import google.auth.credentials
 from firebase_admin import _http_client, credentials, exceptions, messaging
 from firebase_admin._retry import HttpxRetry
+from sqlalchemy import select
 
-from activities.providers.base import DeliveryResult, PushMessage
+from activities.providers.base import BatchOutcome, DeliveryResult, PushMessage, single_outcome, whole_call_failure
 from activities.providers.httputil import retry_after_seconds
 from notifications import devices
 from notifications.config import Settings
 from notifications.errors import CATEGORY, DeliveryError, ErrorCategory, ErrorCode, ProviderConfigurationError
 from notifications.redact import mask_token
 from notifications.sql.engine import Database
+from notifications.sql.models import Device
 
 log = logging.getLogger("notifications.providers.fcm")
 
@@ -111,6 +114,7 @@ def load_credential(settings: Settings) -> tuple[credentials.Base, str | None]:
 
 class FcmProvider:
     name = "fcm"
+    max_batch = FCM_BATCH_LIMIT  # send_each's limit
 
     def __init__(self, settings: Settings, db: Database) -> None:
         self._credential, credential_project = load_credential(settings)
@@ -152,43 +156,31 @@ class FcmProvider:
             self._app, self._loop = app, loop
         return self._app
 
-    async def _ensure_token(self) -> None:
-        """Refresh an expiring OAuth token in a thread: the SDK would do it synchronously on the loop."""
-        if self._static:
-            return
+    async def _authorised_app(self) -> firebase_admin.App:
+        """The App, its OAuth token refreshed in a thread (the SDK would do it synchronously on the loop)."""
+        app = self._app_for_loop()
         credential = self._credential.get_credential()
-        if not credential.valid:
+        if not credential.valid:  # never for the static development token
             import google.auth.transport.requests
 
-            await asyncio.to_thread(credential.refresh, google.auth.transport.requests.Request())
+            try:
+                await asyncio.to_thread(credential.refresh, google.auth.transport.requests.Request())
+            except Exception as exc:
+                raise DeliveryError(
+                    ErrorCode.AUTH_ERROR, f"cannot obtain an FCM access token: {type(exc).__name__}"
+                ) from None
+        return app
 
     # -- sending --------------------------------------------------------------------------------
     async def send_push(self, message: PushMessage, *, idempotency_key: str) -> DeliveryResult:
         tokens = await self._recipients(message)
-        app = self._app_for_loop()
-        try:
-            await self._ensure_token()
-        except Exception as exc:
-            raise DeliveryError(
-                ErrorCode.AUTH_ERROR,
-                f"cannot obtain an FCM access token: {type(exc).__name__}",
-            ) from None
-        data = {**message.data, "notificationId": message.notification_id}
+        app = await self._authorised_app()
         outcomes: list[dict[str, Any]] = []
         errors: list[tuple[str, DeliveryError]] = []
         for start in range(0, len(tokens), FCM_BATCH_LIMIT):
             chunk = tokens[start : start + FCM_BATCH_LIMIT]
-            batch = [
-                messaging.Message(
-                    token=token,
-                    notification=messaging.Notification(title=message.title, body=message.body),
-                    data=data,
-                    **_shown_once(message.notification_id),
-                )
-                for token in chunk
-            ]
             try:
-                response = await messaging.send_each_async(batch, app=app)
+                response = await messaging.send_each_async([_fcm_message(message, t) for t in chunk], app=app)
             except exceptions.FirebaseError as exc:  # the whole call failed before any send
                 raise classify(exc) from None
             for token, item in zip(chunk, response.responses, strict=True):
@@ -207,12 +199,63 @@ class FcmProvider:
                     )
         return await self._conclude(message, tokens, outcomes, errors)
 
+    async def send_push_batch(self, messages: Sequence[PushMessage], *, idempotency_key: str) -> list[BatchOutcome]:
+        """Token pushes in one `send_each_async` call; user pushes by `send_push` each, concurrently."""
+        app = await self._authorised_app()  # without an access token nothing goes: the whole call fails
+        parts = await asyncio.gather(
+            self._to_tokens(app, [m for m in messages if m.token]),
+            asyncio.gather(*(single_outcome(self.send_push, m) for m in messages if not m.token)),
+        )
+        found = {o.notification_id: o for part in parts for o in part}
+        outcomes = [found[m.notification_id] for m in messages]
+        failure = whole_call_failure(outcomes)
+        if failure is not None:  # nothing was sent: the batch fails as one (the breaker counts it)
+            raise failure
+        return outcomes
+
+    async def _to_tokens(self, app: firebase_admin.App, messages: list[PushMessage]) -> list[BatchOutcome]:
+        """One outcome per push to an explicit token; dead tokens skipped and pruned, as a single push does."""
+        if not messages:
+            return []
+        tokens = [str(m.token) for m in messages]
+        async with self._db.sessions() as session:
+            dead = set(await session.scalars(select(Device.token).where(Device.token.in_(tokens), ~Device.valid)))
+        outcomes = {
+            m.notification_id: BatchOutcome(m.notification_id, error=_unregistered_earlier(str(m.token)))
+            for m in messages
+            if m.token in dead
+        }
+        live = [m for m in messages if m.token not in dead]
+        try:
+            response = await messaging.send_each_async([_fcm_message(m, str(m.token)) for m in live], app=app)
+        except exceptions.FirebaseError as exc:  # the SDK's own failure, not an answer: each push failed with it
+            response = messaging.BatchResponse([messaging.SendResponse(None, exc)] * len(live))
+        for m, item in zip(live, response.responses, strict=True):
+            if item.success:
+                sent = {"token": mask_token(str(m.token)), "outcome": "sent", "messageId": item.message_id}
+                result = DeliveryResult(self.name, item.message_id, {"devices": [sent], "sent": 1, "failed": 0})
+                outcomes[m.notification_id] = BatchOutcome(m.notification_id, result=result)
+            else:
+                outcomes[m.notification_id] = BatchOutcome(m.notification_id, error=classify(item.exception))
+        answered = [(str(m.token), outcomes[m.notification_id]) for m in live]
+        await self._mark(
+            [t for t, o in answered if o.error and o.error.code is ErrorCode.UNREGISTERED],
+            [t for t, o in answered if o.result],
+        )
+        return [outcomes[m.notification_id] for m in messages]
+
+    async def _mark(self, dead: list[str], sent: list[str]) -> None:
+        if dead:  # never used again
+            await devices.mark_invalid(self._db, dead, ErrorCode.UNREGISTERED.value)
+        try:
+            await devices.mark_used(self._db, sent)
+        except Exception as exc:  # bookkeeping only
+            log.warning("could not update device last_used_at: %s", type(exc).__name__)
+
     async def _recipients(self, message: PushMessage) -> list[str]:
         if message.token:
             if await devices.token_is_invalid(self._db, message.token):
-                raise DeliveryError(
-                    ErrorCode.UNREGISTERED, f"device token {mask_token(message.token)} was unregistered earlier"
-                )
+                raise _unregistered_earlier(message.token)
             return [message.token]
         if not message.user_id:
             raise DeliveryError(ErrorCode.VALIDATION_ERROR, "a push needs a userId or a device token")
@@ -228,16 +271,11 @@ class FcmProvider:
         outcomes: list[dict[str, Any]],
         errors: list[tuple[str, DeliveryError]],
     ) -> DeliveryResult:
-        dead = [token for token, error in errors if error.code is ErrorCode.UNREGISTERED]
-        if dead:
-            await devices.mark_invalid(self._db, dead, ErrorCode.UNREGISTERED.value)
+        failed = {token for token, _ in errors}
+        await self._mark(
+            [t for t, e in errors if e.code is ErrorCode.UNREGISTERED], [t for t in tokens if t not in failed]
+        )
         sent = [o for o in outcomes if o["outcome"] == "sent"]
-        sent_tokens = [t for t in tokens if t not in {tok for tok, _ in errors}]
-        if sent_tokens:
-            try:
-                await devices.mark_used(self._db, sent_tokens)
-            except Exception as exc:  # bookkeeping only
-                log.warning("could not update device last_used_at: %s", type(exc).__name__)
         details: dict[str, Any] = {"devices": outcomes, "sent": len(sent), "failed": len(errors)}
         if sent:
             ids = [o["messageId"] for o in sent]
@@ -272,6 +310,19 @@ class FcmProvider:
             )
         first = next(e for _, e in errors if e.code is not ErrorCode.UNREGISTERED)
         return DeliveryError(first.code, first.message, details=details)
+
+
+def _fcm_message(message: PushMessage, token: str) -> messaging.Message:
+    return messaging.Message(
+        token=token,
+        notification=messaging.Notification(title=message.title, body=message.body),
+        data={**message.data, "notificationId": message.notification_id},
+        **_shown_once(message.notification_id),
+    )
+
+
+def _unregistered_earlier(token: str) -> DeliveryError:
+    return DeliveryError(ErrorCode.UNREGISTERED, f"device token {mask_token(token)} was unregistered earlier")
 
 
 def _http_status(exc: exceptions.FirebaseError) -> int | None:

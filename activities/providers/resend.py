@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -26,7 +26,7 @@ import resend
 from resend.exceptions import ResendError
 from resend.http_client_async import AsyncHTTPClient
 
-from activities.providers.base import DeliveryResult, EmailMessage
+from activities.providers.base import BatchOutcome, DeliveryResult, EmailMessage
 from activities.providers.httputil import code_for_status, retry_after_seconds, scrub_addresses
 from notifications.config import Settings
 from notifications.errors import DeliveryError, ErrorCode, ProviderConfigurationError
@@ -98,6 +98,7 @@ def _install_router() -> None:
 
 class ResendProvider:
     name = "resend"
+    max_batch = 100  # Resend's limit per /emails/batch call (the SDK does not check it)
 
     def __init__(self, settings: Settings) -> None:
         if settings.resend_api_key is None or not settings.resend_api_key.get_secret_value().strip():
@@ -119,34 +120,81 @@ class ResendProvider:
         return self._client
 
     async def send_email(self, message: EmailMessage, *, idempotency_key: str) -> DeliveryResult:
-        params: dict[str, Any] = {"from": message.sender, "to": [message.to], "subject": message.subject}
-        if message.html:
-            params["html"] = message.html
-        if message.text:
-            params["text"] = message.text
-        if message.headers:
-            params["headers"] = dict(message.headers)
-        token = _current_client.set(self._http())
-        try:
-            resend.api_key = self._api_key
-            resend.api_url = self._api_url
-            response = await resend.Emails.send_async(
-                params,  # type: ignore[arg-type]
-                options={"idempotency_key": idempotency_key},
-            )
-        except ResendError as exc:
-            raise classify(exc) from None
-        finally:
-            _current_client.reset(token)
+        response = await self._post(resend.Emails.send_async, _params(message), {"idempotency_key": idempotency_key})
         message_id = response.get("id") if isinstance(response, Mapping) else None
         if not message_id:
             raise DeliveryError(ErrorCode.SEND_FAILED, "Resend accepted the request but returned no email ID")
         return DeliveryResult(provider=self.name, provider_message_id=str(message_id))
 
+    async def send_email_batch(self, messages: Sequence[EmailMessage], *, idempotency_key: str) -> list[BatchOutcome]:
+        """One `/emails/batch` call in permissive mode: the emails Resend refuses are refused alone,
+        the others sent. The key covers the whole batch: a repeat returns the first answer."""
+        options = {"idempotency_key": idempotency_key, "batch_validation": "permissive"}
+        response = await self._post(resend.Batch.send_async, [_params(m) for m in messages], options)
+        return self._outcomes(messages, response)
+
+    async def _post(self, call: Any, params: Any, options: dict[str, str]) -> Any:
+        token = _current_client.set(self._http())
+        try:
+            resend.api_key = self._api_key
+            resend.api_url = self._api_url
+            return await call(params, options=options)
+        except ResendError as exc:
+            raise classify(exc) from None
+        finally:
+            _current_client.reset(token)
+
+    def _outcomes(self, messages: Sequence[EmailMessage], response: Any) -> list[BatchOutcome]:
+        data = response.get("data") if isinstance(response, Mapping) else None
+        errors = (response.get("errors") if isinstance(response, Mapping) else None) or []
+        rejected: dict[int, str] = {}
+        for item in errors:
+            index = item.get("index") if isinstance(item, Mapping) else None
+            if isinstance(index, int) and 0 <= index < len(messages):
+                rejected[index] = str(item.get("message") or "rejected")
+        ids = [str(d.get("id")) if isinstance(d, Mapping) and d.get("id") else None for d in data or []]
+        # `data` lists the accepted emails only, in their order: without one ID per accepted email
+        # there is no telling which got which, so the batch's answer is unusable as a whole.
+        if len(ids) != len(messages) - len(rejected) or len(rejected) != len(errors) or None in ids:
+            raise DeliveryError(
+                ErrorCode.SEND_FAILED,
+                f"Resend answered a batch of {len(messages)} with {len(ids)} email IDs and {len(rejected)} errors",
+            )
+        accepted = iter(ids)
+        outcomes = []
+        for index, message in enumerate(messages):
+            if index in rejected:
+                error = rejection(rejected[index])
+                outcomes.append(BatchOutcome(message.notification_id, error=error))
+            else:
+                result = DeliveryResult(provider=self.name, provider_message_id=next(accepted))
+                outcomes.append(BatchOutcome(message.notification_id, result=result))
+        return outcomes
+
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+def _params(message: EmailMessage) -> dict[str, Any]:
+    params: dict[str, Any] = {"from": message.sender, "to": [message.to], "subject": message.subject}
+    if message.html:
+        params["html"] = message.html
+    if message.text:
+        params["text"] = message.text
+    if message.headers:
+        params["headers"] = dict(message.headers)
+    return params
+
+
+def rejection(text: str) -> DeliveryError:
+    """One email refused inside a permissive batch: Resend validated it, so it is permanent."""
+    message = scrub_addresses(f"Resend refused this email of the batch: {text}")[:500]
+    details: dict[str, object] = {"httpStatus": 422, "providerError": "batch_validation"}
+    if "`to`" in text or "recipient" in text.lower():
+        return DeliveryError(ErrorCode.INVALID_RECIPIENT, message, details=details)
+    return DeliveryError(ErrorCode.VALIDATION_ERROR, message, details=details)
 
 
 def classify(exc: ResendError) -> DeliveryError:

@@ -5,18 +5,22 @@ SMTP has no idempotency key. The Message-ID is derived from the notification ID
 the answer never came) carries the same Message-ID and receivers and archives
 that deduplicate on it show one message; the provider message ID stored is that
 Message-ID. One attempt = one connection with one bounded timeout; aiosmtplib
-never retries by itself.
+never retries by itself. A batch is one connection too, its messages sent one
+after another on it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage as MimeMessage
 from email.utils import formatdate
+from typing import Any
 
 import aiosmtplib
 
-from activities.providers.base import DeliveryResult, EmailMessage
+from activities.providers.base import BatchOutcome, DeliveryResult, EmailMessage, whole_call_failure
 from activities.providers.httputil import scrub_addresses
 from notifications.config import Settings
 from notifications.errors import DeliveryError, ErrorCode, ProviderConfigurationError
@@ -25,6 +29,7 @@ from notifications.templating import html_to_text
 
 class SmtpProvider:
     name = "smtp"
+    max_batch = 50  # messages per connection: relays commonly cap a session's messages
 
     def __init__(self, settings: Settings) -> None:
         if not settings.smtp_host:
@@ -63,23 +68,78 @@ class SmtpProvider:
     async def send_email(self, message: EmailMessage, *, idempotency_key: str) -> DeliveryResult:
         mime = self.build_message(message)
         try:
-            await aiosmtplib.send(
-                mime,
-                hostname=self._host,
-                port=self._port,
-                username=self._username,
-                password=self._password,
-                use_tls=self._security == "tls",
-                start_tls=self._security == "starttls",
-                timeout=self._timeout,
-            )
-        except aiosmtplib.SMTPException as exc:
-            raise classify(exc) from None
-        except ssl.SSLError as exc:
-            raise DeliveryError(ErrorCode.CONFIGURATION_ERROR, f"TLS failure with the SMTP relay: {exc}") from None
-        except OSError as exc:
-            raise DeliveryError(ErrorCode.CONNECTION_ERROR, f"cannot reach the SMTP relay: {exc}") from None
+            await aiosmtplib.send(mime, **self._connection())
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise _failure(exc) from None
+        return self._result(message)
+
+    async def send_email_batch(self, messages: Sequence[EmailMessage], *, idempotency_key: str) -> list[BatchOutcome]:
+        """One connection: a failure to open it fails the whole call; a recipient's refusal fails its
+        message alone; a connection lost midway fails the messages not sent yet (transient)."""
+        client = aiosmtplib.SMTP(**self._connection())
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise _failure(exc) from None
+        outcomes: list[BatchOutcome] = []
+        lost: DeliveryError | None = None  # the connection's end: every later message gets it
+        try:
+            for message in messages:
+                if lost is None:
+                    outcome, lost = await self._send_on(client, message)
+                else:
+                    outcome = BatchOutcome(message.notification_id, error=lost)
+                outcomes.append(outcome)
+        finally:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                if lost is None:
+                    await client.quit()
+            client.close()
+        failure = whole_call_failure(outcomes)
+        if failure is not None:  # nothing went out: the batch fails as one (the breaker counts it)
+            raise failure
+        return outcomes
+
+    async def _send_on(
+        self, client: aiosmtplib.SMTP, message: EmailMessage
+    ) -> tuple[BatchOutcome, DeliveryError | None]:
+        """One message on the open connection; the error that ended the connection, if it did."""
+        try:
+            await client.send_message(self.build_message(message))
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+            # Unknown whether the relay took it (the same Message-ID on a retry), and the session is gone.
+            error = _failure(exc)
+            return BatchOutcome(message.notification_id, error=error), error
+        except aiosmtplib.SMTPException as exc:  # answered: the relay reset the envelope, the session goes on
+            return BatchOutcome(message.notification_id, error=classify(exc)), None
+        except ValueError:  # aiosmtplib refuses an address it cannot put on the wire, before sending it
+            error = DeliveryError(ErrorCode.INVALID_RECIPIENT, "the recipient address cannot be sent over SMTP")
+            return BatchOutcome(message.notification_id, error=error), None
+        return BatchOutcome(message.notification_id, result=self._result(message)), None
+
+    def _connection(self) -> dict[str, Any]:
+        return {
+            "hostname": self._host,
+            "port": self._port,
+            "username": self._username,
+            "password": self._password,
+            "use_tls": self._security == "tls",
+            "start_tls": self._security == "starttls",
+            "timeout": self._timeout,
+        }
+
+    def _result(self, message: EmailMessage) -> DeliveryResult:
         return DeliveryResult(provider=self.name, provider_message_id=self.message_id(message.notification_id))
+
+
+def _failure(exc: aiosmtplib.SMTPException | OSError) -> DeliveryError:
+    """As a single send classifies it: SMTP replies by code, TLS as configuration, sockets as connection."""
+    if isinstance(exc, aiosmtplib.SMTPException):
+        return classify(exc)
+    if isinstance(exc, ssl.SSLError):
+        return DeliveryError(ErrorCode.CONFIGURATION_ERROR, f"TLS failure with the SMTP relay: {exc}")
+    return DeliveryError(ErrorCode.CONNECTION_ERROR, f"cannot reach the SMTP relay: {exc}")
 
 
 def classify(exc: aiosmtplib.SMTPException) -> DeliveryError:

@@ -49,6 +49,7 @@ async def list_notifications(
     channel: ChannelName | None = None,
     type: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
     userId: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    campaignId: Annotated[str | None, Query(pattern=ID_PATTERN, max_length=64)] = None,
     since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
     limit: Limit = 50,
@@ -56,7 +57,14 @@ async def list_notifications(
 ) -> dict[str, Any]:
     """Newest first; pass `nextCursor` back as `cursor` for the next page."""
     filt = queries.NotificationFilter(
-        status=status, channel=channel, type=type, user_id=userId, tenant=principal.tenant, since=since, until=until
+        status=status,
+        channel=channel,
+        type=type,
+        user_id=userId,
+        tenant=principal.tenant,
+        campaign_id=campaignId,
+        since=since,
+        until=until,
     )
     rows, next_cursor = await queries.list_notifications(db, filt, limit=limit, cursor=cursor)
     return {"items": [record_json(r) for r in rows], "nextCursor": next_cursor}

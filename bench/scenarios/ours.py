@@ -28,9 +28,11 @@ async def run_ours(
     extra: dict[str, Any] | None = None,
     postgres: bool = False,
     setup: Callable[[Any], Awaitable[None]] | None = None,
+    after: Callable[[], Awaitable[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """N notifications through the client, concurrently, until every SQL row is `sent`.
-    `setup(client)` runs once the database is migrated, before the clock starts."""
+    `setup(client)` runs once the database is migrated, before the clock starts; `after()` once
+    the clock stopped, with the worker still running (its answer joins the result)."""
     from notifications.types import workflow_id_for
 
     async with stack(opts, name, base, postgres=postgres) as st:
@@ -61,6 +63,7 @@ async def run_ours(
             meter.stop()
             peak = st.worker_peak_rss_kb()
             res = await _sql_results(client, prefix)
+            later = await after() if after is not None else {}
         finally:
             await client.close()
         end = res["last_completed"] or time.time()
@@ -87,6 +90,7 @@ async def run_ours(
             "delivery_attempts": res["delivery_attempts"],
             "outbox_messages": res["outbox_messages"],
             **(extra or {}),
+            **later,
         }
         if "outbox" not in (worker_env or {}).get("EMAIL_PROVIDER", "outbox"):
             result.pop("outbox_messages")

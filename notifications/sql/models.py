@@ -73,6 +73,11 @@ class Notification(Base):
     opened_at: Mapped[datetime | None]
     clicked_at: Mapped[datetime | None]
     deferred_reason: Mapped[str | None] = mapped_column(String(32))  # why its send was held back (QUIET_HOURS)
+    # A campaign's recipient: its campaign, its place in it, its digest (one per campaign), its batch call
+    campaign_id: Mapped[str | None] = mapped_column(String(64))
+    campaign_seq: Mapped[int | None] = mapped_column(Integer)
+    campaign_key: Mapped[str | None] = mapped_column(String(64))
+    batch_key: Mapped[str | None] = mapped_column(String(160))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -82,7 +87,43 @@ class Notification(Base):
         Index("ix_notifications_tenant_created", "tenant", "created_at"),
         Index("ix_notifications_created_at", "created_at"),
         Index("ix_notifications_provider_message_id", "provider_message_id"),
+        Index("ux_notifications_campaign_seq", "campaign_id", "campaign_seq", unique=True),
+        Index("ux_notifications_campaign_key", "campaign_id", "campaign_key", unique=True),
+        Index("ix_notifications_campaign_status", "campaign_id", "status"),
     )
+
+
+class Campaign(Base):
+    """One message to many recipients (`CampaignWorkflow`); each recipient is a notifications row.
+
+    `content` holds the templates (subject/html/text or title/message) rendered per recipient
+    when it is added; `next_seq` is the `campaign_seq` the next recipient added gets.
+    """
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str | None] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str | None] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # draft | scheduled | running | paused | completed | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    send_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    rate_limit_per_second: Mapped[int | None] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    next_seq: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_campaigns_tenant_created", "tenant", "created_at"),)
 
 
 class DeliveryAttempt(Base):

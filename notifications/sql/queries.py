@@ -108,6 +108,7 @@ class NotificationFilter:
     user_id: str | None = None
     tenant: str | None = None
     error_code: str | None = None
+    campaign_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -120,6 +121,7 @@ class NotificationFilter:
             (Notification.user_id, self.user_id),
             (Notification.tenant, self.tenant),
             (Notification.error_code, self.error_code),
+            (Notification.campaign_id, self.campaign_id),
         ):
             if value is not None:
                 out.append(column == value)

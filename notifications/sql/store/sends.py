@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from notifications.preferences import SEND, Action, Subjects, Verdict, decide, gate_keys
@@ -282,6 +283,26 @@ async def insert_row(db: Database, values: dict[str, Any]) -> bool:
 async def record_outbox(db: Database, values: dict[str, Any]) -> None:
     """Keyed by the notification ID: a repeated attempt records nothing new."""
     await _insert_ignore(db, OutboxMessage, values, ("notification_id",))
+
+
+async def record_outbox_many(db: Database, values: list[dict[str, Any]]) -> int:
+    """Many outbox records in ONE insert, keyed by notification ID like `record_outbox`: a record
+    whose notification is there already is skipped. How many were new. Every row has the same keys."""
+    if not values:
+        return 0
+    return await db.run(_insert_outbox_rows, values)
+
+
+def _insert_outbox_rows(conn: Connection, values: list[dict[str, Any]]) -> int:
+    now = utcnow()  # a multi-row VALUES needs every column in every row
+    rows = [{"created_at": now, **v} for v in values]
+    # As `record_outbox`: ON CONFLICT (notification_id) DO NOTHING on both (SQLite's upsert form,
+    # which unlike INSERT OR IGNORE still refuses a row that breaks any other constraint).
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        module.insert(OutboxMessage.__table__).values(rows).on_conflict_do_nothing(index_elements=["notification_id"])
+    )
+    return int(conn.execute(stmt).rowcount or 0)
 
 
 async def _insert_ignore(db: Database, model: type[Any], values: dict[str, Any], conflict: tuple[str, ...]) -> bool:

@@ -67,7 +67,8 @@ async def test_a_scheduled_send_survives_a_worker_restart(system: System, provid
     await asyncio.sleep(3)  # due while no worker runs
     assert (await system.row(nid)).status == "scheduled"  # type: ignore[union-attr]
     async with system.worker(providers):
-        await system.wait_status(nid, "sent", timeout=15)
+        # Up to the sticky queue's 10 s when the first worker's shutdown did not release it
+        await system.wait_status(nid, "sent", timeout=30)
     assert providers.email.delivered[nid] == 1  # type: ignore[attr-defined]
 
 
