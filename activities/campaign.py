@@ -22,6 +22,7 @@ from activities.providers.base import BatchOutcome, EmailMessage, PushMessage
 from activities.providers.batch import batch_limit, send_email_batch, send_push_batch
 from notifications.backoff import retry_delay
 from notifications.campaign_types import (
+    HEARTBEAT_EVERY_SECONDS,
     RECORD_CAMPAIGN_ACTIVITY,
     SEND_CAMPAIGN_BATCH_ACTIVITY,
     CampaignBatch,
@@ -56,6 +57,14 @@ class CampaignActivities:
 
     @activity.defn(name=SEND_CAMPAIGN_BATCH_ACTIVITY)
     async def send_campaign_batch(self, batch: CampaignBatch) -> CampaignBatchResult:
+        # Heartbeats let Temporal see a dead worker's batch in seconds, not at its start-to-close timeout.
+        beat = asyncio.create_task(_heartbeat())
+        try:
+            return await self._send_batch(batch)
+        finally:
+            beat.cancel()
+
+    async def _send_batch(self, batch: CampaignBatch) -> CampaignBatchResult:
         info = activity.info()
         provider: Any = self.providers.email if batch.channel == Channel.EMAIL else self.providers.push
         started = utcnow()
@@ -155,6 +164,12 @@ class CampaignActivities:
 
         for first in range(0, len(rows), 50):
             await asyncio.gather(*(start(r) for r in rows[first : first + 50]))
+
+
+async def _heartbeat() -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(HEARTBEAT_EVERY_SECONDS)
 
 
 def _finish(conn: Any, batch: CampaignBatch, outcomes: list[Outcome], run_id: str, started: datetime) -> Any:

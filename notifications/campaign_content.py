@@ -103,11 +103,11 @@ class CampaignTemplates:
         self._text_env = base.overlay(auto_reload=False, cache_size=_CACHE_SIZE)
         self._html_env = base.overlay(autoescape=True, auto_reload=False, cache_size=_CACHE_SIZE)
         self._errors: list[dict[str, str]] = []
-        self.subject: _Part | None = None
-        self.html: _Part | None = None
-        self.text: _Part | None = None
-        self.title: _Part | None = None
-        self.message: _Part | None = None
+        self._subject: _Part | None = None
+        self._html: _Part | None = None
+        self._text: _Part | None = None
+        self._title: _Part | None = None
+        self._message: _Part | None = None
         if content.channel == Channel.EMAIL:
             self._compile_email(content)
         else:
@@ -143,31 +143,31 @@ class CampaignTemplates:
     def _compile_email(self, content: CampaignContent) -> None:
         if content.html or content.text:
             if content.subject:
-                self.subject = self._inline("subject", content.subject)
+                self._subject = self._inline("subject", content.subject)
             else:
                 self._errors.append({"field": "subject", "message": "is required"})
             if content.html:
-                self.html = self._inline("html", content.html, html=True)
+                self._html = self._inline("html", content.html, html=True)
             if content.text:
-                self.text = self._inline("text", content.text)
+                self._text = self._inline("text", content.text)
             return
         if not content.type:
             if not content.subject:
                 self._errors.append({"field": "subject", "message": "is required"})
             self._errors.append({"field": "html", "message": "html or text is required (or a type naming a template)"})
             return
-        self.html, self.text = self._file(EMAIL_HTML), self._file(EMAIL_TEXT)
-        if self.html is None and self.text is None:
+        self._html, self._text = self._file(EMAIL_HTML), self._file(EMAIL_TEXT)
+        if self._html is None and self._text is None:
             if not self._errors:
                 self._errors.append(
                     {"field": "type", "message": f"no email template named {content.type!r} and no html or text given"}
                 )
             return
         if content.subject:
-            self.subject = self._inline("subject", content.subject)
+            self._subject = self._inline("subject", content.subject)
         else:
-            self.subject = self._file(EMAIL_SUBJECT)
-            if self.subject is None and not self._errors:
+            self._subject = self._file(EMAIL_SUBJECT)
+            if self._subject is None and not self._errors:
                 self._errors.append(
                     {"field": "subject", "message": f"is required: template {content.type!r} has no {EMAIL_SUBJECT}"}
                 )
@@ -176,7 +176,7 @@ class CampaignTemplates:
         if content.title or content.message:
             for field, source in (("title", content.title), ("message", content.message)):
                 if source:
-                    setattr(self, field, self._inline(field, source))
+                    setattr(self, f"_{field}", self._inline(field, source))
                 else:
                     self._errors.append({"field": field, "message": "is required"})
             return
@@ -186,8 +186,8 @@ class CampaignTemplates:
                 {"field": "message", "message": "is required"},
             ]
             return
-        self.title, self.message = self._file(PUSH_TITLE), self._file(PUSH_BODY)
-        if (self.title is None or self.message is None) and not self._errors:
+        self._title, self._message = self._file(PUSH_TITLE), self._file(PUSH_BODY)
+        if (self._title is None or self._message is None) and not self._errors:
             self._errors.append(
                 {"field": "type", "message": f"no push template named {content.type!r} and no title/message given"}
             )
@@ -201,17 +201,17 @@ class CampaignTemplates:
 
         Templates see `unsubscribeUrl` (the layout's footer needs it): `unsubscribe_url` when
         given, wins over the data's; otherwise the data's, or ""."""
-        if self.channel != Channel.EMAIL or self.subject is None:
+        if self.channel != Channel.EMAIL or self._subject is None:
             raise TypeError(f"a {self.channel} campaign renders with render_push")
         if unsubscribe_url is None:
             data = {"unsubscribeUrl": "", **data}
         else:
             data = {**data, "unsubscribeUrl": unsubscribe_url}
-        subject = _one_line(self.subject.render(data))
-        html = self.html.render(data).strip() if self.html is not None else ""
-        text = self.text.render(data).strip() if self.text is not None else html_to_text(html)
-        _check(self.subject, subject, MAX_SUBJECT)
-        body = self.html or self.text
+        subject = _one_line(self._subject.render(data))
+        html = self._html.render(data).strip() if self._html is not None else ""
+        text = self._text.render(data).strip() if self._text is not None else html_to_text(html)
+        _check(self._subject, subject, MAX_SUBJECT)
+        body = self._html or self._text
         assert body is not None
         _check(body, html or text, MAX_BODY)
         _check(body, text, MAX_BODY, empty_ok=True)
@@ -219,12 +219,12 @@ class CampaignTemplates:
 
     def render_push(self, data: Mapping[str, Any]) -> tuple[str, str]:
         """(title, message)."""
-        if self.channel != Channel.PUSH or self.title is None or self.message is None:
+        if self.channel != Channel.PUSH or self._title is None or self._message is None:
             raise TypeError(f"a {self.channel} campaign renders with render_email")
-        title = _one_line(self.title.render(data))
-        message = self.message.render(data).strip()
-        _check(self.title, title, MAX_TITLE)
-        _check(self.message, message, MAX_MESSAGE)
+        title = _one_line(self._title.render(data))
+        message = self._message.render(data).strip()
+        _check(self._title, title, MAX_TITLE)
+        _check(self._message, message, MAX_MESSAGE)
         return title, message
 
     def render(self, data: Mapping[str, Any]) -> tuple[str, str | None, str] | tuple[str, str]:

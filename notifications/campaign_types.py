@@ -15,6 +15,9 @@ PROGRESS_QUERY = "progress"
 # A campaign runs below every single notification: Temporal's least urgent priority key.
 CAMPAIGN_PRIORITY_KEY = 10
 MAX_INLINE_RECIPIENTS = 10_000
+# A batch heartbeats this often; one silent for BATCH_HEARTBEAT_TIMEOUT_SECONDS ran on a dead worker.
+HEARTBEAT_EVERY_SECONDS = 1.0
+BATCH_HEARTBEAT_TIMEOUT_SECONDS = 5.0
 
 
 def campaign_workflow_id(campaign_id: str) -> str:

@@ -23,6 +23,7 @@ from notifications.campaign_payloads import UPLOAD_HINT, CampaignCreate, campaig
 from notifications.campaign_recipients import (
     Recipient,
     RecipientError,
+    check_inline,
     check_recipient,
     dedupe_key,
 )
@@ -37,7 +38,12 @@ from notifications.campaign_types import (
     campaign_workflow_id,
 )
 from notifications.config import Settings
-from notifications.errors import NotificationNotFoundError, NotificationValidationError, PayloadTooLargeError
+from notifications.errors import (
+    NotificationConflictError,
+    NotificationNotFoundError,
+    NotificationValidationError,
+    PayloadTooLargeError,
+)
 from notifications.schemas import check_schedule, validate_payload
 from notifications.sql.engine import Database, reachable
 from notifications.sql.models import Campaign, Notification, utcnow
@@ -117,6 +123,8 @@ class CampaignsMixin:
         template data) or a parsed upload (`campaign_recipients.parse_csv` / `parse_ndjson`).
         Answers `{"added", "duplicates", "rejected": [{"line", "field", "message"}]}`."""
         row = await self._campaign_row(campaign_id, tenant)
+        if row.status != CampaignStatus.DRAFT.value:  # before reading an upload that could not be stored
+            raise NotificationConflictError(f"campaign {campaign_id} is {row.status}: recipients go to a draft only")
         templates = CampaignTemplates(_content(row), templates_dir=self.settings.templates_dir)
         values: dict[str, Any] = {"tenant": row.tenant, "channel": row.channel, "type": row.type}
         values.update(priority=row.priority, data=row.data, expires_at=row.expires_at)
@@ -128,7 +136,7 @@ class CampaignsMixin:
                 added, duplicates = added + found["added"], duplicates + found["duplicates"]
                 rejected.extend(found["rejected"][: _MAX_REPORTED - len(rejected)])
             return {"added": added, "duplicates": duplicates, "rejected": rejected}
-        items = [check_recipient(r, i, row.channel) for i, r in enumerate(recipients, 1)]
+        items = check_inline(list(recipients), row.channel)
         return await self._store_recipients(campaign_id, templates, values, items)
 
     async def _store_recipients(
@@ -273,8 +281,6 @@ class CampaignsMixin:
     async def _signal(self, campaign_id: str, signal: str, tenant: str | None) -> dict[str, Any]:
         row = await self._campaign_row(campaign_id, tenant)
         if CampaignStatus(row.status) in (CampaignStatus.DRAFT, CampaignStatus.COMPLETED, CampaignStatus.CANCELLED):
-            from notifications.errors import NotificationConflictError
-
             raise NotificationConflictError(f"campaign {campaign_id} is {row.status}: it cannot be paused or resumed")
         await self._running(campaign_id, row, lambda h: h.signal(signal))
         return {**await self.campaign(campaign_id, tenant=tenant), "status": _after(signal, row.status)}
@@ -286,8 +292,6 @@ class CampaignsMixin:
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
-            from notifications.errors import NotificationConflictError
-
             raise NotificationConflictError(f"campaign {campaign_id} has no running workflow") from None
 
     def _campaign_handle(self, campaign_id: str) -> WorkflowHandle[Any, Any]:

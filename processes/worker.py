@@ -65,6 +65,9 @@ def build_workers(
         workflows=[CampaignWorkflow],
         activities=[campaigns.send_campaign_batch, campaigns.record_campaign],
         max_concurrent_activities=settings.campaign_concurrency,
+        # A campaign outlives its worker: after a crash its next task leaves the dead worker's
+        # sticky queue for the normal one after this long, not the default 10 s.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
         workflow_runner=runner,
         graceful_shutdown_timeout=graceful_shutdown,
     )

@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from notifications.campaign_types import (
+        BATCH_HEARTBEAT_TIMEOUT_SECONDS,
         CAMPAIGN_WORKFLOW_NAME,
         PROGRESS_QUERY,
         RECORD_CAMPAIGN_ACTIVITY,
@@ -96,7 +97,7 @@ class CampaignWorkflow:
                     return False
             await self._wait_until_sendable()
             await self._pace()
-            if self._has_work() and self._slot_free():
+            if self._has_work() and self._slot_free() and not (self._paused or self._queue_paused):
                 self._launch(self._take())
 
     def _has_work(self) -> bool:
@@ -157,6 +158,7 @@ class CampaignWorkflow:
                 batch,
                 result_type=CampaignBatchResult,
                 start_to_close_timeout=_BATCH_TIMEOUT,
+                heartbeat_timeout=timedelta(seconds=BATCH_HEARTBEAT_TIMEOUT_SECONDS),
                 retry_policy=_BATCH_RETRY,
                 summary=f"recipients {first}-{last}",
             )
