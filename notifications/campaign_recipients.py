@@ -56,6 +56,8 @@ def _email(value: str) -> str:
         if domain.rsplit(".", 1)[-1] not in _SPECIAL_USE:
             return f"{value[: value.index('@')]}@{domain}"
     return _EMAIL.validate_python(value)
+
+
 _ID = re.compile(ID_PATTERN)
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # what csv (newline="") and NDJSON break lines on
 

@@ -82,6 +82,7 @@ class CampaignInput:
     queuePauseRecheckMs: int = 60_000
     maxAttempts: int = 5
     counts: CampaignCounts = field(default_factory=CampaignCounts)
+    batchesPerRun: int = 500  # then it continues as new, its history bounded
 
 
 @dataclass

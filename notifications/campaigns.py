@@ -212,6 +212,7 @@ class CampaignsMixin:
             startedAt=None,
             maxAttempts=self.settings.max_retries,
             queuePauseRecheckMs=int(self.settings.queue_pause_recheck_seconds * 1000),
+            batchesPerRun=self.settings.campaign_batches_per_run,
         )
         try:
             with temporal_reachable():

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     campaign_batch_size: int = Field(500, ge=1, le=5000, description="recipients one campaign batch activity claims")
     campaign_max_in_flight: int = Field(4, ge=1, le=64, description="batches one campaign keeps running at once")
     campaign_concurrency: int = Field(4, ge=1, description="campaign batches one worker runs at once")
+    campaign_batches_per_run: int = Field(
+        500, ge=1, le=2000, description="batches of a campaign workflow's run before it continues as new"
+    )
     default_priority: int = Field(5, ge=1, le=10)
     max_schedule_days: int = Field(365, ge=1, description="how far ahead a sendAt may be")
     query_timeout_seconds: float = Field(5.0, gt=0, description="wait for a live `status` query before using SQL")

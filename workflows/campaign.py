@@ -3,7 +3,7 @@
 
 The workflow never sees a recipient: a batch activity claims its range in SQL and sends it
 through the provider's batch calls. Its history grows by a few events per batch; it continues
-as new every `_BATCHES_PER_RUN` batches (or when Temporal suggests it).
+as new every `batchesPerRun` batches (or when Temporal suggests it).
 """
 
 import asyncio
@@ -30,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from notifications.types import PAUSE_SIGNAL, RESUME_SIGNAL, PauseRequest
 
-_BATCHES_PER_RUN = 500
 _BATCH_TIMEOUT = timedelta(minutes=2)
 # A batch activity decides itself when its recipients' attempts are used up; Temporal retries
 # only crashes and outages (database down), for as long as they last.
@@ -91,7 +90,7 @@ class CampaignWorkflow:
                 if not self._in_flight:
                     return True
                 continue
-            if self._batches >= _BATCHES_PER_RUN or workflow.info().is_continue_as_new_suggested():
+            if self._batches >= self._inp.batchesPerRun or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(lambda: not self._in_flight)
                 if not self._again:
                     return False

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "processes.cli.devices",
     "processes.cli.preferences",
     "processes.cli.suppressions",
+    "processes.cli.campaigns",
     "processes.cli.api",
 ]
 # Commands of the tools installed beside the runtime (`bench`, `chaos`): each registers itself

@@ -39,7 +39,7 @@ async def _some_sent(system: System, cid: str) -> bool:
 
 async def test_pause_then_resume(system: System) -> None:
     outbox = OutboxProvider(system.db)
-    async with system.worker(Providers(email=outbox, push=outbox), campaign_batch_size=50):
+    async with system.worker(Providers(email=outbox, push=outbox)):
         cid = await started(system, 600, 150)
         paused = await system.client.pause_campaign(cid)
         assert paused["status"] == "paused"
@@ -57,7 +57,7 @@ async def test_pause_then_resume(system: System) -> None:
 
 async def test_cancel_mid_run(system: System) -> None:
     outbox = OutboxProvider(system.db)
-    async with system.worker(Providers(email=outbox, push=outbox), campaign_batch_size=50):
+    async with system.worker(Providers(email=outbox, push=outbox)):
         cid = await started(system, 600, 150)
         await system.client.cancel_campaign(cid)
         record: dict[str, Any] = {}
@@ -77,7 +77,7 @@ async def test_cancel_mid_run(system: System) -> None:
 
 async def test_a_queue_pause_holds_the_campaign(system: System) -> None:
     outbox = OutboxProvider(system.db)
-    async with system.worker(Providers(email=outbox, push=outbox), campaign_batch_size=50):
+    async with system.worker(Providers(email=outbox, push=outbox)):
         cid = await started(system, 500, 150)
         await system.client.pause_queue("email")
         frozen = await settled(system, cid)

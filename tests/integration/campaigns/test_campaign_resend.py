@@ -63,5 +63,3 @@ async def test_a_campaign_through_resend_batches(system: System, fake: FakeResen
         assert retried.status in ("queued", "retrying", "sent")
         await system.wait_status(f"{cid}-6", "sent", timeout=20)
     assert len(fake.emails_to(refused[0])) == 1
-
-

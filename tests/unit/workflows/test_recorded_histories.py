@@ -1,4 +1,4 @@
-"""Histories recorded from earlier code still replay on today's NotificationWorkflow.
+"""Histories recorded from earlier code still replay on today's NotificationWorkflow and CampaignWorkflow.
 
 Each file in histories/ is a whole history from a real run (a dev server, the workers of the
 test suite), one per distinct shape: sent at once, retried, paused in a backoff, held by a
@@ -17,6 +17,7 @@ from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from processes.worker import workflow_runner
+from workflows.campaign import CampaignWorkflow
 from workflows.notification import NotificationWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -31,7 +32,7 @@ def test_there_are_recorded_histories() -> None:
 async def test_replays(path: Path, runner: str) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(
-        workflows=[NotificationWorkflow],
+        workflows=[NotificationWorkflow, CampaignWorkflow],
         workflow_runner=SandboxedWorkflowRunner() if runner == "strict" else workflow_runner(),
     )
     await replayer.replay_workflow(history)
