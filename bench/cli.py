@@ -16,11 +16,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "and worker processes, then measure, in one run: N notifications through the client (outbox "
         "provider at each --latency-ms, the Resend SDK against a local fake), N bare one-activity "
         "workflows as the baseline, a slow provider at low and high concurrency, a paused backlog "
-        "(worker memory) and unloaded latency. Prints a table and writes JSON (default bench/results.json).",
+        "(worker memory), unloaded latency and a campaign to --campaign-n recipients through provider batch "
+        "calls. Prints a table and writes JSON (default bench/results.json).",
     )
     p.add_argument("--n", type=_positive, default=None, help="notifications per scenario (default 2000; 300 quick)")
     p.add_argument(
-        "--quick", action="store_true", help="N=300, latency 0 only, other scenarios N=100, backlog 200: < 1 min"
+        "--quick",
+        action="store_true",
+        help="N=300, latency 0 only, other scenarios N=100, backlog 200, campaign 10000 recipients: a few minutes",
     )
     p.add_argument(
         "--latency-ms",
@@ -32,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--scenario",
         action="append",
         metavar="NAME[,NAME]",
-        help="run only these: baseline, ours, postgres, resend, concurrency, backlog, unloaded (default all); "
-        "postgres is the baseline / ours (0 ms) pair again, on a fresh PostgreSQL database per round",
+        help="run only these: baseline, ours, postgres, resend, webhooks, concurrency, backlog, unloaded, campaign "
+        "(default all); postgres is the baseline / ours (0 ms) pair again, on a fresh PostgreSQL database per round",
     )
     p.add_argument("--output", metavar="PATH", help="results JSON (default bench/results.json)")
     p.add_argument(
@@ -81,6 +84,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         type=_positive,
         default=None,
         help="N of the resend and slow-provider scenarios (default: --n; 100 quick)",
+    )
+    p.add_argument(
+        "--campaign-n",
+        type=_positive,
+        default=None,
+        help="recipients of the campaign scenario (default 100000; 10000 quick); its RSS reference run has a tenth",
     )
     p.add_argument("--unloaded-count", type=_positive, default=None, help="one-at-a-time sends (default 10)")
     p.add_argument("--history-sample", type=_positive, default=None, help="histories fetched per scenario (20)")

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,7 @@ class Stack:
     worker: subprocess.Popen[bytes] | None = None
     worker_log: Path | None = None
     profiler: subprocess.Popen[bytes] | None = None
+    beside: list[subprocess.Popen[bytes]] = field(default_factory=list)  # more worker processes
 
     def cpu(self) -> tuple[float, float]:
         return _cpu_seconds(self.server.pid), _cpu_seconds(self.worker.pid) if self.worker else 0.0
@@ -144,6 +145,8 @@ async def stack(opts: BenchOptions, name: str, base: Path, *, postgres: bool = F
         _stop(st.profiler, 10, signal.SIGINT)  # py-spy writes its output on SIGINT, not on SIGTERM
         # The worker first: its shutdown reports the webhook dispatcher's long activity to the server,
         # which, stopped at the same time, would keep it retrying for seconds.
+        for proc in st.beside:
+            _stop(proc)
         _stop(st.worker)
         _stop(st.server)
         if fresh_pg:
@@ -175,6 +178,25 @@ async def start_worker(
     if queues is None:
         queues = ["notification-email", "notification-push"] if kind == "ours" else BASELINE_QUEUES.values()
     await wait_worker_ready(st, queues)
+
+
+async def start_worker_beside(st: Stack, queues: Iterable[str], **env: str) -> None:
+    """Another `notifications worker` process on the same stack (`WORKER_QUEUES` in `env`), not measured."""
+    exe = str(Path(sys.executable).parent / "notifications")
+    environment = _child_env(
+        TEMPORAL_ADDRESS=st.address,
+        DATABASE_URL=st.database_url,
+        DATA_DIR=str(st.workdir),
+        METRICS_BIND=f"127.0.0.1:{free_port()}",
+        **env,
+    )
+    st.beside.append(_spawn_beside([exe, "worker"], environment, st.workdir, len(st.beside)))
+    await wait_worker_ready(st, queues)
+
+
+def _spawn_beside(cmd: list[str], environment: dict[str, str], workdir: Path, n: int) -> subprocess.Popen[bytes]:
+    with open(workdir / f"worker-beside-{n}.log", "ab") as log:
+        return subprocess.Popen(cmd, env=environment, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _spawn_worker(

@@ -10,7 +10,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
-ALL_SCENARIOS = ("baseline", "ours", "postgres", "resend", "webhooks", "concurrency", "backlog", "unloaded")
+ALL_SCENARIOS = (
+    "baseline",
+    "ours",
+    "postgres",
+    "resend",
+    "webhooks",
+    "concurrency",
+    "backlog",
+    "unloaded",
+    "campaign",
+)
 # The server the `postgres` pair creates its fresh databases on (the tests' variable).
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -33,6 +43,7 @@ class BenchOptions:
     concurrency_latency_ms: int = 100
     backlog: int = 10_000
     unloaded_count: int = 10
+    campaign_n: int = 100_000  # recipients of the campaign scenario's large run (its small run: a tenth)
     history_sample: int = 20
     secondary_n: int | None = None  # N of the resend and concurrency scenarios; None: same as n
     scenario_timeout: float = 600.0
@@ -51,6 +62,7 @@ class BenchOptions:
             unloaded_count=3,
             history_sample=10,
             secondary_n=100,
+            campaign_n=10_000,
             scenario_timeout=120.0,
         )
 
@@ -76,6 +88,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         "database_url",
         "postgres_url",
         "secondary_n",
+        "campaign_n",
     ):
         value = getattr(args, name, None)
         if value is not None:

@@ -53,6 +53,7 @@ def compare(scenarios: dict[str, Any]) -> dict[str, Any]:
         out["webhooks_ratio"] = webhooks["webhooks_ratio"]
         out["webhook_delivery_latency_ms"] = webhooks.get("webhook_delivery_latency_ms")
         more_targets["webhooks_ratio>=0.8"] = webhooks["webhooks_ratio"] >= 0.8
+    more_targets.update(_campaign(scenarios.get("campaign") or {}, out))
     if "throughput_per_s" not in base or "throughput_per_s" not in ours:
         out["throughput_ratio"] = None
         if more_targets:
@@ -96,6 +97,29 @@ def compare(scenarios: dict[str, Any]) -> dict[str, Any]:
         targets["backlog_rss_ratio<=1.2"] = backlog["worker_rss_backlog_ratio"] <= 1.2
     out["targets"] = {**targets, **more_targets}
     return out
+
+
+CAMPAIGN_KEYS = (
+    "campaign_per_s",
+    "campaign_resend_per_s",
+    "campaign_per_s_postgres",
+    "campaign_rss_ratio",
+    "campaign_single_p50_ratio",
+    "campaign_profile_top",
+)
+
+
+def _campaign(campaign: dict[str, Any], out: dict[str, Any]) -> dict[str, bool]:
+    """The campaign's numbers at the top level and its targets (issue 16): recipients per second on
+    the outbox, worker RSS at N against N/10, a single email's p50 during the campaign against unloaded."""
+    if "campaign_per_s" not in campaign:
+        return {}
+    out.update({key: campaign.get(key) for key in CAMPAIGN_KEYS})
+    return {
+        "campaign_per_s>=3000": (campaign["campaign_per_s"] or 0) >= 3000,
+        "campaign_rss_ratio<=1.2": (campaign.get("campaign_rss_ratio") or 99) <= 1.2,
+        "campaign_single_p50_ratio<=2.0": (campaign.get("campaign_single_p50_ratio") or 99) <= 2.0,
+    }
 
 
 def _fmt(value: Any) -> str:
@@ -184,6 +208,24 @@ def table(results: dict[str, Any]) -> str:
             f"{_fmt((bl.get('history_event_types_per_workflow') or {}).get('WORKFLOW_TASK_TIMED_OUT', 0))} "
             "workflow-task timeouts per workflow"
         )
+    cp = sc.get("campaign") or {}
+    if "campaign_per_s" in cp:
+        sq = cp.get("sqlite") or {}
+        extra.append(
+            f"campaign of {cp['recipients']}: {_fmt(cp['campaign_per_s'])}/s outbox, "
+            f"{_fmt(cp.get('campaign_resend_per_s'))}/s Resend SDK (fake batch API), "
+            f"{_fmt(cp.get('campaign_per_s_postgres'))}/s PostgreSQL; all sent: {cp.get('all_sent')}; worker peak RSS "
+            f"{_fmt(sq.get('worker_peak_rss_large_mb'))} MB vs {_fmt(sq.get('worker_peak_rss_small_mb'))} MB at "
+            f"{cp['small_recipients']} (x{_fmt(cp.get('campaign_rss_ratio'))}); single email p50 during it "
+            f"{_fmt((sq.get('single_during_ms') or {}).get('p50'))} ms ({sq.get('single_during_count')} sends) vs "
+            f"{_fmt((sq.get('single_unloaded_ms') or {}).get('p50'))} ms unloaded "
+            f"(x{_fmt(cp.get('campaign_single_p50_ratio'))})"
+        )
+        top = cp.get("campaign_profile_top") or []
+        if top:
+            extra.append(
+                "campaign worker, py-spy self time: " + ", ".join(f"{t['function']} {t['pct']}%" for t in top[:5])
+            )
     for name, value in sc.items():
         if isinstance(value, dict) and ("error" in value or "skipped" in value):
             extra.append(f"{name}: {value.get('error') or 'skipped: ' + value['skipped']}")

@@ -26,6 +26,7 @@ from bench.options import BenchOptions
 from bench.report import compare, publish, table
 from bench.scenarios.backlog import run_backlog
 from bench.scenarios.baseline import run_baseline
+from bench.scenarios.campaign import run_campaign
 from bench.scenarios.concurrency import run_concurrency
 from bench.scenarios.ours import run_ours
 from bench.scenarios.resend import run_resend
@@ -49,6 +50,7 @@ async def run_bench(opts: BenchOptions, progress: Callable[[str], None] = print)
         "backlog": opts.backlog,
         "enqueue_concurrency": opts.enqueue_concurrency,
         "rounds": opts.rounds,
+        "campaign_n": opts.campaign_n,
         "email_concurrency": opts.email_concurrency,
         "push_concurrency": opts.push_concurrency,
         "database": "postgresql" if (opts.database_url or "").startswith("postgres") else "sqlite",
@@ -132,6 +134,8 @@ async def run_bench(opts: BenchOptions, progress: Callable[[str], None] = print)
             await scenario("backlog", run_backlog(opts, base))
         if "unloaded" in opts.scenarios:
             await scenario("unloaded", run_unloaded(opts, base))
+        if "campaign" in opts.scenarios:
+            await scenario("campaign", run_campaign(opts, base))
     finally:
         if not opts.keep_temp:
             shutil.rmtree(base, ignore_errors=True)

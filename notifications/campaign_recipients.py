@@ -1,5 +1,4 @@
 """A campaign's recipients: an inline list or an upload (CSV or NDJSON, streamed), checked row by row.
-
 A row's problem is a `RecipientError` naming its line and field, and the rest goes on; a problem of
 the whole upload (no header, no `to` column, not UTF-8, a line over 64 KiB) raises
 `RecipientsFormatError`, possibly after some batches were yielded. The parsers read an async
@@ -27,11 +26,11 @@ from typing import Any, Protocol
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
+from notifications.campaign_types import MAX_INLINE_RECIPIENTS
 from notifications.errors import NotificationValidationError
 from notifications.schemas import ID_PATTERN
 from notifications.types import Channel
 
-MAX_INLINE_RECIPIENTS = 10_000
 MAX_LINE_BYTES = 64 * 1024  # one line (or one CSV record), its line break included
 MAX_USER_ID = 128
 MAX_TOKEN = 512

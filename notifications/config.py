@@ -26,6 +26,9 @@ def _alias(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
+WORKER_QUEUE_NAMES = ("email", "push", "campaign", "maintenance")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
@@ -68,6 +71,9 @@ class Settings(BaseSettings):
     campaign_batch_size: int = Field(500, ge=1, le=5000, description="recipients one campaign batch activity claims")
     campaign_max_in_flight: int = Field(4, ge=1, le=64, description="batches one campaign keeps running at once")
     campaign_concurrency: int = Field(4, ge=1, description="campaign batches one worker runs at once")
+    worker_queues: str = Field(
+        "all", description="what a worker process polls: all, or some of email,push,campaign,maintenance"
+    )
     campaign_batches_per_run: int = Field(
         500, ge=1, le=2000, description="batches of a campaign workflow's run before it continues as new"
     )
@@ -193,6 +199,19 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     # Derived values -----------------------------------------------------------------
+    def polled_queues(self) -> set[str]:
+        """WORKER_QUEUES as names: email, push, campaign, maintenance."""
+        names = {q.strip() for q in self.worker_queues.split(",") if q.strip()}
+        return set(WORKER_QUEUE_NAMES) if not names or "all" in names else names
+
+    @field_validator("worker_queues")
+    @classmethod
+    def _known_queues(cls, value: str) -> str:
+        unknown = {q.strip() for q in value.split(",") if q.strip()} - {"all", *WORKER_QUEUE_NAMES}
+        if unknown:
+            raise ValueError(f"unknown {', '.join(sorted(unknown))}; use all or {', '.join(WORKER_QUEUE_NAMES)}")
+        return value
+
     def delivery_policy(self) -> DeliveryPolicy:
         """The retry schedule and timeouts each notification's workflow carries from its enqueue."""
         return DeliveryPolicy(

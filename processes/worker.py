@@ -47,31 +47,39 @@ def build_workers(
     metrics: DeliveryMetrics | None = None,
 ) -> list[Worker]:
     graceful_shutdown = timedelta(seconds=settings.graceful_shutdown_seconds)
+    polled = settings.polled_queues()
     activities = DeliveryActivities(settings, db, providers or build_providers(settings, db), metrics)
     concurrency = {Channel.EMAIL: settings.email_concurrency, Channel.PUSH: settings.push_concurrency}
     runner = workflow_runner()
-    maintenance = Worker(
-        client,
-        task_queue=MAINTENANCE_TASK_QUEUE,
-        workflows=[RetentionWorkflow, WebhookDispatcherWorkflow],
-        activities=[RetentionActivities(db).purge_expired, WebhookActivities(settings, db).dispatch_webhooks],
-        max_concurrent_activities=2,  # the purge, and the webhook dispatcher's long activity
-        graceful_shutdown_timeout=graceful_shutdown,
-    )
-    campaigns = CampaignActivities(settings, db, activities.providers)
-    campaign = Worker(
-        client,
-        task_queue=CAMPAIGN_TASK_QUEUE,
-        workflows=[CampaignWorkflow],
-        activities=[campaigns.send_campaign_batch, campaigns.record_campaign],
-        max_concurrent_activities=settings.campaign_concurrency,
-        # A campaign outlives its worker: after a crash its next task leaves the dead worker's
-        # sticky queue for the normal one after this long, not the default 10 s.
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
-        workflow_runner=runner,
-        graceful_shutdown_timeout=graceful_shutdown,
-    )
-    return [maintenance, campaign] + [
+    workers: list[Worker] = []
+    if "maintenance" in polled:
+        workers.append(
+            Worker(
+                client,
+                task_queue=MAINTENANCE_TASK_QUEUE,
+                workflows=[RetentionWorkflow, WebhookDispatcherWorkflow],
+                activities=[RetentionActivities(db).purge_expired, WebhookActivities(settings, db).dispatch_webhooks],
+                max_concurrent_activities=2,  # the purge, and the webhook dispatcher's long activity
+                graceful_shutdown_timeout=graceful_shutdown,
+            )
+        )
+    if "campaign" in polled:
+        campaigns = CampaignActivities(settings, db, activities.providers)
+        workers.append(
+            Worker(
+                client,
+                task_queue=CAMPAIGN_TASK_QUEUE,
+                workflows=[CampaignWorkflow],
+                activities=[campaigns.send_campaign_batch, campaigns.record_campaign],
+                max_concurrent_activities=settings.campaign_concurrency,
+                # A campaign outlives its worker: after a crash its next task leaves the dead worker's
+                # sticky queue for the normal one after this long, not the default 10 s.
+                sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+                workflow_runner=runner,
+                graceful_shutdown_timeout=graceful_shutdown,
+            )
+        )
+    return workers + [
         Worker(
             client,
             task_queue=TASK_QUEUES[channel],
@@ -94,6 +102,7 @@ def build_workers(
             graceful_shutdown_timeout=graceful_shutdown,
         )
         for channel in Channel
+        if channel.value in polled
     ]
 
 
@@ -153,10 +162,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         loop.add_signal_handler(sig, stop.set)
     workers = build_workers(client, settings, db, providers, metrics)
     log.info(
-        "worker polling %s (email concurrency %d, push concurrency %d)",
-        ", ".join(TASK_QUEUES.values()),
+        "worker polling %s (email concurrency %d, push concurrency %d, campaign batches %d)",
+        ", ".join(w.task_queue for w in workers),
         settings.email_concurrency,
         settings.push_concurrency,
+        settings.campaign_concurrency,
     )
     try:
         async with running_workers(workers):

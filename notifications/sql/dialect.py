@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
 @functools.cache
-def _insert_ignore(dialect: str, table: Table, conflict_columns: tuple[str, ...]) -> Insert:
+def insert_ignore_statement(dialect: str, table: Table, conflict_columns: tuple[str, ...]) -> Insert:
     # Built once: SQLAlchemy then finds the compiled form by a memoized cache key instead of
     # walking a fresh statement's values on every call (a hot path: several inserts per send).
     module = postgresql if dialect == "postgresql" else sqlite
@@ -23,12 +23,12 @@ async def insert_ignore(
 ) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
     bind = executor.get_bind() if isinstance(executor, AsyncSession) else executor
-    stmt = _insert_ignore(bind.dialect.name, model.__table__, tuple(conflict_columns))
+    stmt = insert_ignore_statement(bind.dialect.name, model.__table__, tuple(conflict_columns))
     result = await executor.execute(stmt, values)
     return bool(getattr(result, "rowcount", 0))
 
 
 def insert_ignore_sync(conn: Connection, model: type[Any], values: dict[str, Any], conflict_columns: list[str]) -> bool:
     """`insert_ignore` inside a `Database.run` transaction."""
-    stmt = _insert_ignore(conn.dialect.name, model.__table__, tuple(conflict_columns))
+    stmt = insert_ignore_statement(conn.dialect.name, model.__table__, tuple(conflict_columns))
     return bool(conn.execute(stmt, values).rowcount)

@@ -44,8 +44,9 @@ async def _with_client(fn: Callable[[Any], Awaitable[Any]]) -> Any:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "worker",
-        help="run the notification worker (both task queues)",
-        description="Run the worker polling notification-email and notification-push.",
+        help="run the notification worker (every task queue, or --queues)",
+        description="Run the worker polling notification-email, notification-push, notification-campaign "
+        "and notification-maintenance (or the ones --queues names).",
     )
     p.add_argument(
         "--email-concurrency",
@@ -64,6 +65,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         choices=["development", "production"],
         metavar="<string>",
         help="Environment (default: development, ENV)",
+    )
+    p.add_argument(
+        "--queues",
+        dest="worker_queues",
+        type=_queues,
+        metavar="<list>",
+        help="What to poll: all, or some of email,push,campaign,maintenance (default: all, WORKER_QUEUES); "
+        "e.g. campaign workers in processes of their own",
     )
     p.set_defaults(func=cmd_worker)
 
@@ -153,9 +162,18 @@ def _common_send_args(p: argparse.ArgumentParser) -> None:
 
 
 # -- commands ---------------------------------------------------------------------------------------
+def _queues(value: str) -> str:
+    from notifications.config import WORKER_QUEUE_NAMES
+
+    unknown = {q.strip() for q in value.split(",") if q.strip()} - {"all", *WORKER_QUEUE_NAMES}
+    if unknown or not value.strip():
+        raise argparse.ArgumentTypeError(f"use all or some of {','.join(WORKER_QUEUE_NAMES)}")
+    return value
+
+
 def _settings_with(args: argparse.Namespace) -> Settings:
     overrides = {}
-    for name in ("email_concurrency", "push_concurrency", "env"):
+    for name in ("email_concurrency", "push_concurrency", "env", "worker_queues"):
         if getattr(args, name, None) is not None:
             overrides[name] = getattr(args, name)
     return get_settings().model_copy(update=overrides)

@@ -82,7 +82,7 @@ def claim_batch(conn: Connection, batch: CampaignBatch, chunk: int, now: datetim
         else:
             claimed.handoff.append(row)
     if not fresh:
-        _reopen(conn, claimed, now)
+        _reopen(conn, batch.campaignId, claimed.chunks, now)
         return claimed
     verdicts = _verdicts(conn, batch.channel, fresh, now)
     finals: list[dict[str, Any]] = []
@@ -110,37 +110,41 @@ def claim_batch(conn: Connection, batch: CampaignBatch, chunk: int, now: datetim
         )
         claimed.handoff.extend(handed)
     claimed.counts.handedOff += len(handed)
-    keyed: list[dict[str, Any]] = []
+    opening = {"status": Status.RETRYING.value, "last_attempt_at": now, "updated_at": now}
     for start in range(0, len(opened), chunk):
         part = opened[start : start + chunk]
-        key = f"campaign-{batch.campaignId}-{part[0].campaign_seq}-{part[-1].campaign_seq}"
+        first, last = part[0].campaign_seq, part[-1].campaign_seq
+        key = f"campaign-{batch.campaignId}-{first}-{last}"
         claimed.chunks[key] = part
-        keyed.extend({"b_id": r.id, "batch_key": key} for r in part)
-    if keyed:
-        conn.execute(
-            _OPEN_ATTEMPT,
-            [{**k, "status": Status.RETRYING.value, "last_attempt_at": now, "updated_at": now} for k in keyed],
-        )
-    _reopen(conn, claimed, now, skip={k["b_id"] for k in keyed})
+        # The call's recipients are the range's rows still pending: the others were just decided.
+        where = {"b_campaign": batch.campaignId, "b_first": first, "b_last": last}
+        conn.execute(_OPEN_PENDING, {**where, **opening, "batch_key": key})
+    _reopen(conn, batch.campaignId, {k: rows for k, rows in claimed.chunks.items() if rows[0].batch_key}, now)
     return claimed
 
 
-def _reopen(conn: Connection, claimed: Claimed, now: datetime, skip: set[str] | None = None) -> None:
-    """Recipients an earlier try of this batch claimed: another provider attempt each."""
-    again = [
-        {"b_id": row.id, "batch_key": row.batch_key, "status": Status.RETRYING.value, "last_attempt_at": now}
-        for rows in claimed.chunks.values()
-        for row in rows
-        if not skip or row.id not in skip
-    ]
-    if again:
-        conn.execute(_OPEN_ATTEMPT, [{**a, "updated_at": now} for a in again])
+def _reopen(conn: Connection, campaign_id: str, chunks: dict[str, list[Any]], now: datetime) -> None:
+    """Recipients an earlier try of this batch claimed: another provider attempt each, same call."""
+    for key, rows in chunks.items():
+        where = {"b_campaign": campaign_id, "b_first": rows[0].campaign_seq, "b_last": rows[-1].campaign_seq}
+        conn.execute(_OPEN_AGAIN, {**where, "b_key": key, "last_attempt_at": now, "updated_at": now})
 
 
 _FINAL = update(Notification).where(Notification.id == bindparam("b_id"), Notification.status == Status.PENDING.value)
 _HAND_OFF = update(Notification).where(Notification.id == bindparam("b_id")).values(status=Status.QUEUED.value)
-_OPEN_ATTEMPT = (
-    update(Notification).where(Notification.id == bindparam("b_id")).values(attempts=Notification.attempts + 1)
+_IN_RANGE = (
+    Notification.campaign_id == bindparam("b_campaign"),
+    Notification.campaign_seq.between(bindparam("b_first"), bindparam("b_last")),
+)
+_OPEN_PENDING = (
+    update(Notification)
+    .where(*_IN_RANGE, Notification.status == Status.PENDING.value)
+    .values(attempts=Notification.attempts + 1)
+)
+_OPEN_AGAIN = (
+    update(Notification)
+    .where(*_IN_RANGE, Notification.status == Status.RETRYING.value, Notification.batch_key == bindparam("b_key"))
+    .values(attempts=Notification.attempts + 1)
 )
 
 

@@ -3,6 +3,7 @@ the status its workflow reports. The batches' writes are in `campaign_batches`."
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -80,6 +81,7 @@ def _add(conn: Connection, campaign_id: str, rows: list[dict[str, Any]], tenant:
     return added, len(rows) - added
 
 
+@functools.cache
 def _insert_ignore(dialect: str) -> Any:
     # No conflict target: a taken notificationId and a recipient listed twice are both skipped.
     module = postgresql if dialect == "postgresql" else sqlite

@@ -11,13 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from notifications.preferences import SEND, Action, Subjects, Verdict, decide, gate_keys
 from notifications.recipients import address_of
 from notifications.sql import pg, rows
-from notifications.sql.dialect import insert_ignore, insert_ignore_sync
+from notifications.sql.dialect import insert_ignore, insert_ignore_statement, insert_ignore_sync
 from notifications.sql.engine import Database
 from notifications.sql.models import DeliveryAttempt, Notification, OutboxMessage, utcnow
 from notifications.sql.rows import input_row
@@ -294,15 +293,12 @@ async def record_outbox_many(db: Database, values: list[dict[str, Any]]) -> int:
 
 
 def _insert_outbox_rows(conn: Connection, values: list[dict[str, Any]]) -> int:
-    now = utcnow()  # a multi-row VALUES needs every column in every row
-    rows = [{"created_at": now, **v} for v in values]
-    # As `record_outbox`: ON CONFLICT (notification_id) DO NOTHING on both (SQLite's upsert form,
-    # which unlike INSERT OR IGNORE still refuses a row that breaks any other constraint).
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        module.insert(OutboxMessage.__table__).values(rows).on_conflict_do_nothing(index_elements=["notification_id"])
-    )
-    return int(conn.execute(stmt).rowcount or 0)
+    now = utcnow()
+    # One statement built once, the rows as executemany parameters: a multi-row VALUES would be
+    # compiled afresh for every batch. ON CONFLICT (notification_id) DO NOTHING on both databases,
+    # as `record_outbox` (unlike INSERT OR IGNORE it still refuses a row breaking another constraint).
+    stmt = insert_ignore_statement(conn.dialect.name, OutboxMessage.__table__, ("notification_id",))
+    return max(int(conn.execute(stmt, [{"created_at": now, **v} for v in values]).rowcount or 0), 0)
 
 
 async def _insert_ignore(db: Database, model: type[Any], values: dict[str, Any], conflict: tuple[str, ...]) -> bool:

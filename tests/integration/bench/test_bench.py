@@ -55,12 +55,14 @@ def test_quick_bench_end_to_end(tmp_path: Path) -> None:
             "2",
             "--history-sample",
             "3",
+            "--campaign-n",
+            "300",
             "--output",
             str(output),
         ],
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=200,
         cwd=ROOT,
         env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
     )
@@ -117,6 +119,31 @@ def test_quick_bench_end_to_end(tmp_path: Path) -> None:
     assert webhooks["with"]["all_sent"] and webhooks["without"]["all_sent"]
     assert webhooks["webhook_events_received"] > 0 and set(webhooks["webhook_delivery_latency_ms"]) == {"p50", "p99"}
     assert isinstance(results["webhooks_ratio"], float) and "webhooks_ratio>=0.8" in results["targets"]
+    # one email to 300 recipients (30 for the RSS reference) on SQLite, the Resend fake and PostgreSQL
+    campaign = scenarios["campaign"]
+    assert campaign["all_sent"] and campaign["recipients"] == 300 and campaign["small_recipients"] == 30, campaign
+    runs = {"small": campaign["sqlite"]["small"], "large": campaign["sqlite"]["large"]}
+    runs.update(resend=campaign["resend"], postgres=campaign["postgres"])
+    for name, run in runs.items():
+        n = 30 if name == "small" else 300
+        assert run["all_sent"] and run["sent"] == n and run["recipients_per_s"] > 0, (name, run)
+        assert run["delivery_attempts"] == {"sent": n} and run["record"]["status"] == "completed", (name, run)
+        assert name == "resend" or run["outbox_messages"] == n, (name, run)  # exactly once
+    assert campaign["resend"]["fake_resend_emails"] == 300 and campaign["postgres"]["database"] == "postgresql"
+    assert campaign["sqlite"]["single_during_enqueued"] >= 1 and campaign["sqlite"]["single_unloaded_count"] == 2
+    for key in (
+        "campaign_per_s",
+        "campaign_resend_per_s",
+        "campaign_per_s_postgres",
+        "campaign_rss_ratio",
+        "campaign_single_p50_ratio",
+        "campaign_profile_top",
+    ):
+        assert key in results and key in campaign, key
+    assert isinstance(results["campaign_per_s"], float) and results["campaign_rss_ratio"] >= 1.0
+    assert {"campaign_per_s>=3000", "campaign_rss_ratio<=1.2", "campaign_single_p50_ratio<=2.0"} <= results[
+        "targets"
+    ].keys()
     assert _bench_databases() == databases_before  # every one it created was dropped
     assert not [k for k, v in scenarios.items() if "error" in v]
 

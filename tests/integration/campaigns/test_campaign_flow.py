@@ -60,3 +60,25 @@ async def test_a_campaign_sends_each_recipient_once(system: System) -> None:
     assert row.status == "sent" and row.campaign_id == cid and row.subject == "Hello User 3"
     log = await system.client.delivery_log(f"{cid}-4")
     assert [a.outcome for a in log] == ["sent"]
+
+
+async def test_a_push_campaign_to_tokens_and_users(system: System) -> None:
+    outbox = OutboxProvider(system.db)
+    people = [{"to": f"token-{i:04d}-" + "x" * 40, "city": "Nairobi"} for i in range(150)]
+    people += [{"userId": f"user-{i}", "city": "Mombasa"} for i in range(50)]
+    async with system.worker(Providers(email=outbox, push=outbox)):
+        created = await system.client.create_campaign(
+            {
+                "name": "Clinic closed",
+                "channel": "push",
+                "title": "Closed in {{ city }}",
+                "message": "Back {{ day }}",
+                "data": {"day": "Monday"},
+                "recipients": people,
+            }
+        )
+        record = await completed(system, created["campaignId"])
+    assert record["sent"] == 200 and record["channel"] == "push"
+    messages = {m.recipient: m for m in await system.outbox()}
+    assert messages["user:user-7"].subject == "Closed in Mombasa"
+    assert messages["token-0003-" + "x" * 40].body["message"] == "Back Monday"

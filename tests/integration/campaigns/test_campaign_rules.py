@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from activities.providers import Providers
 from notifications.suppressions import NewSuppression, add
 from tests.integration.campaigns.test_campaign_flow import campaign, completed
@@ -18,6 +20,7 @@ def _quiet_now() -> dict[str, str]:
     return {"start": (now - timedelta(hours=1)).strftime("%H:%M"), "end": (now + timedelta(hours=1)).strftime("%H:%M")}
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 async def test_opted_out_suppressed_quiet_and_transient_recipients(system: System) -> None:
     tag = uuid.uuid4().hex[:6]
     users = [f"{tag}-u{i}" for i in range(40)]

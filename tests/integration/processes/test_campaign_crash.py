@@ -92,3 +92,31 @@ async def _fewer(system: System, before: int, *where: Any) -> bool:
 
 async def _completed(system: System, cid: str) -> bool:
     return (await system.client.campaign(cid))["status"] == "completed"
+
+
+async def test_worker_processes_split_by_queue(system_with: Callable[..., Any]) -> None:
+    """`--queues campaign` polls campaigns only; `email,push,maintenance` the rest: a campaign's batches
+    run in the one, its recipients' own workflows (a transient failure) in the other."""
+    async with system_with() as system:
+        campaigns_only = start_worker(system, WORKER_QUEUES="campaign")
+        others = start_worker(system, WORKER_QUEUES="email,push,maintenance")
+        try:
+            created = await system.client.create_campaign(
+                {
+                    "name": "split",
+                    "channel": "email",
+                    "subject": "s",
+                    "text": "t",
+                    "recipients": [{"to": f"s{i}@example.com"} for i in range(50)],
+                }
+            )
+            await wait_until(lambda: _completed(system, created["campaignId"]), timeout=60)
+            single = await system.client.enqueue_email({"to": "one@example.com", "subject": "s", "text": "t"})
+            await system.wait_status(single.notification_id, "sent", timeout=30)
+        finally:
+            for proc in (campaigns_only, others):
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(20)
+        logs = (system.settings.data_dir / "worker.log").read_text()
+    assert "worker polling notification-campaign (" in logs
+    assert "worker polling notification-maintenance, notification-email, notification-push (" in logs
