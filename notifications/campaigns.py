@@ -243,7 +243,7 @@ class CampaignsMixin:
                     .where(Notification.campaign_id == campaign_id)
                     .group_by(Notification.status)
                 )
-                counts = {status: int(n) for status, n in found.tuples()}
+                counts = {status: int(n) for status, n in found}
         return campaign_json(row, counts, utcnow())
 
     async def campaigns(self, *, tenant: str | None = None, limit: int = 50) -> list[dict[str, Any]]:

@@ -159,18 +159,13 @@ def _verdicts(conn: Connection, channel: str, rows: list[Any], now: datetime) ->
                 Suppression.tenant == tenant, Suppression.channel == channel, Suppression.address.in_(addresses)
             )
         )
-        suppressed = dict(found.tuples().all())
+        suppressed = {address: reason for address, reason in found}
     subjects = {r.id: Subjects.of(r.tenant, r.user_id, channel, r.recipient) for r in rows}
     keys = {key for s in subjects.values() for key in s.keys()}
-    documents: dict[str, dict[str, Any]] = dict(
-        conn.execute(
-            select(Preference.subject, Preference.document).where(
-                Preference.tenant == tenant, Preference.subject.in_(keys)
-            )
-        )
-        .tuples()
-        .all()
+    stored = conn.execute(
+        select(Preference.subject, Preference.document).where(Preference.tenant == tenant, Preference.subject.in_(keys))
     )
+    documents: dict[str, dict[str, Any]] = {subject: document for subject, document in stored}
     out: dict[str, tuple[str, ...] | None] = {}
     for row in rows:
         expires = as_utc(row.expires_at) if row.expires_at else None
@@ -287,7 +282,7 @@ def range_counts(conn: Connection, batch: CampaignBatch) -> CampaignCounts:
         )
         .group_by(Notification.status)
     )
-    for status, n in found.tuples():
+    for status, n in found:
         name = _COUNTED.get(status, "handedOff")
         if name is not None:
             setattr(counts, name, getattr(counts, name) + n)

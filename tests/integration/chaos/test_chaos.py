@@ -17,6 +17,10 @@ import pytest
 
 from chaos import ChaosOptions, run_chaos
 
+# Each scenario measures timings (recovery, what was sent while paused) that the load of a second
+# test process would distort: they run after the parallel part, one at a time.
+pytestmark = pytest.mark.serial
+
 
 async def quick(name: str, tmp_path: Path) -> dict[str, Any]:
     opts = ChaosOptions.quick_defaults()
