@@ -22,8 +22,6 @@ from jinja2 import Template, TemplateError, TemplateNotFound, TemplateSyntaxErro
 from notifications.errors import NotificationValidationError
 from notifications.schemas import MAX_BODY, MAX_SUBJECT, NAME_PATTERN
 from notifications.templating import (
-    _NO_ATTRIBUTE,
-    _UNDEFINED,
     EMAIL_HTML,
     EMAIL_SUBJECT,
     EMAIL_TEXT,
@@ -32,6 +30,7 @@ from notifications.templating import (
     _one_line,
     environment,
     html_to_text,
+    missing_variable,
 )
 from notifications.types import Channel
 
@@ -63,12 +62,7 @@ class _Part:
         try:
             return self.template.render(data)
         except UndefinedError as exc:
-            message = str(exc.message or exc)
-            match = _UNDEFINED.search(message) or _NO_ATTRIBUTE.search(message)
-            field = f"data.{match.group(1)}" if match else "data"
-            raise NotificationValidationError(
-                [{"field": field, "message": f"template {self.name} needs it: {message}"}]
-            ) from None
+            raise missing_variable(self.name, exc) from None
         except TemplateNotFound as exc:  # an {% extends %} or {% include %} of a missing file
             raise NotificationValidationError(
                 [{"field": self.field, "message": f"template {self.name} uses {exc.name!r}, which does not exist"}]

@@ -95,16 +95,19 @@ _UNDEFINED = re.compile(r"'([^']+)' is undefined")
 _NO_ATTRIBUTE = re.compile(r"has no attribute '([^']+)'")
 
 
+def missing_variable(name: str, exc: UndefinedError) -> NotificationValidationError:
+    """The error of template `name` rendered without a variable it needs: field `data.<variable>`."""
+    message = str(exc.message or exc)
+    match = _UNDEFINED.search(message) or _NO_ATTRIBUTE.search(message)
+    field = f"data.{match.group(1)}" if match else "data"
+    return NotificationValidationError([{"field": field, "message": f"template {name} needs it: {message}"}])
+
+
 def _render(env: Environment, name: str, data: dict[str, Any]) -> str:
     try:
         return env.get_template(name).render(**data)
     except UndefinedError as exc:
-        message = str(exc.message or exc)
-        match = _UNDEFINED.search(message) or _NO_ATTRIBUTE.search(message)
-        field = f"data.{match.group(1)}" if match else "data"
-        raise NotificationValidationError(
-            [{"field": field, "message": f"template {name} needs it: {message}"}]
-        ) from None
+        raise missing_variable(name, exc) from None
     except TemplateSyntaxError as exc:
         raise NotificationValidationError(
             [{"field": "type", "message": f"template {name} is broken (line {exc.lineno}): {exc.message}"}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -25,4 +26,19 @@ def start_worker(system: System, **env: str) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).parent / "notifications"
     return subprocess.Popen(
         [str(exe), "worker"], env=environment, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+async def cli(system: System, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`notifications <args>` against the system's Temporal and database, as an operator runs it."""
+    s = system.settings
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": s.temporal_address,
+        "DATABASE_URL": s.database_url,
+        "DATA_DIR": str(s.data_dir),
+    }
+    exe = Path(sys.executable).parent / "notifications"
+    return await asyncio.to_thread(
+        subprocess.run, [str(exe), *map(str, args)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
     )

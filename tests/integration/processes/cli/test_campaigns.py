@@ -3,13 +3,9 @@ workers in the test process sending to the outbox."""
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,21 +13,8 @@ from typing import Any
 from sqlalchemy import select
 
 from notifications.sql.models import AuditLog
-from tests.support.system import ROOT, System, outbox_providers, wait_until
-
-
-async def cli(system: System, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    s = system.settings
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": s.temporal_address,
-        "DATABASE_URL": s.database_url,
-        "DATA_DIR": str(s.data_dir),
-    }
-    exe = Path(sys.executable).parent / "notifications"
-    return await asyncio.to_thread(
-        subprocess.run, [str(exe), *map(str, args)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
-    )
+from tests.support.processes import cli
+from tests.support.system import System, outbox_providers, wait_until
 
 
 def campaign_id(out: str) -> str:

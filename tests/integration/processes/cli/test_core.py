@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-from tests.support.system import ROOT, System
-
-
-async def cli(system: System, *args: str) -> subprocess.CompletedProcess[str]:
-    s = system.settings
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": s.temporal_address,
-        "DATABASE_URL": s.database_url,
-        "DATA_DIR": str(s.data_dir),
-    }
-    exe = Path(sys.executable).parent / "notifications"
-    return await asyncio.to_thread(
-        subprocess.run, [str(exe), *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
-    )
+from tests.support.processes import cli
+from tests.support.system import System
 
 
 async def test_send_status_and_outbox(system: System) -> None:
