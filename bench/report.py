@@ -105,6 +105,7 @@ CAMPAIGN_KEYS = (
     "campaign_per_s_postgres",
     "campaign_rss_ratio",
     "campaign_single_p50_ratio",
+    "campaign_single_p50_ratio_postgres",
     "campaign_profile_top",
 )
 
@@ -119,6 +120,7 @@ def _campaign(campaign: dict[str, Any], out: dict[str, Any]) -> dict[str, bool]:
         "campaign_per_s>=3000": (campaign["campaign_per_s"] or 0) >= 3000,
         "campaign_rss_ratio<=1.2": (campaign.get("campaign_rss_ratio") or 99) <= 1.2,
         "campaign_single_p50_ratio<=2.0": (campaign.get("campaign_single_p50_ratio") or 99) <= 2.0,
+        "campaign_single_p50_ratio_postgres<=2.0": (campaign.get("campaign_single_p50_ratio_postgres") or 99) <= 2.0,
     }
 
 
@@ -219,7 +221,8 @@ def table(results: dict[str, Any]) -> str:
             f"{cp['small_recipients']} (x{_fmt(cp.get('campaign_rss_ratio'))}); single email p50 during it "
             f"{_fmt((sq.get('single_during_ms') or {}).get('p50'))} ms ({sq.get('single_during_count')} sends) vs "
             f"{_fmt((sq.get('single_unloaded_ms') or {}).get('p50'))} ms unloaded "
-            f"(x{_fmt(cp.get('campaign_single_p50_ratio'))})"
+            f"(x{_fmt(cp.get('campaign_single_p50_ratio'))}); on PostgreSQL x"
+            f"{_fmt(cp.get('campaign_single_p50_ratio_postgres'))}"
         )
         top = cp.get("campaign_profile_top") or []
         if top:

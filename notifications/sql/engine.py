@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
@@ -36,6 +37,12 @@ log = logging.getLogger("notifications.db")
 # Inline transactions between two WAL checkpoints on the writer thread: a send's transaction adds
 # a few pages to the WAL, so about SQLite's own default of one checkpoint per 1000 pages.
 _CHECKPOINT_EVERY = 200
+# The writer waits for another process's write lock by trying again every millisecond, up to 30 s:
+# SQLite's own busy handler sleeps ever longer (up to 100 ms a try) and loses to a process that
+# writes back to back (a campaign worker), for seconds (docs/decisions/0025).
+_WRITER_BUSY_MS = 1
+_WRITER_WAIT_SECONDS = 30.0
+_WRITER_RETRY_SECONDS = 0.001
 
 # What "the database cannot be reached" looks like. Drivers raise some of it bare, not wrapped
 # in SQLAlchemy's classes: asyncpg's refused connect is an OSError, a server starting or
@@ -105,7 +112,7 @@ class Database:
             self._inline_lock = threading.Lock()
             self._inline_commits = 0
             self._checkpoint: Future[None] | None = None  # the writer's latest WAL checkpoint
-            self._sync_engine = _sqlite_sync_engine(url, busy_timeout_ms=30_000)
+            self._sync_engine = _sqlite_sync_engine(url, busy_timeout_ms=_WRITER_BUSY_MS)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -167,7 +174,7 @@ class Database:
         except _DatabaseLocked:
             pass
         return await asyncio.get_running_loop().run_in_executor(
-            self._writer_thread(), _in_transaction, self._sync_engine, fn, args, kwargs
+            self._writer_thread(), _in_transaction_waiting, self._sync_engine, fn, args, kwargs
         )
 
     def _run_inline(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
@@ -245,6 +252,18 @@ def _dispose(engines: list[Engine]) -> None:
 def _in_transaction(engine: Engine, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
     with engine.begin() as conn:
         return fn(conn, *args, **kwargs)
+
+
+def _in_transaction_waiting(engine: Engine, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    """`_in_transaction`, tried again while the database is locked (each try was rolled back whole)."""
+    deadline = time.monotonic() + _WRITER_WAIT_SECONDS
+    while True:
+        try:
+            return _in_transaction(engine, fn, args, kwargs)
+        except OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(_WRITER_RETRY_SECONDS)
 
 
 def _sqlite_sync_engine(url: str, *, busy_timeout_ms: int, checkpoints: bool = True) -> Engine:
