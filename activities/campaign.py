@@ -103,6 +103,9 @@ class CampaignActivities:
             return await send_push_batch(provider, [_push(r) for r in rows], idempotency_key=key)
         except DeliveryError as exc:
             return exc
+        except Exception as exc:  # unclassified: retried whole like an outage, until the batch's last try
+            log.error("campaign batch call raised %s", type(exc).__name__)
+            return DeliveryError(ErrorCode.SEND_FAILED, f"the provider call raised {type(exc).__name__}")
 
     def _email(self, row: Any) -> EmailMessage:
         content = row.content or {}

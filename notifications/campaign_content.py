@@ -17,7 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Template, TemplateError, TemplateNotFound, TemplateSyntaxError, UndefinedError
+from jinja2 import (
+    Environment,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    UndefinedError,
+)
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from notifications.errors import NotificationValidationError
 from notifications.schemas import MAX_BODY, MAX_SUBJECT, NAME_PATTERN
@@ -63,6 +73,10 @@ class _Part:
             return self.template.render(data)
         except UndefinedError as exc:
             raise missing_variable(self.name, exc) from None
+        except SecurityError as exc:  # the sandbox refused an attribute or a call
+            raise NotificationValidationError(
+                [{"field": self.field, "message": f"template {self.name}: {exc}"}]
+            ) from None
         except TemplateNotFound as exc:  # an {% extends %} or {% include %} of a missing file
             raise NotificationValidationError(
                 [{"field": self.field, "message": f"template {self.name} uses {exc.name!r}, which does not exist"}]
@@ -96,6 +110,10 @@ class CampaignTemplates:
         # without the stat of its file that auto_reload costs at every render.
         self._text_env = base.overlay(auto_reload=False, cache_size=_CACHE_SIZE)
         self._html_env = base.overlay(autoescape=True, auto_reload=False, cache_size=_CACHE_SIZE)
+        # Inline templates come from the API's caller: rendered in Jinja's sandbox, where they can
+        # reach no Python attribute (`__globals__` ...) that would run code on the server.
+        self._inline_text = _sandbox(base, autoescape=False)
+        self._inline_html = _sandbox(base, autoescape=True)
         self._errors: list[dict[str, str]] = []
         self._subject: _Part | None = None
         self._html: _Part | None = None
@@ -112,7 +130,7 @@ class CampaignTemplates:
     # -- compiling ---------------------------------------------------------------------------------
 
     def _inline(self, field: str, source: str, *, html: bool = False) -> _Part | None:
-        env = self._html_env if html else self._text_env
+        env = self._inline_html if html else self._inline_text
         try:
             return _Part(env.from_string(source), field, field)
         except TemplateSyntaxError as exc:
@@ -224,6 +242,19 @@ class CampaignTemplates:
     def render(self, data: Mapping[str, Any]) -> tuple[str, str | None, str] | tuple[str, str]:
         """render_email's (subject, html, text) or render_push's (title, message), by channel."""
         return self.render_email(data) if self.channel == Channel.EMAIL else self.render_push(data)
+
+
+def _sandbox(base: Environment, *, autoescape: bool) -> Environment:
+    return ImmutableSandboxedEnvironment(
+        loader=base.loader,
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        auto_reload=False,
+        cache_size=_CACHE_SIZE,
+    )
 
 
 def _check(part: _Part, value: str, limit: int, *, empty_ok: bool = False) -> None:

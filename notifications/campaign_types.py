@@ -83,6 +83,8 @@ class CampaignInput:
     maxAttempts: int = 5
     counts: CampaignCounts = field(default_factory=CampaignCounts)
     batchesPerRun: int = 500  # then it continues as new, its history bounded
+    again: list[list[int]] = field(default_factory=list)  # ranges a queue pause sent back, to run again
+    total: int = 0  # recipients stored (lastSeq counts the ones skipped as duplicates too)
 
 
 @dataclass

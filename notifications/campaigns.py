@@ -13,9 +13,11 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import Priority, TypedSearchAttributes
 from temporalio.common import SearchAttributePair as Pair
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from notifications.campaign_content import CampaignContent, CampaignTemplates
@@ -98,7 +100,10 @@ class CampaignsMixin:
             "created_by": actor,
         }
         with reachable():
-            await store.create_campaign(self.db, values)
+            try:
+                await store.create_campaign(self.db, values)
+            except IntegrityError:  # the same campaignId created at the same moment
+                raise NotificationConflictError(f"campaign {campaign_id!r} exists already") from None
         items = [
             check_recipient(r, i, p.channel) if isinstance(r, Mapping) else RecipientError(i, "line", "not an object")
             for i, r in enumerate(p.recipients, 1)
@@ -213,6 +218,7 @@ class CampaignsMixin:
             maxAttempts=self.settings.max_retries,
             queuePauseRecheckMs=int(self.settings.queue_pause_recheck_seconds * 1000),
             batchesPerRun=self.settings.campaign_batches_per_run,
+            total=row.total,
         )
         try:
             with temporal_reachable():
@@ -228,8 +234,11 @@ class CampaignsMixin:
                     static_summary=f"campaign · {row.channel} · {row.name[:80]}",
                     static_details=f"**Campaign** `{campaign_id}` · {last} recipients",
                 )
+        except WorkflowAlreadyStartedError:
+            pass  # an earlier start whose answer was lost did start it
         except BaseException:
-            await store.back_to_draft(self.db, campaign_id)  # start it again later: nothing was sent
+            if not await self._workflow_exists(campaign_id):
+                await store.back_to_draft(self.db, campaign_id)  # start it again later: nothing was sent
             raise
         return await self.campaign(campaign_id, tenant=tenant)
 
@@ -274,8 +283,10 @@ class CampaignsMixin:
         row = await self._campaign_row(campaign_id, tenant)
         if row.status == CampaignStatus.DRAFT:
             with reachable():
-                await store.record_campaign(self.db, _cancelled(campaign_id))
-        elif not CampaignStatus(row.status).terminal:
+                if await store.cancel_draft(self.db, campaign_id):
+                    return await self.campaign(campaign_id, tenant=tenant)
+            row = await self._campaign_row(campaign_id, tenant)  # started meanwhile: cancel its workflow
+        if not CampaignStatus(row.status).terminal:
             await self._running(campaign_id, row, lambda h: h.cancel())
         return await self.campaign(campaign_id, tenant=tenant)
 
@@ -294,6 +305,14 @@ class CampaignsMixin:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
             raise NotificationConflictError(f"campaign {campaign_id} has no running workflow") from None
+
+    async def _workflow_exists(self, campaign_id: str) -> bool:
+        """Whether a start whose answer was lost reached Temporal (False when it cannot tell)."""
+        try:
+            await self._campaign_handle(campaign_id).describe(rpc_timeout=timedelta(seconds=5))
+        except Exception:
+            return False
+        return True
 
     def _campaign_handle(self, campaign_id: str) -> WorkflowHandle[Any, Any]:
         return self.temporal.get_workflow_handle(campaign_workflow_id(campaign_id))
@@ -327,14 +346,6 @@ def _content(row: Campaign) -> CampaignContent:
     c = row.content or {}
     return CampaignContent(
         row.channel, row.type, c.get("subject"), c.get("html"), c.get("text"), c.get("title"), c.get("message")
-    )
-
-
-def _cancelled(campaign_id: str) -> Any:
-    from notifications.campaign_types import CampaignUpdate
-
-    return CampaignUpdate(
-        campaign_id, CampaignStatus.CANCELLED.value, completedAt=utcnow().isoformat(), cancelRemaining=True
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from notifications.campaign_types import (
@@ -48,7 +48,7 @@ class CampaignWorkflow:
         self._paused = inp.paused
         self._queue_paused = inp.queuePaused
         self._in_flight: set[int] = set()
-        self._again: list[tuple[int, int]] = []  # ranges a queue pause sent back
+        self._again: list[tuple[int, int]] = [(r[0], r[1]) for r in inp.again]  # ranges a queue pause sent back
         self._status = CampaignStatus.RUNNING if inp.startedAt or not inp.sendAt else CampaignStatus.SCHEDULED
         # The client wrote the status the campaign starts with; a run continued as new wrote its own.
         self._mirrored: CampaignStatus | None = self._status
@@ -65,7 +65,10 @@ class CampaignWorkflow:
                 inp.startedAt = workflow.now().isoformat()
             if not await self._send_all():
                 workflow.continue_as_new(self._carried())
-        except asyncio.CancelledError:
+        except BaseException as exc:
+            # A cancel reaches the run as CancelledError, or as the failure of the activity it awaited.
+            if not (isinstance(exc, asyncio.CancelledError) or is_cancelled_exception(exc)):
+                raise
             await workflow.wait_condition(lambda: not self._in_flight)  # a batch in flight finishes its sends
             self._status = CampaignStatus.CANCELLED
             await self._record(completed=True, cancel_remaining=True)
@@ -92,8 +95,7 @@ class CampaignWorkflow:
                 continue
             if self._batches >= self._inp.batchesPerRun or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(lambda: not self._in_flight)
-                if not self._again:
-                    return False
+                return False
             await self._wait_until_sendable()
             await self._pace()
             if self._has_work() and self._slot_free() and not (self._paused or self._queue_paused):
@@ -194,14 +196,19 @@ class CampaignWorkflow:
 
     def _carried(self) -> CampaignInput:
         return dataclasses.replace(
-            self._inp, nextSeq=self._next, counts=self._counts, paused=self._paused, queuePaused=self._queue_paused
+            self._inp,
+            nextSeq=self._next,
+            counts=self._counts,
+            paused=self._paused,
+            queuePaused=self._queue_paused,
+            again=[[first, last] for first, last in self._again],
         )
 
     def _show(self) -> None:
         c = self._counts
         workflow.set_current_details(
             f"**Campaign** `{self._inp.campaignId}` · {self._inp.channel} · **{self._status.value}**\n\n"
-            f"**Recipients:** {self._inp.lastSeq} · **sent** {c.sent} · **failed** {c.failed} · "
+            f"**Recipients:** {self._inp.total or self._inp.lastSeq} · **sent** {c.sent} · **failed** {c.failed} · "
             f"**suppressed** {c.suppressed} · **expired** {c.expired} · **own workflow** {c.handedOff}\n\n"
             f"**Next recipient:** {self._next} · **batches in flight:** {len(self._in_flight)}"
         )
@@ -212,7 +219,7 @@ class CampaignWorkflow:
         return {
             "campaignId": self._inp.campaignId,
             "status": self._status.value,
-            "total": self._inp.lastSeq,
+            "total": self._inp.total or self._inp.lastSeq,
             "nextSeq": self._next,
             "inFlight": len(self._in_flight),
             "sent": c.sent,

@@ -27,6 +27,17 @@ _COLUMNS = (
 )
 
 
+_INDEXES = (
+    ("ux_notifications_campaign_seq", ["campaign_id", "campaign_seq"], True),
+    ("ux_notifications_campaign_key", ["campaign_id", "campaign_key"], True),
+    ("ix_notifications_campaign_status", ["campaign_id", "status"], False),
+)
+_CAMPAIGN_ROWS = {
+    "sqlite_where": sa.text("campaign_id IS NOT NULL"),
+    "postgresql_where": sa.text("campaign_id IS NOT NULL"),
+}
+
+
 def upgrade() -> None:
     op.create_table(
         "campaigns",
@@ -54,9 +65,9 @@ def upgrade() -> None:
     # Plain ADD COLUMN (no batch table copy): SQLite's copy would drop the webhook triggers.
     for name, type_ in _COLUMNS:
         op.add_column("notifications", sa.Column(name, type_, nullable=True))
-    op.create_index("ux_notifications_campaign_seq", "notifications", ["campaign_id", "campaign_seq"], unique=True)
-    op.create_index("ux_notifications_campaign_key", "notifications", ["campaign_id", "campaign_key"], unique=True)
-    op.create_index("ix_notifications_campaign_status", "notifications", ["campaign_id", "status"])
+    # Partial: a single notification's writes (no campaign) maintain none of these indexes.
+    for name, columns, unique in _INDEXES:
+        op.create_index(name, "notifications", columns, unique=unique, **_CAMPAIGN_ROWS)
 
 
 def downgrade() -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -37,6 +38,12 @@ class Base(DeclarativeBase):
         datetime: DateTime(timezone=True),
         dict[str, Any]: JSON,
     }
+
+
+_CAMPAIGN_ROWS: dict[str, Any] = {
+    "sqlite_where": text("campaign_id IS NOT NULL"),
+    "postgresql_where": text("campaign_id IS NOT NULL"),
+}
 
 
 class Notification(Base):
@@ -87,9 +94,10 @@ class Notification(Base):
         Index("ix_notifications_tenant_created", "tenant", "created_at"),
         Index("ix_notifications_created_at", "created_at"),
         Index("ix_notifications_provider_message_id", "provider_message_id"),
-        Index("ux_notifications_campaign_seq", "campaign_id", "campaign_seq", unique=True),
-        Index("ux_notifications_campaign_key", "campaign_id", "campaign_key", unique=True),
-        Index("ix_notifications_campaign_status", "campaign_id", "status"),
+        # Partial (migration 0007): a notification of no campaign maintains none of these.
+        Index("ux_notifications_campaign_seq", "campaign_id", "campaign_seq", unique=True, **_CAMPAIGN_ROWS),
+        Index("ux_notifications_campaign_key", "campaign_id", "campaign_key", unique=True, **_CAMPAIGN_ROWS),
+        Index("ix_notifications_campaign_status", "campaign_id", "status", **_CAMPAIGN_ROWS),
     )
 
 

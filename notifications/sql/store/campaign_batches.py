@@ -63,7 +63,7 @@ class Claimed:
 def claim_batch(conn: Connection, batch: CampaignBatch, chunk: int, now: datetime) -> Claimed:
     if conn.scalar(QUEUE_PAUSED, {"b_queue": batch.channel}):
         return Claimed(queue_paused=True)
-    rows = conn.execute(
+    query = (
         select(*_COLUMNS)
         .where(
             Notification.campaign_id == batch.campaignId,
@@ -71,7 +71,10 @@ def claim_batch(conn: Connection, batch: CampaignBatch, chunk: int, now: datetim
             Notification.status.in_(_OPEN),
         )
         .order_by(Notification.campaign_seq)
-    ).all()
+    )
+    if conn.dialect.name != "sqlite":  # two tries of one batch at once: the second waits and reopens
+        query = query.with_for_update()
+    rows = conn.execute(query).all()
     claimed = Claimed()
     fresh: list[Any] = []
     for row in rows:
@@ -131,7 +134,11 @@ def _reopen(conn: Connection, campaign_id: str, chunks: dict[str, list[Any]], no
 
 
 _FINAL = update(Notification).where(Notification.id == bindparam("b_id"), Notification.status == Status.PENDING.value)
-_HAND_OFF = update(Notification).where(Notification.id == bindparam("b_id")).values(status=Status.QUEUED.value)
+_HAND_OFF = (
+    update(Notification)
+    .where(Notification.id == bindparam("b_id"), Notification.status == Status.PENDING.value)
+    .values(status=Status.QUEUED.value)
+)
 _IN_RANGE = (
     Notification.campaign_id == bindparam("b_campaign"),
     Notification.campaign_seq.between(bindparam("b_first"), bindparam("b_last")),

@@ -8,7 +8,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from notifications.campaign_types import CampaignStatus, CampaignUpdate, campaign_workflow_id
@@ -122,6 +122,28 @@ def _back_to_draft(conn: Connection, campaign_id: str) -> None:
     )
 
 
+async def cancel_draft(db: Database, campaign_id: str) -> bool:
+    """A draft cancelled with its recipients; False when it is no longer a draft (started meanwhile)."""
+    return await db.run(_cancel_draft, campaign_id)
+
+
+def _cancel_draft(conn: Connection, campaign_id: str) -> bool:
+    now = utcnow()
+    done = conn.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.DRAFT.value)
+        .values(status=CampaignStatus.CANCELLED.value, completed_at=now, updated_at=now)
+    )
+    if not done.rowcount:
+        return False
+    conn.execute(
+        update(Notification)
+        .where(Notification.campaign_id == campaign_id, Notification.status == Status.PENDING.value)
+        .values(status=Status.CANCELLED.value, completed_at=now, updated_at=now)
+    )
+    return True
+
+
 async def record_campaign(db: Database, upd: CampaignUpdate) -> None:
     """The workflow's view of its campaign; a finished campaign's status never changes again."""
     await db.run(_record, upd)
@@ -141,8 +163,15 @@ def _record(conn: Connection, upd: CampaignUpdate) -> None:
         update(Campaign).where(Campaign.id == upd.campaignId, Campaign.status.not_in(_FINISHED)).values(**values)
     )
     if upd.cancelRemaining:
+        # Not reached by a batch, or claimed by one that then stopped (a queue pause, a provider
+        # outage): the workflow waited for its batches in flight, so nothing else will send these.
+        # Rows handed to workflows of their own (no batch_key) are theirs to finish.
+        open_rows = or_(
+            Notification.status == Status.PENDING.value,
+            and_(Notification.status == Status.RETRYING.value, Notification.batch_key.is_not(None)),
+        )
         conn.execute(
             update(Notification)
-            .where(Notification.campaign_id == upd.campaignId, Notification.status == Status.PENDING.value)
+            .where(Notification.campaign_id == upd.campaignId, open_rows)
             .values(status=Status.CANCELLED.value, completed_at=now, updated_at=now)
         )

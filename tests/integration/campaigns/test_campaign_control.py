@@ -88,3 +88,23 @@ async def test_a_queue_pause_holds_the_campaign(system: System) -> None:
         await system.client.resume_queue("email")
         record = await completed(system, cid)
     assert record["sent"] == 500
+
+
+async def test_cancel_while_its_queue_is_paused_ends_every_recipient(system: System) -> None:
+    """Batches the queue pause sent back, and recipients a batch had claimed, all end `cancelled`."""
+    outbox = OutboxProvider(system.db)
+    async with system.worker(Providers(email=outbox, push=outbox)):
+        cid = await started(system, 400, 150)
+        await system.client.pause_queue("email")
+        await settled(system, cid)
+        await system.client.cancel_campaign(cid)
+        record: dict[str, Any] = {}
+
+        async def cancelled() -> bool:
+            record.update(await system.client.campaign(cid))
+            return record["status"] == "cancelled"
+
+        await wait_until(cancelled, timeout=15)
+        await system.client.resume_queue("email")
+    assert record["queued"] == 0 and record["sent"] + record["cancelled"] == 400
+    assert len(await system.outbox()) == record["sent"]

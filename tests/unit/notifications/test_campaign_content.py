@@ -186,3 +186,19 @@ def test_templates_dir(tmp_path: Path) -> None:
     with pytest.raises(NotificationValidationError) as err:
         CampaignTemplates(push(type="promo"), templates_dir=tmp_path)
     assert fields_of(err) == ["type"] and "promo/push_title.txt is broken" in err.value.errors[0]["message"]
+
+
+def test_inline_templates_run_in_the_sandbox() -> None:
+    """A campaign's inline templates come from the API's caller: no Python attribute that runs code."""
+    import pytest
+
+    from notifications.campaign_content import CampaignContent, CampaignTemplates
+    from notifications.errors import NotificationValidationError
+
+    attack = "{{ lipsum.__globals__['os'].getpid() }}"
+    templates = CampaignTemplates(CampaignContent("email", None, attack, "<p>{{ name }}</p>"))
+    with pytest.raises(NotificationValidationError) as refused:
+        templates.render_email({"name": "Ann"})
+    assert refused.value.errors[0]["field"] == "subject" and "unsafe" in refused.value.errors[0]["message"]
+    fine = CampaignTemplates(CampaignContent("email", None, "Hi {{ name|upper }}", "<p>{{ name }}</p>"))
+    assert fine.render_email({"name": "<Ann>"})[:2] == ("Hi <ANN>", "<p>&lt;Ann&gt;</p>")
