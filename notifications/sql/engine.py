@@ -37,12 +37,13 @@ log = logging.getLogger("notifications.db")
 # Inline transactions between two WAL checkpoints on the writer thread: a send's transaction adds
 # a few pages to the WAL, so about SQLite's own default of one checkpoint per 1000 pages.
 _CHECKPOINT_EVERY = 200
-# The writer waits for another process's write lock by trying again every millisecond, up to 30 s:
-# SQLite's own busy handler sleeps ever longer (up to 100 ms a try) and loses to a process that
-# writes back to back (a campaign worker), for seconds (docs/decisions/0025).
-_WRITER_BUSY_MS = 1
+# The writer waits for a write lock held elsewhere in tries of 50 ms (SQLite's busy handler, GIL
+# released, checks at 0, 1, 3, 8, 18, 33 and 50 ms), up to 30 s: with one long busy timeout the
+# handler sleeps ever longer (up to 100 ms a try) and lost, for seconds, to a process writing back
+# to back (a campaign worker); shorter tries took the lock from this process's own inline
+# transactions and cost the sends beside the webhook dispatcher (docs/performance.md, Campaigns).
+_WRITER_BUSY_MS = 50
 _WRITER_WAIT_SECONDS = 30.0
-_WRITER_RETRY_SECONDS = 0.001
 
 # What "the database cannot be reached" looks like. Drivers raise some of it bare, not wrapped
 # in SQLAlchemy's classes: asyncpg's refused connect is an OSError, a server starting or
@@ -263,7 +264,6 @@ def _in_transaction_waiting(engine: Engine, fn: Callable[..., T], args: tuple[An
         except OperationalError as exc:
             if not _is_busy(exc) or time.monotonic() > deadline:
                 raise
-        time.sleep(_WRITER_RETRY_SECONDS)
 
 
 def _sqlite_sync_engine(url: str, *, busy_timeout_ms: int, checkpoints: bool = True) -> Engine:
