@@ -20,10 +20,10 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/notifications dev
 
-## The whole suite against a real Temporal dev server, SQLite and PostgreSQL: two test processes
+## The whole suite against a real Temporal dev server, SQLite and PostgreSQL: three test processes
 ## (pytest-xdist), then the timing-sensitive fault tests alone (exit 5 = none selected by PYTEST_ARGS)
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest -n 3 -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 lint: $(STAMP)
