@@ -19,7 +19,6 @@ from typing import Any
 
 from jinja2 import (
     Environment,
-    StrictUndefined,
     Template,
     TemplateError,
     TemplateNotFound,
@@ -37,6 +36,7 @@ from notifications.templating import (
     EMAIL_TEXT,
     PUSH_BODY,
     PUSH_TITLE,
+    RENDERING,
     _one_line,
     environment,
     html_to_text,
@@ -246,14 +246,7 @@ class CampaignTemplates:
 
 def _sandbox(base: Environment, *, autoescape: bool) -> Environment:
     return ImmutableSandboxedEnvironment(
-        loader=base.loader,
-        autoescape=autoescape,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-        auto_reload=False,
-        cache_size=_CACHE_SIZE,
+        loader=base.loader, autoescape=autoescape, auto_reload=False, cache_size=_CACHE_SIZE, **RENDERING
     )
 
 

@@ -26,8 +26,9 @@ from notifications.campaign_recipients import (
     Recipient,
     RecipientError,
     check_inline,
-    check_recipient,
     dedupe_key,
+    parse_csv,
+    parse_ndjson,
 )
 from notifications.campaign_types import (
     CAMPAIGN_PRIORITY_KEY,
@@ -104,11 +105,7 @@ class CampaignsMixin:
                 await store.create_campaign(self.db, values)
             except IntegrityError:  # the same campaignId created at the same moment
                 raise NotificationConflictError(f"campaign {campaign_id!r} exists already") from None
-        items = [
-            check_recipient(r, i, p.channel) if isinstance(r, Mapping) else RecipientError(i, "line", "not an object")
-            for i, r in enumerate(p.recipients, 1)
-        ]
-        added = await self._store_recipients(campaign_id, templates, values, items)
+        added = await self._store_recipients(campaign_id, templates, values, check_inline(p.recipients, p.channel))
         if not p.draft:
             if not added["added"]:
                 raise NotificationValidationError(
@@ -127,9 +124,32 @@ class CampaignsMixin:
         """Add recipients to a draft: objects (`to` | `userId`, `notificationId`?, any other key is
         template data) or a parsed upload (`campaign_recipients.parse_csv` / `parse_ndjson`).
         Answers `{"added", "duplicates", "rejected": [{"line", "field", "message"}]}`."""
+        return await self._add_to(await self._draft_row(campaign_id, tenant), recipients)
+
+    async def upload_campaign_recipients(
+        self, campaign_id: str, chunks: AsyncIterator[bytes], *, media: str, tenant: str | None = None
+    ) -> dict[str, Any]:
+        """A streamed upload, `text/csv` or `application/x-ndjson`, parsed for the campaign's channel:
+        `add_campaign_recipients`'s answer and the campaign's `total` after it."""
+        row = await self._draft_row(campaign_id, tenant)
+        parse = parse_csv if media == "text/csv" else parse_ndjson
+        found = await self._add_to(row, parse(chunks, row.channel))
+        with reachable():
+            async with self.db.sessions() as session:
+                total = await session.scalar(select(Campaign.total).where(Campaign.id == campaign_id))
+        return {**found, "total": int(total or 0)}
+
+    async def _draft_row(self, campaign_id: str, tenant: str | None) -> Campaign:
         row = await self._campaign_row(campaign_id, tenant)
         if row.status != CampaignStatus.DRAFT.value:  # before reading an upload that could not be stored
             raise NotificationConflictError(f"campaign {campaign_id} is {row.status}: recipients go to a draft only")
+        return row
+
+    async def _add_to(
+        self,
+        row: Campaign,
+        recipients: Iterable[Mapping[str, Any]] | AsyncIterator[list[Recipient | RecipientError]],
+    ) -> dict[str, Any]:
         templates = CampaignTemplates(_content(row), templates_dir=self.settings.templates_dir)
         values: dict[str, Any] = {"tenant": row.tenant, "channel": row.channel, "type": row.type}
         values.update(priority=row.priority, data=row.data, expires_at=row.expires_at)
@@ -137,12 +157,11 @@ class CampaignsMixin:
             added = duplicates = 0
             rejected: list[dict[str, Any]] = []
             async for part in recipients:
-                found = await self._store_recipients(campaign_id, templates, values, part)
+                found = await self._store_recipients(row.id, templates, values, part)
                 added, duplicates = added + found["added"], duplicates + found["duplicates"]
                 rejected.extend(found["rejected"][: _MAX_REPORTED - len(rejected)])
             return {"added": added, "duplicates": duplicates, "rejected": rejected}
-        items = check_inline(list(recipients), row.channel)
-        return await self._store_recipients(campaign_id, templates, values, items)
+        return await self._store_recipients(row.id, templates, values, check_inline(list(recipients), row.channel))
 
     async def _store_recipients(
         self,
@@ -204,7 +223,7 @@ class CampaignsMixin:
         """Start a draft: its workflow sends at its sendAt, or now. 409 unless it is a draft."""
         with reachable():
             row = await store.start_campaign(self.db, campaign_id, tenant=tenant)
-        last = await _last_seq(self.db, campaign_id)
+        last = row.next_seq - 1  # the range ends there; a seq a duplicate left unused is skipped
         rate = row.rate_limit_per_second
         inp = CampaignInput(
             campaignId=campaign_id,
@@ -245,25 +264,34 @@ class CampaignsMixin:
     async def campaign(self, campaign_id: str, *, tenant: str | None = None) -> dict[str, Any]:
         """The campaign's record: status, recipients by outcome, rate and ETA (from SQL)."""
         row = await self._campaign_row(campaign_id, tenant)
-        with reachable():
-            async with self.db.sessions() as session:
-                found = await session.execute(
-                    select(Notification.status, func.count())
-                    .where(Notification.campaign_id == campaign_id)
-                    .group_by(Notification.status)
-                )
-                counts = {status: int(n) for status, n in found}
-        return campaign_json(row, counts, utcnow())
+        return campaign_json(row, (await self._counts([campaign_id])).get(campaign_id, {}), utcnow())
 
     async def campaigns(self, *, tenant: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The newest campaigns first, each with its counts."""
         with reachable():
             async with self.db.sessions() as session:
-                query = select(Campaign.id).order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(limit)
+                query = select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(limit)
                 if tenant is not None:
                     query = query.where(Campaign.tenant == tenant)
-                ids = list(await session.scalars(query))
-        return [await self.campaign(cid, tenant=tenant) for cid in ids]
+                rows = list(await session.scalars(query))
+        counts, now = await self._counts([r.id for r in rows]), utcnow()
+        return [campaign_json(r, counts.get(r.id, {}), now) for r in rows]
+
+    async def _counts(self, campaign_ids: list[str]) -> dict[str, dict[str, int]]:
+        """Recipients by status, per campaign, in one query."""
+        counts: dict[str, dict[str, int]] = {cid: {} for cid in campaign_ids}
+        if not campaign_ids:
+            return counts
+        with reachable():
+            async with self.db.sessions() as session:
+                found = await session.execute(
+                    select(Notification.campaign_id, Notification.status, func.count())
+                    .where(Notification.campaign_id.in_(campaign_ids))
+                    .group_by(Notification.campaign_id, Notification.status)
+                )
+                for cid, status, n in found:
+                    counts[str(cid)][status] = int(n)
+        return counts
 
     async def campaign_progress(self, campaign_id: str) -> dict[str, Any]:
         """The workflow's live `progress` query."""
@@ -332,14 +360,6 @@ _MAX_REPORTED = 1000  # rejected recipients listed in one answer
 async def _add(db: Database, campaign_id: str, rows: list[dict[str, Any]]) -> tuple[int, int]:
     with reachable():
         return await store.add_recipients(db, campaign_id, rows)
-
-
-async def _last_seq(db: Database, campaign_id: str) -> int:
-    async with db.sessions() as session:
-        last = await session.scalar(
-            select(func.max(Notification.campaign_seq)).where(Notification.campaign_id == campaign_id)
-        )
-    return int(last or 0)
 
 
 def _content(row: Campaign) -> CampaignContent:

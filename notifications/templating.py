@@ -52,20 +52,22 @@ def _autoescape(name: str | None) -> bool:
     return bool(name) and ".html" in str(name)
 
 
+# How every template renders: a missing variable is an error, blocks leave no blank lines.
+RENDERING: dict[str, Any] = {
+    "undefined": StrictUndefined,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "keep_trailing_newline": False,
+}
+
+
 @lru_cache(maxsize=8)
 def _environment(templates_dir: str | None) -> Environment:
     loaders = []
     if templates_dir:
         loaders.append(FileSystemLoader(templates_dir))
     loaders.append(FileSystemLoader(str(BUILTIN_TEMPLATES)))
-    return Environment(
-        loader=ChoiceLoader(loaders),
-        autoescape=_autoescape,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-    )
+    return Environment(loader=ChoiceLoader(loaders), autoescape=_autoescape, **RENDERING)
 
 
 def environment(templates_dir: Path | str | None = None) -> Environment:

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
 from api.deps import Admin, AuditDep, ClientDep, require_admin
 from notifications.campaign_payloads import CAMPAIGN_ID_PATTERN, CampaignCreate
-from notifications.campaign_recipients import parse_csv, parse_ndjson
 from notifications.errors import NotificationValidationError
 
 router = APIRouter(prefix="/api/admin/campaigns", tags=["campaigns"], dependencies=[Depends(require_admin)])
@@ -60,15 +59,11 @@ async def add_recipients(
             [{"field": "Content-Type", "message": "must be text/csv or application/x-ndjson"}]
         )
     async with audit() as details:
-        record = await client.campaign(campaign_id, tenant=principal.tenant)
-        channel = record["channel"]
-        parse = parse_csv if media == "text/csv" else parse_ndjson
-        found = await client.add_campaign_recipients(
-            campaign_id, parse(_chunks(request), channel), tenant=principal.tenant
+        found = await client.upload_campaign_recipients(
+            campaign_id, _chunks(request), media=media, tenant=principal.tenant
         )
         details.update(added=found["added"], duplicates=found["duplicates"], rejected=len(found["rejected"]))
-    total = (await client.campaign(campaign_id, tenant=principal.tenant))["total"]
-    return {**found, "total": total}
+    return found
 
 
 async def _chunks(request: Request) -> AsyncIterator[bytes]:

@@ -136,11 +136,7 @@ def _cancel_draft(conn: Connection, campaign_id: str) -> bool:
     )
     if not done.rowcount:
         return False
-    conn.execute(
-        update(Notification)
-        .where(Notification.campaign_id == campaign_id, Notification.status == Status.PENDING.value)
-        .values(status=Status.CANCELLED.value, completed_at=now, updated_at=now)
-    )
+    _cancel_open_rows(conn, campaign_id, now)
     return True
 
 
@@ -163,15 +159,19 @@ def _record(conn: Connection, upd: CampaignUpdate) -> None:
         update(Campaign).where(Campaign.id == upd.campaignId, Campaign.status.not_in(_FINISHED)).values(**values)
     )
     if upd.cancelRemaining:
-        # Not reached by a batch, or claimed by one that then stopped (a queue pause, a provider
-        # outage): the workflow waited for its batches in flight, so nothing else will send these.
-        # Rows handed to workflows of their own (no batch_key) are theirs to finish.
-        open_rows = or_(
-            Notification.status == Status.PENDING.value,
-            and_(Notification.status == Status.RETRYING.value, Notification.batch_key.is_not(None)),
-        )
-        conn.execute(
-            update(Notification)
-            .where(Notification.campaign_id == upd.campaignId, open_rows)
-            .values(status=Status.CANCELLED.value, completed_at=now, updated_at=now)
-        )
+        _cancel_open_rows(conn, upd.campaignId, now)
+
+
+def _cancel_open_rows(conn: Connection, campaign_id: str, now: datetime) -> None:
+    """Every recipient not sent and no longer going to be: not reached by a batch, or claimed by one
+    that then stopped (a queue pause, a provider outage; the workflow waited for its batches in
+    flight). Rows handed to workflows of their own (no batch_key) are theirs to finish."""
+    open_rows = or_(
+        Notification.status == Status.PENDING.value,
+        and_(Notification.status == Status.RETRYING.value, Notification.batch_key.is_not(None)),
+    )
+    conn.execute(
+        update(Notification)
+        .where(Notification.campaign_id == campaign_id, open_rows)
+        .values(status=Status.CANCELLED.value, completed_at=now, updated_at=now)
+    )

@@ -4,7 +4,9 @@ list, quiet hours (deferred alone, not holding the batch) and retries of a trans
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -52,3 +54,26 @@ async def test_opted_out_suppressed_quiet_and_transient_recipients(system: Syste
     assert provider.delivered[f"{cid}-5"] == 1
     sent = [u for u in range(40) if provider.delivered.get(f"{cid}-{u + 1}")]
     assert len(sent) == 37 and not {1, 2, 3} & set(sent)
+
+
+class _Broken:
+    """A provider whose batch call raises something no classification knows."""
+
+    name = "broken"
+    max_batch = 50
+    calls = 0
+
+    async def send_email_batch(self, messages: list[Any], *, idempotency_key: str) -> list[Any]:
+        _Broken.calls += 1
+        raise RuntimeError("a library bug")
+
+
+async def test_an_unclassified_provider_error_is_retried_then_fails_its_recipients(
+    system_with: Callable[..., Any],
+) -> None:
+    async with system_with(max_retries=2) as system, system.worker(Providers(email=_Broken(), push=_Broken())):
+        created = await system.client.create_campaign(campaign(recipients=[{"to": "x@example.com", "name": "X"}]))
+        record = await completed(system, created["campaignId"])
+        row = await system.client.get(f"{created['campaignId']}-1")
+    assert record["failed"] == 1 and record["sent"] == 0
+    assert row.status == "failed" and row.error_code == "SEND_FAILED" and _Broken.calls == 2
