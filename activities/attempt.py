@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,10 +20,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.attempt_log import LogRow, final_error
+from activities.attempt_memory import AttemptMemory, Memory, reached_devices
 from activities.held_back import held_back
 from activities.metrics import DeliveryMetrics
 from activities.providers import EmailMessage, Providers, PushMessage
 from activities.providers.base import DeliveryResult
+from activities.providers.chain import ProviderChain, Route, Routed, as_chain
+from activities.slots import Slot
 from notifications.backoff import retry_delay
 from notifications.config import Settings
 from notifications.errors import DeliveryError, ErrorCategory, ErrorCode
@@ -38,7 +41,6 @@ from notifications.types import (
     AttemptReport,
     Channel,
     DeliveryPolicy,
-    LoggedAttempt,
     NotificationInput,
     SendInput,
     SendResult,
@@ -50,6 +52,7 @@ from workflows.notification import NotificationWorkflow
 log = logging.getLogger("notifications.delivery")
 
 _DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, *UNAVAILABLE)
+_FAILOVER_DELAY = timedelta(milliseconds=50)
 _OUTCOME = {
     ErrorCategory.TRANSIENT: "transient_error",
     ErrorCategory.RATE_LIMITED: "rate_limited",
@@ -67,6 +70,11 @@ class AttemptPipeline:
         self.providers = providers
         self.metrics = metrics
         self.unsubscribe = UnsubscribeTokens.from_settings(settings)
+        self.chains = {
+            Channel.EMAIL: as_chain(providers.email, "email"),
+            Channel.PUSH: as_chain(providers.push, "push"),
+        }
+        self.memory = AttemptMemory(db)
 
     async def run(self, inp: SendInput, slot: Slot) -> SendResult:
         """One attempt, from its SQL start to its classified outcome; releases `slot` once the provider answered."""
@@ -126,41 +134,58 @@ class AttemptPipeline:
                 providerMessageId=row.provider_message_id,
                 completedAt=(row.completed_at or utcnow()).isoformat(),
             )
-        log_row = _LogRow(attempt, started_at, mirrored)
+        log_row = LogRow(attempt, started_at, mirrored)
+        chain = self.chains[Channel(n.channel)]
         if attempt > policy.maxAttempts:
             error = DeliveryError(ErrorCode.MAX_ATTEMPTS_EXCEEDED, f"{attempt - 1} attempts already made")
-            await self._finish_failure(n, run_id, log_row, error, final=True, next_delay=None)
-            raise _final_error(error, log_row)
+            await self._finish_failure(n, run_id, log_row, chain.name, error, final=True, next_delay=None)
+            raise final_error(error, log_row)
 
+        memory = await self._recall(n, chain, run_id, attempt)
+        route = memory.route or chain.first_route()
+        tried: list[str] = []
         called = time.perf_counter()
         try:
             async with asyncio.timeout(policy.sendTimeoutMs / 1000 * 0.9):
-                result = await self._call_provider(n)
+                routed = await chain.call(lambda provider: self._call_provider(provider, n, memory, tried), route)
         except TimeoutError:
-            error = DeliveryError(ErrorCode.TIMEOUT, "the provider did not answer in time")
-        except DeliveryError as exc:
-            error = exc
-        except Exception as exc:  # an unclassified failure is the seed's SEND_FAILED, retried
-            error = DeliveryError(ErrorCode.SEND_FAILED, f"{type(exc).__name__}: {exc}"[:500])
-        else:
-            slot.release()
-            self.metrics.provider_call(n.channel, result.provider, time.perf_counter() - called)
-            self.metrics.attempt(n.channel, "sent", None)
-            self.metrics.delivered(n.channel, n.type, result.provider, n.enqueuedAt)
-            return await self._finish_success(n, run_id, log_row, result, ctx)
-
+            error = DeliveryError(ErrorCode.TIMEOUT, "the provider did not answer in time", details={"ambiguous": True})
+            routed = Routed(tried[-1] if tried else route.current, error=error)
         slot.release()
-        self.metrics.provider_call(n.channel, self._provider_name(n), time.perf_counter() - called)
+        self.metrics.provider_call(n.channel, routed.provider, time.perf_counter() - called)
+        for skipped in routed.skipped:
+            self._failed_over(n, skipped.source, skipped.target, skipped.reason, ctx)
+        if routed.result is not None:
+            return await self._succeeded(n, run_id, log_row, routed.result, chain, ctx)
+
+        assert routed.error is not None
+        error = routed.error
+        next_route, failover = chain.next_route(route, routed)
+        if failover is not None:
+            self._failed_over(n, failover.source, failover.target, failover.reason, ctx)
         self.metrics.attempt(n.channel, _OUTCOME[error.category], error.code.value)
-        final = not error.retryable or attempt >= policy.maxAttempts
-        next_delay = None if final else self._next_delay(error, attempt, policy)
-        log.warning("send attempt failed: %s%s", error.code.value, " (final)" if final else "", extra=ctx)
-        await self._finish_failure(n, run_id, log_row, error, final=final, next_delay=next_delay)
+        final = not (error.retryable or failover is not None) or attempt >= policy.maxAttempts
+        if final and error.details.get("partial"):
+            # the last attempt, and some devices have it: sent, with each device's outcome
+            partial = DeliveryResult(routed.provider, str(error.details.get("messageId") or ""), dict(error.details))
+            return await self._succeeded(n, run_id, log_row, partial, chain, ctx)
         if final:
+            next_delay = None
+        elif failover is not None:
+            next_delay = _FAILOVER_DELAY  # another provider: no reason to wait out this one's backoff
+        else:
+            next_delay = self._next_delay(error, attempt, policy)
+        log.warning("send attempt failed: %s%s", error.code.value, " (final)" if final else "", extra=ctx)
+        if len(chain.order) > 1:
+            error.details["route"] = {**next_route.to_json(), "order": chain.order}
+        self.memory.remember(n.notificationId, Memory(run_id, next_route, _reached(memory, error)))
+        await self._finish_failure(n, run_id, log_row, routed.provider, error, final=final, next_delay=next_delay)
+        if final:
+            self.memory.forget(n.notificationId)
             self.metrics.gave_up(n.channel, n.type, error.code.value)
-            raise _final_error(error, log_row)
+            raise final_error(error, log_row)
         assert next_delay is not None
-        await self._report(n, log_row, error, next_delay)
+        await self._report(n, log_row, error, next_delay, _route_view(chain, next_route))
         raise ApplicationError(
             error.message,
             {"attempt": attempt, "errorCode": error.code.value},
@@ -168,36 +193,69 @@ class AttemptPipeline:
             next_retry_delay=next_delay,
         )
 
-    async def _call_provider(self, n: NotificationInput) -> DeliveryResult:
-        if n.channel == Channel.EMAIL:
-            return await self.providers.email.send_email(
-                EmailMessage(
+    async def _recall(self, n: NotificationInput, chain: ProviderChain, run_id: str, attempt: int) -> Memory:
+        """A retry's memory of the attempts before: only a retry that acts on it reads it."""
+        if attempt <= 1 or (len(chain.order) == 1 and (n.channel != Channel.PUSH or n.token)):
+            return Memory(run_id)
+        return await self.memory.recall(n.notificationId, run_id)
+
+    async def _succeeded(
+        self,
+        n: NotificationInput,
+        run_id: str,
+        log_row: LogRow,
+        result: DeliveryResult,
+        chain: ProviderChain,
+        ctx: dict[str, Any],
+    ) -> SendResult:
+        self.memory.forget(n.notificationId)
+        self.metrics.attempt(n.channel, "sent", None)
+        self.metrics.delivered(n.channel, n.type, result.provider, n.enqueuedAt)
+        sent = await self._finish_success(n, run_id, log_row, result, ctx)
+        sent.route = _route_view(chain, Route(result.provider))
+        return sent
+
+    def _failed_over(self, n: NotificationInput, source: str, target: str, reason: str, ctx: dict[str, Any]) -> None:
+        self.metrics.failover(n.channel, source, target, reason)
+        log.warning("failing over from %s to %s (%s)", source, target, reason, extra=ctx)
+
+    async def _call_provider(
+        self, provider: Any, n: NotificationInput, memory: Memory, tried: list[str]
+    ) -> DeliveryResult:
+        tried.append(provider.name)
+        try:
+            if n.channel == Channel.EMAIL:
+                return await provider.send_email(self._email(n), idempotency_key=n.notificationId)  # type: ignore[no-any-return]
+            return await provider.send_push(  # type: ignore[no-any-return]
+                PushMessage(
                     notification_id=n.notificationId,
-                    to=n.to or "",
-                    subject=n.subject or "",
-                    html=n.html,
-                    text=n.text,
-                    sender=self.settings.mail_from,
-                    type=n.type,
                     user_id=n.userId,
-                    # RFC 8058 one-click unsubscribe on every email that is not critical
-                    headers={}
-                    if n.critical
-                    else one_click_headers(self.unsubscribe.url(n.tenant, n.userId, n.to, n.type)),
+                    token=n.token,
+                    title=n.title or "",
+                    body=n.message or "",
+                    data={k: str(v) for k, v in (n.data or {}).items()},
+                    type=n.type,
+                    reached=memory.reached,
                 ),
                 idempotency_key=n.notificationId,
             )
-        return await self.providers.push.send_push(
-            PushMessage(
-                notification_id=n.notificationId,
-                user_id=n.userId,
-                token=n.token,
-                title=n.title or "",
-                body=n.message or "",
-                data={k: str(v) for k, v in (n.data or {}).items()},
-                type=n.type,
-            ),
-            idempotency_key=n.notificationId,
+        except DeliveryError:
+            raise
+        except Exception as exc:  # an unclassified failure is the seed's SEND_FAILED, retried
+            raise DeliveryError(ErrorCode.SEND_FAILED, f"{type(exc).__name__}: {exc}"[:500]) from None
+
+    def _email(self, n: NotificationInput) -> EmailMessage:
+        return EmailMessage(
+            notification_id=n.notificationId,
+            to=n.to or "",
+            subject=n.subject or "",
+            html=n.html,
+            text=n.text,
+            sender=self.settings.mail_from,
+            type=n.type,
+            user_id=n.userId,
+            # RFC 8058 one-click unsubscribe on every email that is not critical
+            headers={} if n.critical else one_click_headers(self.unsubscribe.url(n.tenant, n.userId, n.to, n.type)),
         )
 
     def _next_delay(self, error: DeliveryError, attempt: int, policy: DeliveryPolicy) -> timedelta:
@@ -208,7 +266,7 @@ class AttemptPipeline:
         )
 
     async def _finish_success(
-        self, n: NotificationInput, run_id: str, log_row: _LogRow, result: DeliveryResult, ctx: dict[str, Any]
+        self, n: NotificationInput, run_id: str, log_row: LogRow, result: DeliveryResult, ctx: dict[str, Any]
     ) -> SendResult:
         await self._close(
             n,
@@ -237,7 +295,8 @@ class AttemptPipeline:
         self,
         n: NotificationInput,
         run_id: str,
-        log_row: _LogRow,
+        log_row: LogRow,
+        provider: str,
         error: DeliveryError,
         *,
         final: bool,
@@ -252,7 +311,7 @@ class AttemptPipeline:
         )
         log_row.failure = dict(
             outcome=_OUTCOME[error.category],
-            provider=self._provider_name(n),
+            provider=provider,
             errorCode=error.code.value,
             errorMessage=error.message,
             details=details,
@@ -263,14 +322,14 @@ class AttemptPipeline:
             log_row,
             outcome=_OUTCOME[error.category],
             status=Status.FAILED if final else Status.RETRYING,
-            provider=self._provider_name(n),
+            provider=provider,
             error_code=error.code.value,
             error_message=error.message,
             next_retry_at=utcnow() + next_delay if next_delay is not None else None,
             details=details,
         )
 
-    async def _close(self, n: NotificationInput, run_id: str, log_row: _LogRow, **outcome: Any) -> None:
+    async def _close(self, n: NotificationInput, run_id: str, log_row: LogRow, **outcome: Any) -> None:
         """Close the attempt's log row and update the notification's; the workflow writes them if SQL is down."""
         if not log_row.opened:
             return
@@ -284,7 +343,14 @@ class AttemptPipeline:
                 extra={"notification_id": n.notificationId, "attempt": log_row.attempt},
             )
 
-    async def _report(self, n: NotificationInput, log_row: _LogRow, error: DeliveryError, delay: timedelta) -> None:
+    async def _report(
+        self,
+        n: NotificationInput,
+        log_row: LogRow,
+        error: DeliveryError,
+        delay: timedelta,
+        route: dict[str, Any] | None,
+    ) -> None:
         """Tell the workflow about the failed attempt so its query, search attributes and details stay current."""
         now = utcnow()
         attempt = log_row.attempt
@@ -295,6 +361,7 @@ class AttemptPipeline:
             attemptedAt=now.isoformat(),
             nextRetryAt=(now + delay).isoformat(),
             unlogged=log_row.unlogged(**log_row.failure),
+            route=route,
         )
         try:
             handle = activity.client().get_workflow_handle(activity.info().workflow_id or "")
@@ -306,61 +373,12 @@ class AttemptPipeline:
                 extra={"notification_id": n.notificationId, "attempt": attempt},
             )
 
-    def _provider_name(self, n: NotificationInput) -> str:
-        provider = self.providers.email if n.channel == Channel.EMAIL else self.providers.push
-        return provider.name
+
+def _reached(memory: Memory, error: DeliveryError) -> dict[str, str]:
+    """The devices reached so far: before this attempt, and by it."""
+    return {**memory.reached, **reached_devices(error.details)}
 
 
-class _LogRow:
-    """One attempt's delivery-log row: whether the send wrote it, and what the workflow must write if not."""
-
-    def __init__(self, attempt: int, started_at: datetime, opened: bool) -> None:
-        self.attempt = attempt
-        self.started_at = started_at
-        self.opened = opened  # the row exists, in progress
-        self.closed = False  # and carries the outcome
-        self.failure: dict[str, Any] = {}
-
-    def unlogged(self, outcome: str, **values: Any) -> LoggedAttempt | None:
-        if self.closed:
-            return None
-        return LoggedAttempt(
-            attempt=self.attempt,
-            outcome=outcome,
-            startedAt=self.started_at.isoformat(),
-            finishedAt=utcnow().isoformat(),
-            **values,
-        )
-
-
-class Slot:
-    """A channel's send slot, held from the attempt's start until the provider has answered."""
-
-    def __init__(self, semaphore: asyncio.Semaphore) -> None:
-        self._semaphore = semaphore
-        self._held = False
-
-    async def __aenter__(self) -> Slot:
-        await self._semaphore.acquire()
-        self._held = True
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.release()
-
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._semaphore.release()
-
-
-def _final_error(error: DeliveryError, log_row: _LogRow) -> ApplicationError:
-    details: dict[str, Any] = {
-        "attempt": log_row.attempt,
-        "errorCode": error.code.value,
-        "category": error.category.value,
-    }
-    unlogged = log_row.unlogged(**log_row.failure) if log_row.failure else None
-    if unlogged is not None:
-        details["unlogged"] = asdict(unlogged)
-    return ApplicationError(error.message, details, type=error.code.value, non_retryable=True)
+def _route_view(chain: ProviderChain, route: Route) -> dict[str, Any] | None:
+    """What the workflow shows of the route (`providerOrder`, `currentProvider`)."""
+    return {"order": chain.order, "current": route.current} if len(chain.order) > 1 else None

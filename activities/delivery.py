@@ -10,9 +10,10 @@ from typing import Any
 from temporalio import activity
 from temporalio.common import MetricMeter
 
-from activities.attempt import AttemptPipeline, Slot
+from activities.attempt import AttemptPipeline
 from activities.metrics import DeliveryMetrics
 from activities.providers import Providers
+from activities.slots import Slot
 from notifications.config import Settings
 from notifications.sql import store
 from notifications.sql.engine import Database

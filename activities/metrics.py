@@ -35,6 +35,9 @@ class DeliveryMetrics:
         self.provider_latency = meter.create_histogram_float(
             "notification_provider_call_duration_seconds", "time spent in one provider call", "s"
         )
+        self.failovers = meter.create_counter(
+            "notification_failovers", "attempts moved to the next provider, by reason", "1"
+        )
         self.end_to_end = meter.create_histogram_float(
             "notification_end_to_end_latency_seconds", "from enqueue to sent", "s"
         )
@@ -47,6 +50,9 @@ class DeliveryMetrics:
 
     def provider_call(self, channel: str, provider: str, seconds: float) -> None:
         self.provider_latency.record(seconds, {"channel": channel, "provider": provider})
+
+    def failover(self, channel: str, source: str, target: str, reason: str) -> None:
+        self.failovers.add(1, {"channel": channel, "from": source, "to": target, "reason": reason})
 
     def delivered(self, channel: str, type_: str | None, provider: str, enqueued_at: str | None) -> None:
         self.sent.add(1, {"channel": channel, "type": type_ or "none", "provider": provider})

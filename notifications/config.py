@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from notifications.types import DeliveryPolicy
@@ -27,6 +27,8 @@ def _alias(*names: str) -> AliasChoices:
 
 
 WORKER_QUEUE_NAMES = ("email", "push", "campaign", "maintenance")
+_EMAIL_PROVIDERS = ("outbox", "resend", "smtp")
+_PUSH_PROVIDERS = ("outbox", "fcm")
 
 
 class Settings(BaseSettings):
@@ -105,6 +107,16 @@ class Settings(BaseSettings):
     # --- Providers ----------------------------------------------------------------
     email_provider: Literal["outbox", "resend", "smtp"] = "outbox"
     push_provider: Literal["outbox", "fcm"] = "outbox"
+    email_providers: str = Field(
+        "", description="email providers in failover order, e.g. resend,smtp; default EMAIL_PROVIDER alone"
+    )
+    push_providers: str = Field("", description="push providers in failover order; default PUSH_PROVIDER alone")
+    failover_after_attempts: int = Field(
+        2, ge=1, description="consecutive transient failures on one provider before a notification moves on"
+    )
+    failover_on_timeout: bool = Field(
+        False, description="fail an email over after an ambiguous outcome too (it may then arrive twice)"
+    )
     mail_from: str = Field("noreply@uzima.health", validation_alias=_alias("MAIL_FROM"))
     outbox_latency_ms: int = Field(0, ge=0, description="simulated provider latency of the development outbox")
 
@@ -137,6 +149,9 @@ class Settings(BaseSettings):
     fcm_api_url: str | None = Field(None, description="FCM endpoint base, e.g. a proxy or a local fake")
     circuit_failure_threshold: int = Field(5, ge=1, description="consecutive transient failures that open it")
     circuit_cooldown_seconds: float = Field(30.0, gt=0, description="how long an open circuit fails fast")
+    circuit_shared_cache_seconds: float = Field(
+        2.0, gt=0, description="how long a worker trusts its copy of the circuits other workers share"
+    )
     templates_dir: Path | None = Field(None, description="operator templates, searched before the built-in ones")
 
     # --- Webhooks out ---------------------------------------------------------------
@@ -172,6 +187,14 @@ class Settings(BaseSettings):
         description="a task-queue poller not seen for this long counts as gone; must exceed Temporal's "
         "long-poll interval (60 s by default), since an idle worker re-polls only that often",
     )
+    worker_heartbeat_seconds: float = Field(
+        5.0, gt=0, description="how often a worker process writes its heartbeat row (the task queues it polls)"
+    )
+    worker_heartbeat_stale_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="a worker whose heartbeat is older than this counts as gone; keep it a few heartbeats long",
+    )
     api_check_timeout_seconds: float = Field(3.0, gt=0, description="timeout of each health-check probe")
     public_url: str = Field(
         "", description="where recipients reach the API (unsubscribe links); default http://API_HOST:API_PORT"
@@ -184,6 +207,24 @@ class Settings(BaseSettings):
     @classmethod
     def _no_log_file(cls, value: object) -> object:
         return None if value in ("", "none", "off") else value
+
+    @field_validator("email_providers", "push_providers")
+    @classmethod
+    def _provider_list(cls, value: str, info: ValidationInfo) -> str:
+        known = _EMAIL_PROVIDERS if info.field_name == "email_providers" else _PUSH_PROVIDERS
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"unknown {', '.join(unknown)}; use some of {', '.join(known)} in failover order")
+        if len(set(names)) != len(names):
+            raise ValueError("names a provider twice")
+        return ",".join(names)
+
+    def provider_order(self, channel: str) -> list[str]:
+        """The channel's providers in failover order: EMAIL_PROVIDERS / PUSH_PROVIDERS, or the one provider."""
+        listed = self.email_providers if channel == "email" else self.push_providers
+        single = self.email_provider if channel == "email" else self.push_provider
+        return [n for n in listed.split(",") if n] or [single]
 
     @field_validator("webhook_retry_schedule")
     @classmethod

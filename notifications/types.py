@@ -81,6 +81,16 @@ QUIET_HOURS_REASON = "QUIET_HOURS"  # the `deferredReason` of a send held back b
 # An update refused: what it asks for can no longer be done (the API's 409).
 TOO_LATE_ERROR = "TooLate"
 
+# Channel fallback: a push that ends failed with one of these codes, or suppressed, is followed by
+# the email its payload names, a notification of its own (`<notificationId>-fallback-email`).
+ENQUEUE_FALLBACK_ACTIVITY = "enqueue_fallback"
+FALLBACK_ERROR_CODES = frozenset({"NO_VALID_DEVICES", "UNREGISTERED", "INVALID_RECIPIENT"})
+FALLBACK_EMAIL_SUFFIX = "-fallback-email"
+
+
+def fallback_id_for(notification_id: str) -> str:
+    return f"{notification_id}{FALLBACK_EMAIL_SUFFIX}"
+
 
 def workflow_id_for(notification_id: str) -> str:
     return f"notification-{notification_id}"
@@ -106,6 +116,17 @@ class DeliveryPolicy:
     sendTimeoutMs: int = 30_000
     queuePauseRecheckMs: int = 60_000
     mirrorRetryMaxMs: int = 30_000
+
+
+@dataclass
+class FallbackEmail:
+    """A push's fallback email, rendered at the push's enqueue (a template with the push's data)."""
+
+    to: str
+    subject: str
+    html: str | None = None
+    text: str | None = None
+    type: str | None = None
 
 
 @dataclass
@@ -135,6 +156,9 @@ class NotificationInput:
     expiresAt: str | None = None
     # sent whatever the user's preferences and quiet hours say (password reset, one-time code)
     critical: bool = False
+    # a push: the email sent in its place if it cannot reach its user; that email: the push's ID
+    fallback: FallbackEmail | None = None
+    fallbackOf: str | None = None
 
 
 @dataclass
@@ -171,6 +195,7 @@ class SendResult:
     mirrored: bool = True
     details: dict[str, Any] = field(default_factory=dict)
     unlogged: LoggedAttempt | None = None  # this attempt's delivery-log row, when SQL was down
+    route: dict[str, Any] | None = None  # several providers: {"order": [...], "current": name}
 
 
 @dataclass
@@ -183,6 +208,7 @@ class AttemptReport:
     attemptedAt: str
     nextRetryAt: str | None = None
     unlogged: LoggedAttempt | None = None
+    route: dict[str, Any] | None = None  # several providers: where the next attempt goes
 
 
 @dataclass

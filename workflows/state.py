@@ -39,8 +39,10 @@ class NotificationState:
     send_at: str | None = None  # a scheduled send's due time (RFC 3339)
     expires_at: str | None = None
     deferred_reason: str | None = None  # why sendAt was moved: QUIET_HOURS
+    fallback_id: str | None = None  # a push's fallback email, once enqueued
     hold: Hold = field(default_factory=Hold)
     unlogged: dict[int, LoggedAttempt] = field(default_factory=dict)  # delivery-log rows SQL did not take
+    route: dict[str, Any] | None = None  # several providers: their order and the current one
 
     def set_status(self, status: Status, now: str, *, force_publish: bool = False) -> bool:
         """True when the NotificationStatus search attribute is to be set to the new status.
@@ -61,6 +63,7 @@ class NotificationState:
         self.attempts = max(self.attempts, result.attempt)
         self.provider = result.provider
         self.message_id = result.providerMessageId
+        self.route = result.route or self.route
         self.completed_at = self.last_attempt_at = result.completedAt
         self.error_code = self.error_message = self.next_retry_at = None
 
@@ -82,6 +85,7 @@ class NotificationState:
         if report.attempt < self.attempts or self.status.terminal:
             return False
         self.attempts = report.attempt
+        self.route = report.route or self.route
         self.last_attempt_at = report.attemptedAt
         self.next_retry_at = report.nextRetryAt
         self.error_code = report.errorCode
@@ -138,12 +142,16 @@ class NotificationState:
             "errorCode": self.error_code,
             "errorMessage": self.error_message,
             "provider": self.provider,
+            "providerOrder": (self.route or {}).get("order"),
+            "currentProvider": (self.route or {}).get("current"),
             "messageId": self.message_id,
             "completedAt": self.completed_at,
             "sendAt": self.send_at,
             "expiresAt": self.expires_at,
             "critical": inp.critical,
             "deferredReason": self.deferred_reason,
+            "fallbackId": self.fallback_id,
+            "fallbackOf": inp.fallbackOf,
             "createdAt": inp.enqueuedAt or started,
             "updatedAt": self.updated_at or started,
         }
@@ -165,6 +173,10 @@ class NotificationState:
         lines.append(f"**Paused:** {'yes, by ' + held if held else 'no'}")
         if self.error_code:
             lines.append(f"**Last error:** {self.error_code}: {self.error_message or ''}")
+        if self.route and not self.status.terminal:
+            lines.append(f"**Providers:** {' > '.join(self.route.get('order') or [])}, now {self.route.get('current')}")
         if self.message_id:
             lines.append(f"**Provider message:** {self.provider} {self.message_id}")
+        if self.fallback_id:
+            lines.append(f"**Fallback email:** {self.fallback_id}")
         return "\n\n".join(lines)

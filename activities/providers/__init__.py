@@ -1,4 +1,5 @@
-"""Provider selection from the settings (`EMAIL_PROVIDER`, `PUSH_PROVIDER`).
+"""Provider selection from the settings (`EMAIL_PROVIDER`, `PUSH_PROVIDER`, or lists in failover
+order: `EMAIL_PROVIDERS`, `PUSH_PROVIDERS`).
 
 The outbox stays the default so the system runs with no account anywhere. A
 production provider is built (and its settings checked) here, before the worker
@@ -19,6 +20,7 @@ from activities.providers.base import (
     PushMessage,
     PushProvider,
 )
+from activities.providers.chain import ProviderChain
 from activities.providers.circuit import CircuitBreakerProvider
 from activities.providers.outbox import OutboxProvider
 from notifications.config import Settings
@@ -30,9 +32,11 @@ __all__ = [
     "EmailMessage",
     "EmailProvider",
     "OutboxProvider",
+    "ProviderChain",
     "Providers",
     "PushMessage",
     "PushProvider",
+    "build_channel",
     "build_email_provider",
     "build_providers",
     "build_push_provider",
@@ -46,44 +50,65 @@ class Providers:
     push: PushProvider
 
 
-def build_email_provider(settings: Settings, db: Database) -> EmailProvider:
-    """The bare email provider the settings name (no circuit breaker)."""
-    if settings.email_provider == "outbox":
+def build_email_provider(settings: Settings, db: Database, name: str | None = None) -> EmailProvider:
+    """The bare email provider `name` (default: the first the settings name), without a circuit breaker."""
+    name = name or settings.provider_order("email")[0]
+    if name == "outbox":
         return OutboxProvider(db, latency_ms=settings.outbox_latency_ms)
-    if settings.email_provider == "resend":
+    if name == "resend":
         from activities.providers.resend import ResendProvider
 
         return ResendProvider(settings)
-    if settings.email_provider == "smtp":
+    if name == "smtp":
         from activities.providers.smtp import SmtpProvider
 
         return SmtpProvider(settings)
-    raise ProviderConfigurationError(f"EMAIL_PROVIDER={settings.email_provider} is unknown (resend, smtp, outbox)")
+    raise ProviderConfigurationError(f"EMAIL_PROVIDER={name} is unknown (resend, smtp, outbox)")
 
 
-def build_push_provider(settings: Settings, db: Database) -> PushProvider:
-    """The bare push provider the settings name (no circuit breaker)."""
-    if settings.push_provider == "outbox":
+def build_push_provider(settings: Settings, db: Database, name: str | None = None) -> PushProvider:
+    """The bare push provider `name` (default: the first the settings name), without a circuit breaker."""
+    name = name or settings.provider_order("push")[0]
+    if name == "outbox":
         return OutboxProvider(db, latency_ms=settings.outbox_latency_ms)
-    if settings.push_provider == "fcm":
+    if name == "fcm":
         from activities.providers.fcm import FcmProvider
 
         return FcmProvider(settings, db)
-    raise ProviderConfigurationError(f"PUSH_PROVIDER={settings.push_provider} is unknown (fcm, outbox)")
+    raise ProviderConfigurationError(f"PUSH_PROVIDER={name} is unknown (fcm, outbox)")
 
 
-def with_circuit_breaker(provider: Any, channel: str, settings: Settings, db: Database | None) -> Any:
+def with_circuit_breaker(
+    provider: Any, channel: str, settings: Settings, db: Database | None, *, in_chain: bool = False
+) -> Any:
     return CircuitBreakerProvider(
         provider,
         channel=channel,
         db=db,
         threshold=settings.circuit_failure_threshold,
         cooldown_seconds=settings.circuit_cooldown_seconds,
+        shared_cache_seconds=settings.circuit_shared_cache_seconds,
+        open_on_configuration=in_chain,
+    )
+
+
+def build_channel(settings: Settings, db: Database, channel: str) -> Any:
+    """The channel's providers in failover order, each behind its breaker: one breaker, or a chain."""
+    build = build_email_provider if channel == "email" else build_push_provider
+    names = settings.provider_order(channel)
+    wrapped = [
+        with_circuit_breaker(build(settings, db, n), channel, settings, db, in_chain=len(names) > 1) for n in names
+    ]
+    if len(wrapped) == 1:
+        return wrapped[0]
+    return ProviderChain(
+        channel,
+        wrapped,
+        failover_after=settings.failover_after_attempts,
+        failover_on_timeout=settings.failover_on_timeout,
     )
 
 
 def build_providers(settings: Settings, db: Database) -> Providers:
     """Fails fast, before the worker polls, when a production provider is misconfigured."""
-    email = with_circuit_breaker(build_email_provider(settings, db), "email", settings, db)
-    push = with_circuit_breaker(build_push_provider(settings, db), "push", settings, db)
-    return Providers(email=email, push=push)
+    return Providers(email=build_channel(settings, db, "email"), push=build_channel(settings, db, "push"))

@@ -9,7 +9,7 @@ API, so that a repeated attempt (timeout, worker crash) delivers at most once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -38,6 +38,7 @@ class PushMessage:
     body: str
     data: dict[str, str] = field(default_factory=dict)
     type: str | None = None
+    reached: Mapping[str, str] = field(default_factory=dict)  # devices earlier attempts reached: key -> message ID
 
 
 @dataclass(frozen=True)

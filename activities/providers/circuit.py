@@ -12,14 +12,18 @@ Only transient failures count. A rate limit, a rejected recipient or a rejected
 API key mean the provider answered: they reset the count (the last two) or leave
 it alone (rate limits, which the provider's Retry-After already paces).
 
-The state is per worker process (a breaker must not need a database round trip to
-answer); changes are written to `provider_state` so the admin API, in another
-process, can show them. A failing write never fails a delivery.
+The state is shared by every worker of a deployment through `provider_state` (one row per
+channel and provider): a breaker writes each change there, and reads the row back at most
+once per `shared_cache_seconds`, so a circuit another worker opened fails fast here too
+without a database round trip on every send. A failing read or write never fails a delivery.
+In a failover chain (`open_on_configuration`), a rejected key or configuration opens the
+circuit too: the next provider takes the notifications until an operator fixes it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -50,6 +54,8 @@ class CircuitBreakerProvider:
         db: Database | None,
         threshold: int,
         cooldown_seconds: float,
+        shared_cache_seconds: float = 2.0,
+        open_on_configuration: bool = False,
     ) -> None:
         self.inner = inner
         self.name: str = inner.name
@@ -63,6 +69,11 @@ class CircuitBreakerProvider:
         self._opened_at = 0.0  # time.monotonic() of the last opening
         self._probe_in_flight = False
         self._healthy_recorded = False  # a success was written since the last error
+        self.shared_cache_seconds = shared_cache_seconds
+        self.open_on_configuration = open_on_configuration
+        self._shared_until = 0.0  # time.monotonic() until which another worker holds it open
+        self._shared_read_at = -math.inf
+        self._reading = False
 
     # -- the provider interface -------------------------------------------------------------
     async def send_email(self, message: EmailMessage, *, idempotency_key: str) -> DeliveryResult:
@@ -96,6 +107,7 @@ class CircuitBreakerProvider:
         return self.state
 
     async def _call(self, send: Callable[[], Awaitable[T]]) -> T:
+        await self._read_shared()
         probe = self._admit()
         try:
             result = await send()
@@ -113,6 +125,14 @@ class CircuitBreakerProvider:
 
     def _admit(self) -> bool:
         """True when this call is the half-open probe; raises CIRCUIT_OPEN when it must not run."""
+        shared = self._shared_until - time.monotonic()
+        if shared > 0 and self.state != CIRCUIT_OPEN:
+            raise DeliveryError(
+                ErrorCode.CIRCUIT_OPEN,
+                f"{self.name} circuit was opened by another worker; retrying in {shared:.1f}s",
+                retry_after=shared,
+                details={"circuit": CIRCUIT_OPEN, "shared": True},
+            )
         if self.state == CIRCUIT_CLOSED:
             return False
         remaining = self.remaining_cooldown()
@@ -163,6 +183,15 @@ class CircuitBreakerProvider:
                     error.code.value,
                     extra={"channel": self.channel, "provider": self.name},
                 )
+        elif category is ErrorCategory.CONFIGURATION and self.open_on_configuration:
+            self.state = CIRCUIT_OPEN
+            self._opened_at = time.monotonic()
+            log.warning(
+                "%s circuit opened on a configuration error (%s): failing over",
+                self.name,
+                error.code.value,
+                extra={"channel": self.channel, "provider": self.name},
+            )
         elif category is not ErrorCategory.RATE_LIMITED:
             # The provider answered (it rejected this message or our key): it is up.
             self.consecutive_failures = 0
@@ -171,6 +200,22 @@ class CircuitBreakerProvider:
             self.state = CIRCUIT_CLOSED
         self._healthy_recorded = False
         await self._persist(error=error)
+
+    async def _read_shared(self) -> None:
+        """Refresh the copy of the shared row once it is older than the cache time; one reader at a time."""
+        now = time.monotonic()
+        if self._db is None or self._reading or now - self._shared_read_at < self.shared_cache_seconds:
+            return
+        self._reading, self._shared_read_at = True, now
+        try:
+            row = await provider_state.read_state(self._db, self.channel, self.name)
+        except Exception as exc:  # keep the last copy; the delivery must not suffer
+            log.debug("could not read the shared circuit: %s", type(exc).__name__)
+            return
+        finally:
+            self._reading = False
+        remaining = provider_state.open_for(row)
+        self._shared_until = time.monotonic() + remaining if remaining > 0 else 0.0
 
     async def _persist(self, *, error: DeliveryError | None = None, success: bool = False) -> None:
         if self._db is None:

@@ -3,7 +3,10 @@
 Addressing: an explicit `token` is used alone; otherwise the push goes to every
 valid registered device of the user (the `devices` table). One attempt sends to
 all of them concurrently in one `send_each_async` call and then decides:
-- at least one device got it: `sent`, per-device outcomes in the delivery log;
+- every device answered and at least one got it: `sent`, per-device outcomes in the delivery log;
+- some got it and some failed transiently: that error, marked `partial`, so Temporal retries;
+  the next attempt pushes only to the devices not reached (`PushMessage.reached`, from the
+  delivery log's per-device outcomes), and the last one counts the push as sent;
 - none did and some failure is retryable (5xx, timeout, quota): that error, so
   Temporal retries (devices that turned out dead are not retried);
 - none did and every device is dead (UNREGISTERED): NO_VALID_DEVICES, permanent.
@@ -26,19 +29,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-import json
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import firebase_admin
-import google.auth.credentials
-from firebase_admin import _http_client, credentials, exceptions, messaging
+from firebase_admin import _http_client, exceptions, messaging
 from firebase_admin._retry import HttpxRetry
 from sqlalchemy import select
 
 from activities.providers.base import BatchOutcome, DeliveryResult, PushMessage, single_outcome, whole_call_failure
+from activities.providers.fcm_auth import StaticCredential, load_credential
 from activities.providers.httputil import retry_after_seconds
 from notifications import devices
 from notifications.config import Settings
@@ -50,66 +51,7 @@ from notifications.sql.models import Device
 log = logging.getLogger("notifications.providers.fcm")
 
 FCM_BATCH_LIMIT = 500
-DEV_TOKEN = "fcm-dev-token"
 _app_counter = itertools.count(1)
-
-
-class StaticTokenCredentials(google.auth.credentials.Credentials):  # type: ignore[misc]
-    """A bearer token that never expires and never refreshes: no OAuth call, ever."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
-        self.expiry = None
-
-    def refresh(self, request: Any) -> None:
-        return None
-
-    @property
-    def expired(self) -> bool:
-        return False
-
-    @property
-    def valid(self) -> bool:
-        return True
-
-
-class StaticCredential(credentials.Base):  # type: ignore[misc]
-    def __init__(self, token: str) -> None:
-        self._g_credential = StaticTokenCredentials(token)
-
-    def get_credential(self) -> google.auth.credentials.Credentials:
-        return self._g_credential
-
-
-def load_credential(settings: Settings) -> tuple[credentials.Base, str | None]:
-    """(credential, project ID from it); ProviderConfigurationError saying what is missing or wrong."""
-    if settings.fcm_credentials_json is not None:
-        try:
-            info = json.loads(settings.fcm_credentials_json.get_secret_value())
-            cert = credentials.Certificate(info)
-        except (ValueError, TypeError) as exc:
-            raise ProviderConfigurationError(
-                f"FCM_CREDENTIALS_JSON is not a service-account JSON: {type(exc).__name__}"
-            ) from None
-        return cert, cert.project_id
-    if settings.google_application_credentials is not None:
-        path = Path(settings.google_application_credentials).expanduser()
-        if not path.is_file():
-            raise ProviderConfigurationError(f"GOOGLE_APPLICATION_CREDENTIALS={path} does not exist")
-        try:
-            cert = credentials.Certificate(str(path))
-        except (ValueError, TypeError, OSError) as exc:
-            raise ProviderConfigurationError(
-                f"GOOGLE_APPLICATION_CREDENTIALS={path} is not a service-account JSON: {exc}"
-            ) from None
-        return cert, cert.project_id
-    if settings.fcm_api_url:
-        return StaticCredential(DEV_TOKEN), None
-    raise ProviderConfigurationError(
-        "PUSH_PROVIDER=fcm needs service-account credentials: GOOGLE_APPLICATION_CREDENTIALS (a file) "
-        "or FCM_CREDENTIALS_JSON (its content)"
-    )
 
 
 class FcmProvider:
@@ -173,10 +115,16 @@ class FcmProvider:
 
     # -- sending --------------------------------------------------------------------------------
     async def send_push(self, message: PushMessage, *, idempotency_key: str) -> DeliveryResult:
-        tokens = await self._recipients(message)
-        app = await self._authorised_app()
-        outcomes: list[dict[str, Any]] = []
+        every = await self._recipients(message)
+        # a device an earlier attempt reached is not pushed again
+        tokens = [t for t in every if device_key(t) not in message.reached]
+        outcomes: list[dict[str, Any]] = [
+            {"token": mask_token(t), "key": key, "outcome": "sent", "messageId": message.reached[key], "earlier": True}
+            for t in every
+            if (key := device_key(t)) in message.reached
+        ]
         errors: list[tuple[str, DeliveryError]] = []
+        app = await self._authorised_app() if tokens else None
         for start in range(0, len(tokens), FCM_BATCH_LIMIT):
             chunk = tokens[start : start + FCM_BATCH_LIMIT]
             try:
@@ -184,14 +132,18 @@ class FcmProvider:
             except exceptions.FirebaseError as exc:  # the whole call failed before any send
                 raise classify(exc) from None
             for token, item in zip(chunk, response.responses, strict=True):
+                key = device_key(token)
                 if item.success:
-                    outcomes.append({"token": mask_token(token), "outcome": "sent", "messageId": item.message_id})
+                    outcomes.append(
+                        {"token": mask_token(token), "key": key, "outcome": "sent", "messageId": item.message_id}
+                    )
                 else:
                     error = classify(item.exception)
                     errors.append((token, error))
                     outcomes.append(
                         {
                             "token": mask_token(token),
+                            "key": key,
                             "outcome": "failed",
                             "errorCode": error.code.value,
                             "error": error.message,
@@ -277,23 +229,30 @@ class FcmProvider:
         )
         sent = [o for o in outcomes if o["outcome"] == "sent"]
         details: dict[str, Any] = {"devices": outcomes, "sent": len(sent), "failed": len(errors)}
-        if sent:
-            ids = [o["messageId"] for o in sent]
-            return DeliveryResult(
-                provider=self.name,
-                provider_message_id=ids[0] if len(ids) == 1 else f"{ids[0]} (+{len(ids) - 1} more)",
-                details=details,
+        if not sent:
+            raise self._failure(message, errors, details)
+        ids = [o["messageId"] for o in sent]
+        message_id = ids[0] if len(ids) == 1 else f"{ids[0]} (+{len(ids) - 1} more)"
+        again = [e for _, e in errors if e.retryable]
+        if again:
+            # Some devices have it, some failed for now: the next attempt pushes to those alone;
+            # the last attempt counts the push as sent (`partial`).
+            chosen = _first_to_retry(again)
+            summary = f"{len(sent)} of {len(outcomes)} devices reached, {len(again)} to retry: {chosen.message}"
+            raise DeliveryError(
+                chosen.code,
+                summary[:500],
+                retry_after=chosen.retry_after,
+                details={**details, "partial": True, "messageId": message_id},
             )
-        raise self._failure(message, errors, details)
+        return DeliveryResult(provider=self.name, provider_message_id=message_id, details=details)
 
     def _failure(
         self, message: PushMessage, errors: list[tuple[str, DeliveryError]], details: dict[str, Any]
     ) -> DeliveryError:
         retryable = [e for _, e in errors if e.retryable]
         if retryable:
-            # Rate limits first (they carry the longest wait), then the longest Retry-After.
-            retryable.sort(key=lambda e: (e.category is not ErrorCategory.RATE_LIMITED, -(e.retry_after or 0)))
-            chosen = retryable[0]
+            chosen = _first_to_retry(retryable)
             return DeliveryError(chosen.code, chosen.message, retry_after=chosen.retry_after, details=details)
         config = [e for _, e in errors if e.category is ErrorCategory.CONFIGURATION]
         if config:
@@ -310,6 +269,16 @@ class FcmProvider:
             )
         first = next(e for _, e in errors if e.code is not ErrorCode.UNREGISTERED)
         return DeliveryError(first.code, first.message, details=details)
+
+
+def _first_to_retry(errors: list[DeliveryError]) -> DeliveryError:
+    """Rate limits first (they carry the longest wait), then the longest Retry-After."""
+    return sorted(errors, key=lambda e: (e.category is not ErrorCategory.RATE_LIMITED, -(e.retry_after or 0)))[0]
+
+
+def device_key(token: str) -> str:
+    """A device in the delivery log: a digest of its token (the log shows the token masked)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def _fcm_message(message: PushMessage, token: str) -> messaging.Message:

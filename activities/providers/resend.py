@@ -41,9 +41,14 @@ _current_client: contextvars.ContextVar[httpx.AsyncClient | None] = contextvars.
 class _TransportError(ResendError):
     """No HTTP answer at all: `kind` is "timeout" or "connection"."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, *, sent: bool) -> None:
         super().__init__(code=0, error_type=kind, message=message, suggested_action="retry later")
         self.kind = kind
+        self.sent = sent  # the request went out: Resend may have sent the email (an ambiguous outcome)
+
+
+# No answer, though the request (or part of it) was sent: only the idempotency key tells what happened.
+_AFTER_SENDING = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
 class _RoutingHTTPClient(AsyncHTTPClient):
@@ -82,9 +87,13 @@ class _RoutingHTTPClient(AsyncHTTPClient):
                     method, url, headers=headers, json=json if data is None else None, data=data
                 )
         except httpx.TimeoutException as exc:
-            raise _TransportError("timeout", f"no answer from Resend in time ({type(exc).__name__})") from exc
+            sent = isinstance(exc, _AFTER_SENDING)
+            raise _TransportError(
+                "timeout", f"no answer from Resend in time ({type(exc).__name__})", sent=sent
+            ) from exc
         except httpx.RequestError as exc:
-            raise _TransportError("connection", f"cannot reach Resend ({type(exc).__name__})") from exc
+            sent = isinstance(exc, _AFTER_SENDING)
+            raise _TransportError("connection", f"cannot reach Resend ({type(exc).__name__})", sent=sent) from exc
         return resp.content, resp.status_code, resp.headers
 
 
@@ -201,7 +210,7 @@ def classify(exc: ResendError) -> DeliveryError:
     """One Resend error -> one code of the taxonomy (by HTTP status and error name, not by class)."""
     if isinstance(exc, _TransportError):
         code = ErrorCode.TIMEOUT if exc.kind == "timeout" else ErrorCode.CONNECTION_ERROR
-        return DeliveryError(code, exc.message)
+        return DeliveryError(code, exc.message, details={"ambiguous": exc.sent})
     try:
         status = int(exc.code)
     except (TypeError, ValueError):

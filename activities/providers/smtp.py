@@ -155,7 +155,13 @@ def classify(exc: aiosmtplib.SMTPException) -> DeliveryError:
             ErrorCode.INVALID_RECIPIENT, f"recipient refused by the relay ({code})", details={"smtpCode": code}
         )
     if isinstance(exc, aiosmtplib.SMTPTimeoutError):
-        return DeliveryError(ErrorCode.TIMEOUT, f"SMTP relay did not answer in time: {exc.message}")
+        # once connected, the relay may have taken the message before going quiet
+        connecting = isinstance(exc, aiosmtplib.SMTPConnectTimeoutError)
+        return DeliveryError(
+            ErrorCode.TIMEOUT,
+            f"SMTP relay did not answer in time: {exc.message}",
+            details={"ambiguous": not connecting},
+        )
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return DeliveryError(
             ErrorCode.AUTH_ERROR, f"SMTP authentication rejected ({exc.code})", details={"smtpCode": exc.code}
@@ -183,5 +189,8 @@ def classify(exc: aiosmtplib.SMTPException) -> DeliveryError:
             ErrorCode.CONFIGURATION_ERROR, f"SMTP relay lacks a required feature: {scrub_addresses(exc.message)}"
         )
     if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected):
-        return DeliveryError(ErrorCode.CONNECTION_ERROR, f"SMTP connection failed: {exc.message}")
+        lost = isinstance(exc, aiosmtplib.SMTPServerDisconnected)  # dropped mid-session: maybe after DATA
+        return DeliveryError(
+            ErrorCode.CONNECTION_ERROR, f"SMTP connection failed: {exc.message}", details={"ambiguous": lost}
+        )
     return DeliveryError(ErrorCode.SEND_FAILED, f"SMTP failure: {type(exc).__name__}")

@@ -85,6 +85,9 @@ class Notification(Base):
     campaign_seq: Mapped[int | None] = mapped_column(Integer)
     campaign_key: Mapped[str | None] = mapped_column(String(64))
     batch_key: Mapped[str | None] = mapped_column(String(160))
+    # A push and the email sent in its place when the push could not reach its user
+    fallback_id: Mapped[str | None] = mapped_column(String(128))
+    fallback_of: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -342,23 +345,21 @@ class AuditLog(Base):
     __table_args__ = (Index("ix_audit_log_at", "at"),)
 
 
-CIRCUIT_CLOSED = "closed"
-CIRCUIT_OPEN = "open"
-CIRCUIT_HALF_OPEN = "half_open"
+# Shared across processes (circuits, rate limits, heartbeats): notifications.sql.models_shared
+from notifications.sql.models_shared import (  # noqa: E402
+    CIRCUIT_CLOSED,
+    CIRCUIT_HALF_OPEN,
+    CIRCUIT_OPEN,
+    ProviderState,
+    RateLimitWindow,
+    WorkerHeartbeat,
+)
 
-
-class ProviderState(Base):
-    """One row per channel: the provider in use, its circuit and its last error."""
-
-    __tablename__ = "provider_state"
-
-    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
-    provider: Mapped[str] = mapped_column(String(32))
-    circuit: Mapped[str] = mapped_column(String(16), default=CIRCUIT_CLOSED)
-    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
-    opened_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_error_code: Mapped[str | None] = mapped_column(String(64))
-    last_error_message: Mapped[str | None] = mapped_column(Text)
-    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+__all__ = [
+    "CIRCUIT_CLOSED",
+    "CIRCUIT_HALF_OPEN",
+    "CIRCUIT_OPEN",
+    "ProviderState",
+    "RateLimitWindow",
+    "WorkerHeartbeat",
+]

@@ -9,9 +9,12 @@ The rules that keep the mirror honest under retries, crashes and replays:
 """
 
 from notifications.sql.store.admin import purge_finished, record_provider_state, write_audit
+from notifications.sql.store.attempts import EarlierAttempt, earlier_attempts
 from notifications.sql.store.control import claim_for_retry, end_retry_claim, set_paused, set_queue_paused
 from notifications.sql.store.devices import delete_device, mark_devices, upsert_device
+from notifications.sql.store.heartbeats import beat, forget, live_queues
 from notifications.sql.store.preferences import add_opt_out, get_preferences, put_preferences
+from notifications.sql.store.ratelimits import count_rate_limit_hit
 from notifications.sql.store.sends import (
     AttemptStart,
     SentBefore,
@@ -19,6 +22,7 @@ from notifications.sql.store.sends import (
     finish_attempt,
     insert_notification,
     insert_row,
+    link_fallback,
     record_outbox,
     record_status,
 )
@@ -26,18 +30,25 @@ from notifications.sql.store.suppressions import add_suppression, list_suppressi
 
 __all__ = [
     "AttemptStart",
+    "EarlierAttempt",
     "SentBefore",
     "add_opt_out",
     "add_suppression",
+    "beat",
     "begin_attempt",
     "claim_for_retry",
+    "count_rate_limit_hit",
     "delete_device",
+    "earlier_attempts",
     "end_retry_claim",
     "finish_attempt",
+    "forget",
     "get_preferences",
     "insert_notification",
     "insert_row",
+    "link_fallback",
     "list_suppressions",
+    "live_queues",
     "mark_devices",
     "purge_finished",
     "put_preferences",

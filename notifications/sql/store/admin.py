@@ -12,11 +12,16 @@ from notifications.sql.engine import Database
 from notifications.sql.models import AuditLog, DeliveryAttempt, Notification, OutboxMessage, ProviderState, utcnow
 
 
-async def record_provider_state(db: Database, channel: str, values: dict[str, Any]) -> None:
+async def record_provider_state(db: Database, channel: str, provider: str, values: dict[str, Any]) -> None:
     async with db.transaction() as session:
-        inserted = await insert_ignore(session, ProviderState, {"channel": channel, **values}, ["channel"])
+        key = {"channel": channel, "provider": provider}
+        inserted = await insert_ignore(session, ProviderState, {**key, **values}, list(key))
         if not inserted:
-            await session.execute(update(ProviderState).where(ProviderState.channel == channel).values(**values))
+            await session.execute(
+                update(ProviderState)
+                .where(ProviderState.channel == channel, ProviderState.provider == provider)
+                .values(**values)
+            )
 
 
 async def write_audit(

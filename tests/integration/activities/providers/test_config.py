@@ -119,7 +119,7 @@ async def test_rejected_api_key_is_reported_degraded(system: System) -> None:
             await providers.email.send_email(MESSAGE, idempotency_key="n-1")
     assert info.value.code is ErrorCode.AUTH_ERROR
     health = await provider_health(system.db)
-    assert health["email"] == {
+    assert summary(health["email"]) == {
         "provider": "resend",
         "status": "degraded",
         "circuit": "closed",
@@ -187,7 +187,7 @@ async def test_half_open_admits_one_probe_at_a_time(system: System) -> None:
     assert len(ok) == 1 and len(refused) == 2 and inner.calls == 3
     assert all(r.code is ErrorCode.CIRCUIT_OPEN for r in refused)
     assert breaker.current_state() == "closed"
-    assert (await provider_health(system.db))["email"] == {
+    assert summary((await provider_health(system.db))["email"]) == {
         "provider": "slow",
         "status": "ok",
         "circuit": "closed",
@@ -202,3 +202,8 @@ async def test_half_open_admits_one_probe_at_a_time(system: System) -> None:
     with pytest.raises(DeliveryError) as info:
         await breaker.send_email(MESSAGE, idempotency_key="k")
     assert info.value.code is ErrorCode.PROVIDER_UNAVAILABLE and breaker.current_state() == "open"
+
+
+def summary(channel: dict[str, object]) -> dict[str, object]:
+    """A channel's health without its per-provider list."""
+    return {k: v for k, v in channel.items() if k not in ("order", "providers")}

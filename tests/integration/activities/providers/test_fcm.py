@@ -167,3 +167,47 @@ async def test_each_error_class_ends_right(system: System, fake: FakeFCM) -> Non
         again = (await outcomes(system, [n]))[n]
     assert again.row.status == "failed" and again.codes == ["UNREGISTERED"]
     assert len(fake.requests_for(tokens["unregistered"])) == 1
+
+
+async def test_a_partial_push_retries_only_the_devices_it_did_not_reach(system: System, fake: FakeFCM) -> None:
+    user = f"user-{uuid.uuid4().hex[:6]}"
+    reached, flaky, also = token("a"), token("flaky"), token("c")
+    for t in (reached, flaky, also):
+        await system.client.register_device(user, t, platform="android")
+    fake.script(flaky, error(503, None, "The service is currently unavailable."))
+
+    async with system.worker():
+        n = await push(system, user=user, label="partial")
+        result = (await outcomes(system, [n]))[n]
+
+    assert result.row.status == "sent" and result.row.attempts == 2
+    assert [a.error_code for a in result.attempts] == ["PROVIDER_UNAVAILABLE", None]
+    # a device already reached is never pushed twice
+    assert len(fake.requests_for(reached)) == 1 and len(fake.requests_for(also)) == 1
+    assert len(fake.requests_for(flaky)) == 2
+    first, last = result.attempts
+    assert first.details["partial"] is True and first.details["sent"] == 2 and first.details["failed"] == 1
+    devices = {d["token"]: d for d in last.details["devices"]}
+    assert set(devices) == {"…" + t[-4:] for t in (reached, flaky, also)}  # every device, masked
+    assert devices["…" + flaky[-4:]]["outcome"] == "sent" and "earlier" not in devices["…" + flaky[-4:]]
+    assert devices["…" + reached[-4:]]["earlier"] is True and last.details["sent"] == 3
+    assert all(t not in str(last.details) for t in (reached, flaky, also))
+
+
+async def test_a_partial_push_on_its_last_attempt_counts_as_sent(system: System, fake: FakeFCM) -> None:
+    user = f"user-{uuid.uuid4().hex[:6]}"
+    good, down = token("good"), token("down")
+    for t in (good, down):
+        await system.client.register_device(user, t, platform="ios")
+    fake.script(down, *[error(503, None, "unavailable")] * 10)
+
+    async with system.worker():
+        n = await push(system, user=user, label="lastpartial")
+        result = (await outcomes(system, [n]))[n]
+
+    assert result.row.status == "sent" and result.row.attempts == 4  # MAX_RETRIES
+    assert len(fake.requests_for(good)) == 1 and len(fake.requests_for(down)) == 4
+    last = result.attempts[-1]
+    assert last.outcome == "sent" and last.details["partial"] is True
+    outcome = {d["token"]: d["outcome"] for d in last.details["devices"]}
+    assert outcome == {"…" + good[-4:]: "sent", "…" + down[-4:]: "failed"}
