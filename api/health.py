@@ -5,11 +5,21 @@
   configuration error or an open circuit (notifications queue up but do not go out);
 - healthy: everything answers.
 
-Workers: DescribeTaskQueue lists the pollers of each task queue (workflow and activity
-types) with the time each last polled. The server keeps a poller listed for minutes after
-its worker is gone, so a poller counts as live only when seen within
-`API_WORKER_STALE_SECONDS`. An idle worker re-polls once per long-poll interval (60 s on a
-default server), so that window must be longer than the server's long-poll interval.
+Workers, from two sources:
+- heartbeats: every worker process writes a row naming its task queues every
+  `WORKER_HEARTBEAT_SECONDS` (processes/heartbeat.py) and deletes it on a graceful exit;
+  a worker is live while its row is younger than `WORKER_HEARTBEAT_STALE_SECONDS`.
+- pollers: DescribeTaskQueue lists the pollers of each task queue (workflow and activity
+  types) with the time each last polled. The server keeps a poller listed for minutes after
+  its worker is gone, and an idle worker re-polls once per long-poll interval (60 s on a
+  default server), so a poller counts as live only when seen within the longer
+  `API_WORKER_STALE_SECONDS`.
+Once the heartbeat table holds a row (any worker of the deployment beats), a queue is live when a
+fresh heartbeat names it AND it has live pollers of both types: a killed worker shows within
+the heartbeat window, one that is alive but cannot reach Temporal within the poller window. A
+queue polled only by a worker that writes no heartbeat (an older version) then counts as without
+a worker. With no row at all (no worker that beats has run, or the last one stopped
+gracefully), or when the table cannot be read, the pollers alone decide, as before heartbeats.
 """
 
 from __future__ import annotations
@@ -18,11 +28,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from api.deps import AppContext
-from notifications.sql import queries
+from notifications.sql import queries, store
+from notifications.sql.models import utcnow
 from notifications.temporal import POLLER_KINDS, task_queue_pollers
 from notifications.types import TASK_QUEUES, Channel
 
@@ -52,33 +63,57 @@ async def check_database(ctx: AppContext) -> dict[str, Any]:
     return {"status": "ok", "latencyMs": ms}
 
 
-async def check_workers(ctx: AppContext) -> dict[str, Any]:
-    temporal = ctx.client.temporal
-    stale = ctx.settings.api_worker_stale_seconds
-
-    async def one(channel: Channel) -> dict[str, Any]:
-        queue = TASK_QUEUES[channel]
-        out: dict[str, Any] = {"taskQueue": queue}
-        live_types = 0
-        for name in POLLER_KINDS:
-            pollers = await asyncio.wait_for(
-                task_queue_pollers(temporal, queue, name), ctx.settings.api_check_timeout_seconds
-            )
-            live = [p.seconds_ago for p in pollers if p.seconds_ago <= stale]
-            out[f"{name}Pollers"] = len(live)
-            if live:
-                live_types += 1
-                out[f"{name}LastPollSecondsAgo"] = round(max(min(live), 0.0), 1)
-        out["status"] = "ok" if live_types == len(POLLER_KINDS) else "no_workers"
-        return out
-
+async def _heartbeats(ctx: AppContext) -> dict[str, dict[str, Any]] | str:
+    """Per task queue, its fresh heartbeats and latest beat; the error's type when unreadable."""
+    since = utcnow() - timedelta(seconds=ctx.settings.worker_heartbeat_stale_seconds)
     try:
-        results = await asyncio.gather(*(one(c) for c in Channel))
-    except Exception as exc:
-        return {
-            c.value: {"taskQueue": TASK_QUEUES[c], "status": "unknown", "error": type(exc).__name__} for c in Channel
-        }
-    return {c.value: r for c, r in zip(Channel, results, strict=True)}
+        return await asyncio.wait_for(store.live_queues(ctx.client.db, since), ctx.settings.api_check_timeout_seconds)
+    except Exception as exc:  # the database check reports the outage; the pollers decide meanwhile
+        return type(exc).__name__
+
+
+async def _pollers(ctx: AppContext, queue: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    live_types = 0
+    for name in POLLER_KINDS:
+        pollers = await asyncio.wait_for(
+            task_queue_pollers(ctx.client.temporal, queue, name), ctx.settings.api_check_timeout_seconds
+        )
+        live = [p.seconds_ago for p in pollers if p.seconds_ago <= ctx.settings.api_worker_stale_seconds]
+        out[f"{name}Pollers"] = len(live)
+        if live:
+            live_types += 1
+            out[f"{name}LastPollSecondsAgo"] = round(max(min(live), 0.0), 1)
+    out["live"] = live_types == len(POLLER_KINDS)
+    return out
+
+
+async def check_workers(ctx: AppContext) -> dict[str, Any]:
+    """Per channel: its task queue, `status` ok / no_workers (unknown when Temporal could not be
+    asked), the live pollers, `heartbeatWorkers` and `lastHeartbeatSecondsAgo`, and `source`,
+    what decided: `heartbeat` (heartbeats and pollers) or `pollers` (see the module's docstring)."""
+    queues = [TASK_QUEUES[c] for c in Channel]
+    beats, polled = await asyncio.gather(
+        _heartbeats(ctx), asyncio.gather(*(_pollers(ctx, q) for q in queues), return_exceptions=True)
+    )
+    by_beat = isinstance(beats, dict) and bool(beats)
+    out: dict[str, Any] = {}
+    for channel, queue, pollers in zip(Channel, queues, polled, strict=True):
+        entry: dict[str, Any] = {"taskQueue": queue, "source": "heartbeat" if by_beat else "pollers"}
+        if isinstance(beats, dict):
+            seen = beats.get(queue, {})
+            entry["heartbeatWorkers"] = seen.get("workers", 0)
+            if "lastSeenSecondsAgo" in seen:
+                entry["lastHeartbeatSecondsAgo"] = seen["lastSeenSecondsAgo"]
+        else:
+            entry["heartbeatError"] = beats
+        if isinstance(pollers, BaseException):
+            entry.update(status="unknown", error=type(pollers).__name__)
+        else:
+            live = pollers.pop("live") and (not by_beat or entry["heartbeatWorkers"] > 0)
+            entry.update(pollers, status="ok" if live else "no_workers")
+        out[channel.value] = entry
+    return out
 
 
 async def check_providers(ctx: AppContext) -> dict[str, Any]:

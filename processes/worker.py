@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.campaign import CampaignActivities
 from activities.delivery import DeliveryActivities
+from activities.fallback import FallbackActivities
 from activities.metrics import DeliveryMetrics, prometheus_runtime
 from activities.providers import Providers, build_providers
 from activities.retention import RetentionActivities
@@ -30,6 +31,7 @@ from notifications.config import Settings
 from notifications.sql.engine import Database
 from notifications.temporal import connect, ensure_search_attributes
 from notifications.types import MAINTENANCE_TASK_QUEUE, TASK_QUEUES, Channel
+from processes.heartbeat import heartbeat
 from processes.schedules import ensure_retention_schedule, ensure_webhook_dispatcher
 from workflows.campaign import CampaignWorkflow
 from workflows.notification import NotificationWorkflow
@@ -87,6 +89,7 @@ def build_workers(
             activities=[
                 activities.send_email if channel == Channel.EMAIL else activities.send_push,
                 activities.record_status,
+                *([FallbackActivities(settings, db).enqueue_fallback] if channel == Channel.PUSH else []),
             ],
             # A local send holds its workflow task's slot while it waits: twice as many sends as
             # provider slots let one send's SQL overlap another's call, and a few spare tasks keep
@@ -169,7 +172,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         settings.campaign_concurrency,
     )
     try:
-        async with running_workers(workers):
+        # The heartbeat names the queues of the workers still running; it exits first, so a
+        # graceful stop deletes the row as polling ends, not after the sends in flight finish.
+        def polled() -> list[str]:
+            return [w.task_queue for w in workers if not w.is_shutdown]
+
+        async with running_workers(workers), heartbeat(db, settings, polled):
             await stop.wait()
             log.info("shutting down: waiting up to %.0fs for sends in flight", settings.graceful_shutdown_seconds)
     finally:
