@@ -135,7 +135,7 @@ async def rate_limit(
     ctx: Annotated[AppContext, Depends(context)],
     principal: Annotated[Principal, Depends(authenticate)],
 ) -> None:
-    wait = ctx.limiter.hit(principal.subject)
+    wait = await ctx.limiter.hit(principal.subject, ctx.client.db)
     if wait is not None:
         await _audit_write(ctx, principal, _action(request), _target(request), "rate_limited", {})
         raise HTTPException(
