@@ -44,6 +44,7 @@ from notifications.errors import (
     NotificationUnavailableError,
     NotificationValidationError,
 )
+from notifications.fallback import render_fallback
 from notifications.queues import QueuesMixin
 from notifications.redact import mask_recipient
 from notifications.schemas import (
@@ -132,7 +133,15 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
             raise NotificationValidationError(
                 [{"field": "data", "message": f"push payload exceeds {MAX_PUSH_PAYLOAD} bytes"}]
             )
-        return await self._enqueue(self._input(p, Channel.PUSH, prio, title=title, message=message, token=p.token))
+        fallback = render_fallback(p, self._unsubscribe_url)
+        return await self._enqueue(
+            self._input(p, Channel.PUSH, prio, title=title, message=message, token=p.token, fallback=fallback)
+        )
+
+    async def enqueue_prepared(self, inp: NotificationInput) -> NotificationRecord:
+        """Enqueue a workflow input built and rendered already (a push's fallback email): the same
+        start and row as any enqueue, and as idempotent on its notificationId."""
+        return await self._enqueue(inp)
 
     def _input(
         self, p: EmailNotification | PushNotification, channel: Channel, priority: int, **content: Any

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     StrictBool,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -56,10 +57,51 @@ class EmailNotification(_Payload):
     text: str | None = Field(None, max_length=MAX_BODY)
 
 
+class FallbackEmailSpec(BaseModel):
+    """`fallback.email` of a push: subject and html or text, or a `type` whose template is rendered
+    with the push's `data`. Fields in this order: each check sees the ones before it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    to: EmailStr
+    type: str | None = Field(None, pattern=NAME_PATTERN)
+    subject: str | None = Field(None, max_length=MAX_SUBJECT, validate_default=True)
+    text: str | None = Field(None, max_length=MAX_BODY)
+    html: str | None = Field(None, max_length=MAX_BODY, validate_default=True)
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value and _untyped(info):
+            raise ValueError("is required (or a type naming an email template)")
+        return value
+
+    @field_validator("html")
+    @classmethod
+    def _body(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value and not info.data.get("text") and _untyped(info):
+            raise ValueError("html or text is required (or a type naming an email template)")
+        return value
+
+
+def _untyped(info: ValidationInfo) -> bool:
+    """No type was given (a type that failed its own check is not counted as missing)."""
+    return "type" in info.data and not info.data["type"]
+
+
+class PushFallback(BaseModel):
+    """A push's `fallback`: the email sent in its place when it cannot reach its user."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: FallbackEmailSpec
+
+
 class PushNotification(_Payload):
     title: str | None = Field(None, max_length=1024)
     message: str | None = Field(None, max_length=4096)
     token: str | None = Field(None, min_length=1, max_length=512)
+    fallback: PushFallback | None = None
 
     @model_validator(mode="after")
     def _addressed(self) -> PushNotification:
@@ -180,6 +222,8 @@ class NotificationRecord(_Record):
     opened_at: datetime | None = None
     clicked_at: datetime | None = None
     campaign_id: str | None = None  # a campaign's recipient
+    fallback_id: str | None = None  # a push: the email sent in its place
+    fallback_of: str | None = None  # that email: the push it stands in for
     created_at: datetime
     updated_at: datetime
     # False when the enqueue was accepted while the database was down: the worker writes the
@@ -219,6 +263,8 @@ class NotificationRecord(_Record):
             opened_at=row.opened_at,
             clicked_at=row.clicked_at,
             campaign_id=row.campaign_id,
+            fallback_id=row.fallback_id,
+            fallback_of=row.fallback_of,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

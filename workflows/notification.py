@@ -14,6 +14,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
+from workflows.fallback import fall_back
 from workflows.hold import Refusal, final_failure, parse_time
 from workflows.send import ms, start_send
 from workflows.state import NotificationState
@@ -88,6 +89,7 @@ class NotificationWorkflow:
             self._expiry = asyncio.create_task(self._expire_at(self._expires_at))
         try:
             await self._deliver()
+            await fall_back(self._inp, self._state)  # a push that could not reach its user: its email
         except asyncio.CancelledError:
             if not self._state.status.terminal:
                 self._set_status(Status.CANCELLED)

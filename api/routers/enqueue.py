@@ -76,6 +76,10 @@ async def enqueue_email(
 async def enqueue_push(
     principal: Service, client: ClientDep, body: PushEnqueue, idempotency_key: IdempotencyKey = None
 ) -> dict[str, Any]:
-    """Queue a push: `{notificationId?, userId | token, title, message, data, priority}`."""
+    """Queue a push: `{notificationId?, userId | token, title, message, data, priority, fallback?}`.
+
+    `fallback.email` (`to`, and `subject` with `html` or `text`, or a template `type` rendered with
+    the push's `data`) is sent as `<notificationId>-fallback-email` if the push cannot reach its user.
+    """
     payload, priority = await _payload(client, principal, body, idempotency_key, Channel.PUSH)
     return Enqueued.of(await client.enqueue_push(payload, priority))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -11,6 +12,7 @@ from notifications.sql.models import Notification, utcnow
 from notifications.types import (
     Channel,
     DeliveryPolicy,
+    FallbackEmail,
     LoggedAttempt,
     NotificationInput,
     Status,
@@ -27,6 +29,8 @@ def row_values(inp: NotificationInput, status: Status, now: datetime | None = No
     else:
         recipient, subject = inp.token, inp.title
         content = {"message": inp.message, "data": inp.data or {}}
+        if inp.fallback is not None:  # kept for a manual retry, which rebuilds the input from the row
+            content["fallback"] = asdict(inp.fallback)
     now = now or utcnow()
     return {
         "id": inp.notificationId,
@@ -45,6 +49,7 @@ def row_values(inp: NotificationInput, status: Status, now: datetime | None = No
         "send_at": parse_time(inp.sendAt),
         "expires_at": parse_time(inp.expiresAt),
         "critical": inp.critical,
+        "fallback_of": inp.fallbackOf,
         "created_at": now,
         "updated_at": now,
     }
@@ -82,6 +87,8 @@ def input_from_row(row: Notification, policy: DeliveryPolicy) -> NotificationInp
         # A retry keeps the notification's expiry (past it, the new run ends `expired` at once).
         expiresAt=as_utc(row.expires_at).isoformat() if row.expires_at else None,
         critical=bool(row.critical),
+        fallback=FallbackEmail(**content["fallback"]) if content.get("fallback") else None,
+        fallbackOf=getattr(row, "fallback_of", None),  # a campaign's claimed rows carry fewer columns
     )
 
 

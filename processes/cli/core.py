@@ -122,6 +122,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--title")
     p.add_argument("--message")
     _common_send_args(p)
+    fallback = p.add_argument_group(
+        "fallback email", "sent instead when the push cannot reach its user (no valid device, opted out of push)"
+    )
+    fallback.add_argument("--fallback-email-to", metavar="ADDRESS", help="its recipient (required for a fallback)")
+    fallback.add_argument("--fallback-subject")
+    fallback.add_argument("--fallback-html")
+    fallback.add_argument("--fallback-text")
+    fallback.add_argument("--fallback-type", help="an email template, rendered with the push's --data")
     p.set_defaults(func=cmd_send)
 
     queues = sub.add_parser("queues", help="pause, resume or show the email and push queues")
@@ -244,6 +252,13 @@ def _data(pairs: list[str]) -> dict[str, str] | None:
     return data or None
 
 
+def _fallback(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The push's `fallback` from the --fallback-* options; None when none is given."""
+    options = {"to": "email_to", "subject": "subject", "html": "html", "text": "text", "type": "type"}
+    email = {key: value for key, name in options.items() if (value := getattr(args, f"fallback_{name}")) is not None}
+    return {"email": email} if email else None
+
+
 async def cmd_send(args: argparse.Namespace) -> None:
     payload: dict[str, Any] = {
         "notificationId": args.notification_id,
@@ -258,7 +273,7 @@ async def cmd_send(args: argparse.Namespace) -> None:
     if args.channel == "email":
         payload.update(to=args.to, subject=args.subject, html=args.html, text=args.text)
     else:
-        payload.update(token=args.token, title=args.title, message=args.message)
+        payload.update(token=args.token, title=args.title, message=args.message, fallback=_fallback(args))
     payload = {k: v for k, v in payload.items() if v is not None}
 
     async def send(client: Any) -> None:

@@ -279,6 +279,16 @@ async def insert_row(db: Database, values: dict[str, Any]) -> bool:
     return await _insert_ignore(db, Notification, values, ("id",))
 
 
+async def link_fallback(db: Database, notification_id: str, fallback_id: str) -> None:
+    """Name a push's fallback email on the push's row (the email's row names the push at insert)."""
+    async with db.connection() as conn:
+        await conn.execute(
+            update(Notification)
+            .where(Notification.id == notification_id)
+            .values(fallback_id=fallback_id, updated_at=utcnow())
+        )
+
+
 async def record_outbox(db: Database, values: dict[str, Any]) -> None:
     """Keyed by the notification ID: a repeated attempt records nothing new."""
     await _insert_ignore(db, OutboxMessage, values, ("notification_id",))
