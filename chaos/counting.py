@@ -1,7 +1,8 @@
 """From what the provider saw, what SQL and Temporal hold and what each caller was told, to the figures.
 
 The provider's side is the truth about delivery: a Resend email is a new email ID (an
-idempotent replay of a key sends nothing), a push is an accepted FCM message. Each maps to
+idempotent replay of a key sends nothing), an SMTP message is a message the sink accepted,
+a push is an accepted FCM message. Each maps to
 one enqueue by its unique recipient.
 """
 
@@ -20,6 +21,7 @@ from chaos.load import Enqueue
 from fakes.fcm import FakeFCM, collapse_tag
 from fakes.http import Exchange
 from fakes.resend import FakeResend
+from fakes.smtp import SmtpSink
 
 EXAMPLES = 5  # how many sequence numbers of each kind of failure the JSON keeps
 
@@ -31,9 +33,14 @@ class Delivery:
     collapse_tag: str | None = None  # a push's Android tag / APNs collapse ID: a repeat replaces the first
 
 
-def deliveries(resend: FakeResend, fcm: FakeFCM) -> dict[str, list[Delivery]]:
-    """Recipient -> every successful provider call that sent something to it."""
+def deliveries(resend: FakeResend, fcm: FakeFCM, smtp: SmtpSink | None = None) -> dict[str, list[Delivery]]:
+    """Recipient -> every successful provider call that sent something to it (SMTP: every message)."""
     out: dict[str, list[Delivery]] = defaultdict(list)
+    if smtp is not None:
+        for mail, (_, rcpts), at in zip(smtp.messages, smtp.envelopes, smtp.received, strict=False):
+            nid = str(mail.get("Message-ID", "")).strip("<>").rsplit("@", 1)[0] or None
+            for to in rcpts:
+                out[to].append(Delivery(at, nid))
     first: dict[str, Exchange] = {}
     for ex in resend.exchanges:
         email_id = (ex.response.body or {}).get("id") if ex.response.status == 200 else None
@@ -115,7 +122,14 @@ async def stored(db: Any, temporal: Any, known: set[str]) -> Stored:
     return Stored(rows, logged, await stray_workflows(temporal, known))
 
 
-async def settle(resend: FakeResend, fcm: FakeFCM, temporal: Any, entries: list[Enqueue], limit_s: float) -> bool:
+async def settle(
+    resend: FakeResend,
+    fcm: FakeFCM,
+    temporal: Any,
+    entries: list[Enqueue],
+    limit_s: float,
+    smtp: SmtpSink | None = None,
+) -> bool:
     """Until every accepted enqueue was delivered and no notification workflow still runs (a send
     interrupted by a fault may yet be repeated), or `limit_s` passed; True when all were delivered."""
     from notifications.types import WORKFLOW_NAME
@@ -123,7 +137,7 @@ async def settle(resend: FakeResend, fcm: FakeFCM, temporal: Any, entries: list[
     running = f'WorkflowType = "{WORKFLOW_NAME}" AND ExecutionStatus = "Running"'
     deadline = time.monotonic() + limit_s
     while True:
-        found = deliveries(resend, fcm)
+        found = deliveries(resend, fcm, smtp)
         delivered = all(found.get(e.recipient) for e in entries if e.accepted)
         if delivered and (await temporal.count_workflows(running)).count == 0:
             return True

@@ -3,7 +3,8 @@
 A fresh Temporal dev server and database per scenario (the benchmark's `stack`), worker
 processes started the way operators start them (`notifications worker`, configured through
 the environment), the admin API as its own process where a scenario needs HTTP, and the
-fake Resend and FCM APIs served from this process so every provider call is counted here.
+fake Resend and FCM APIs and the SMTP sink served from this process so every provider call
+is counted here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bench.harness import Stack, _child_env, _spawn_worker, _stop, free_port, st
 from bench.options import BenchOptions
 from fakes.fcm import FakeFCM
 from fakes.resend import FakeResend
+from fakes.smtp import SmtpSink
 
 RESEND_KEY = "re_chaos_key"
 QUEUES = ("notification-email", "notification-push")
@@ -42,9 +44,12 @@ class Harness:
     st: Stack
     resend: FakeResend
     fcm: FakeFCM
+    smtp: SmtpSink
     worker_env: dict[str, str] = field(default_factory=dict)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    api: Api | None = None
+    api: Api | None = None  # the last API started
+    apis: list[Api] = field(default_factory=list)
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))  # shared by every API process
     temporal: Any = None  # a plain temporalio Client, for readiness and for what Temporal holds
     clients: list[Any] = field(default_factory=list)
     known_ids: set[str] = field(default_factory=set)  # notification IDs callers got back, all runs
@@ -63,6 +68,16 @@ class Harness:
             "FCM_PROJECT_ID": "chaos",
             # teardown only: the scenarios kill workers with SIGKILL, never by this path
             "GRACEFUL_SHUTDOWN_SECONDS": "2",
+        }
+
+    def failover_env(self) -> dict[str, str]:
+        """Email through Resend, failing over to the SMTP sink."""
+        return {
+            "EMAIL_PROVIDERS": "resend,smtp",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.smtp.port),
+            "SMTP_SECURITY": "none",
+            "MAIL_FROM": "noreply@chaos.example.com",
         }
 
     # -- workers ---------------------------------------------------------------------------------
@@ -150,26 +165,30 @@ class Harness:
         self.clients.append(client)
         return client
 
-    async def start_api(self, **env: str) -> Api:
-        """`notifications api` on a free port, with a service token minted from its own secret."""
-        import httpx
-
+    def token(self, role: str = "service") -> str:
+        """A token every API process of this harness accepts."""
         from notifications.auth import mint_token
         from notifications.config import Settings
 
+        return mint_token(Settings(jwt_secret=self.jwt_secret), role=role, ttl_seconds=4 * 3600, subject="chaos")
+
+    async def start_api(self, **env: str) -> Api:
+        """`notifications api` on a free port, with a service token minted from the harness's secret."""
+        import httpx
+
         port = free_port()
-        secret = secrets.token_urlsafe(32)
+        n = len(self.apis) + 1
         environment = _child_env(
             TEMPORAL_ADDRESS=self.st.address,
             DATABASE_URL=self.st.database_url,
             DATA_DIR=str(self.workdir),
-            JWT_SECRET=secret,
-            LOG_FILE=str(self.workdir / "logs" / "api.log"),
+            JWT_SECRET=self.jwt_secret,
+            LOG_FILE=str(self.workdir / "logs" / ("api.log" if n == 1 else f"api-{n}.log")),
             **env,
         )
         proc = _spawn_api(self.workdir, port, environment)
-        token = mint_token(Settings(jwt_secret=secret), role="service", ttl_seconds=4 * 3600, subject="chaos")
-        self.api = Api(proc, f"http://127.0.0.1:{port}", token)
+        self.api = Api(proc, f"http://127.0.0.1:{port}", self.token())
+        self.apis.append(self.api)
         deadline = time.monotonic() + 60
         async with httpx.AsyncClient(timeout=2) as http:
             while True:
@@ -188,7 +207,7 @@ class Harness:
     async def close(self) -> None:
         for client in self.clients:
             await client.close()
-        procs: Iterable[subprocess.Popen[bytes]] = [*self.workers, *([self.api.proc] if self.api else [])]
+        procs: Iterable[subprocess.Popen[bytes]] = [*self.workers, *(api.proc for api in self.apis)]
         for proc in procs:  # told at once, so their shutdowns overlap
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -202,14 +221,18 @@ async def harness(name: str, base: Path, *, database_url: str | None = None) -> 
     """Server, database (migrated), fake providers; the scenario starts workers and the API itself."""
     from temporalio.client import Client
 
-    async with FakeResend(api_key=RESEND_KEY) as resend, FakeFCM() as fcm:
-        async with stack(BenchOptions(database_url=database_url), name, base) as st:
-            h = Harness(st, resend, fcm)
-            try:
-                h.temporal = await Client.connect(st.address)
-                yield h
-            finally:
-                await h.close()
+    smtp = SmtpSink().start(free_port())
+    try:
+        async with FakeResend(api_key=RESEND_KEY) as resend, FakeFCM() as fcm:
+            async with stack(BenchOptions(database_url=database_url), name, base) as st:
+                h = Harness(st, resend, fcm, smtp)
+                try:
+                    h.temporal = await Client.connect(st.address)
+                    yield h
+                finally:
+                    await h.close()
+    finally:
+        smtp.stop()
 
 
 def _spawn_api(workdir: Path, port: int, environment: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -7,7 +7,20 @@ from pathlib import Path
 
 from bench.options import ROOT
 
-SCENARIOS = ("worker-kill", "temporal-restart", "db-outage", "provider-storm", "pause-during-retries", "api-load")
+SCENARIOS = (
+    "worker-kill",
+    "temporal-restart",
+    "db-outage",
+    "provider-storm",
+    "pause-during-retries",
+    "api-load",
+    "provider-failover",
+    "provider-auth",
+    "ambiguous-timeout",
+    "channel-fallback",
+    "two-api-processes",
+    "worker-death",
+)
 DEFAULT_OUTPUT = ROOT / "bench" / "chaos.json"
 
 
@@ -44,6 +57,11 @@ class ChaosOptions:
     # api-load
     api_clients: int = 50
     api_duration_s: float = 30.0
+    # provider-failover (the outage), provider-auth, ambiguous-timeout, channel-fallback (the burst)
+    failover_outage_s: float = 60.0
+    failover_burst: int = 30
+    # two-api-processes: API_RATE_LIMIT of both processes
+    api_rate_limit: int = 20
     # the steady enqueue rate while a fault lasts, per second
     fault_rate: float = 6.0
 
@@ -67,5 +85,8 @@ class ChaosOptions:
             pause_hold_s=3.0,
             api_clients=10,
             api_duration_s=5.0,
+            failover_outage_s=8.0,
+            failover_burst=8,
+            api_rate_limit=5,
             fault_rate=4.0,
         )

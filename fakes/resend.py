@@ -74,6 +74,7 @@ class FakeResend(ServedFake):
     emails: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> payload: what was "sent"
     scripts: dict[str, list[Step]] = field(default_factory=lambda: defaultdict(list))
     outage: int | None = None  # every request answers this 5xx while set
+    refuse_key: bool = False  # every request answers 401, as for a revoked API key
     storm: Storm | None = None  # every request answers as the storm says while it lasts
     batch_scripts: list[Step] = field(default_factory=list)  # one per batch call, before anything else
     batch_calls: int = 0  # POST /emails/batch requests that passed authentication
@@ -104,6 +105,8 @@ class FakeResend(ServedFake):
             return Response(401, {"statusCode": 401, "name": "missing_api_key", "message": "Missing API key"})
         if auth != f"Bearer {self.api_key}":
             return Response(403, {"statusCode": 403, "name": "invalid_api_key", "message": "API key is invalid"})
+        if self.refuse_key:
+            return Response(401, {"statusCode": 401, "name": "restricted_api_key", "message": "API key is revoked"})
         if request.path == "/emails/batch":
             self.batch_calls += 1
         if self.outage:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -22,6 +23,7 @@ class SmtpSink:
     rcpt_attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     connections: int = 0  # SMTP sessions opened (their EHLO greetings: aiosmtplib sends one per connection)
     peers: list[Any] = field(default_factory=list)  # the client's (host, port) of each accepted message
+    received: list[float] = field(default_factory=list)  # when each accepted message arrived (epoch seconds)
     controller: Controller | None = None
     port: int = 0
 
@@ -53,6 +55,7 @@ class SmtpSink:
         self.messages.append(message)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         self.peers.append(session.peer)
+        self.received.append(time.time())
         return "250 Message accepted for delivery"
 
     def start(self, port: int) -> SmtpSink:

@@ -44,8 +44,9 @@ async def measure(
 ) -> dict[str, Any]:
     """Wait for the system to settle (bounded), then the figures of these enqueues."""
     t0 = time.monotonic()
-    all_sent = await settle(h.resend, h.fcm, h.temporal, entries, opts.settle_s if settle_s is None else settle_s)
-    found = deliveries(h.resend, h.fcm)
+    limit_s = opts.settle_s if settle_s is None else settle_s
+    all_sent = await settle(h.resend, h.fcm, h.temporal, entries, limit_s, h.smtp)
+    found = deliveries(h.resend, h.fcm, h.smtp)
     mine = {e.recipient for e in entries}
     ids = {found[e.recipient][0].notification_id for e in entries if found.get(e.recipient)}
     await wait_logged(client.db, {i for i in ids if i}, opts.log_grace_s)
@@ -59,7 +60,7 @@ async def measure(
 
 def delivered_between(h: Harness, entries: list[Enqueue], start: float, end: float, channel: str) -> int:
     """Deliveries of this channel whose provider call arrived in [start, end): a paused queue's leaks."""
-    found = deliveries(h.resend, h.fcm)
+    found = deliveries(h.resend, h.fcm, h.smtp)
     mine = [e for e in entries if e.channel == channel]
     return sum(1 for e in mine for d in found.get(e.recipient, []) if start <= d.at < end)
 
