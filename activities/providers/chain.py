@@ -85,8 +85,7 @@ class ProviderChain:
         self.name = self.order[0]
         self.failover_after = failover_after
         self.failover_on_timeout = failover_on_timeout
-        limits = [getattr(p, "max_batch", None) for p in self.providers]
-        self.max_batch: int | None = min((n for n in limits if n), default=None)
+        self.max_batch: int | None = getattr(self.providers[0], "max_batch", None)
 
     def first_route(self) -> Route:
         return Route(self.order[0])
@@ -142,22 +141,24 @@ class ProviderChain:
             return Route(used, streak, pinned), None
         return Route(used, streak, pinned), None  # rate limited, or the recipient's own error
 
-    # -- the one-provider interface (campaign batches, callers without a route) ---------------
+    # -- the one-provider interface (callers without a route, campaign batches) ---------------
     async def send_email(self, message: EmailMessage, *, idempotency_key: str) -> DeliveryResult:
         return await self._first(lambda p: p.send_email(message, idempotency_key=idempotency_key))
 
     async def send_push(self, message: PushMessage, *, idempotency_key: str) -> DeliveryResult:
         return await self._first(lambda p: p.send_push(message, idempotency_key=idempotency_key))
 
+    # A batch stays on the first provider: its retries carry no route, so a batch whose call timed out
+    # (the provider may have sent it) could otherwise go out again through the next provider.
     async def send_email_batch(self, messages: Sequence[EmailMessage], *, idempotency_key: str) -> list[BatchOutcome]:
         from activities.providers.batch import send_email_batch
 
-        return await self._first(lambda p: send_email_batch(p, messages, idempotency_key=idempotency_key))
+        return await send_email_batch(self.providers[0], messages, idempotency_key=idempotency_key)
 
     async def send_push_batch(self, messages: Sequence[PushMessage], *, idempotency_key: str) -> list[BatchOutcome]:
         from activities.providers.batch import send_push_batch
 
-        return await self._first(lambda p: send_push_batch(p, messages, idempotency_key=idempotency_key))
+        return await send_push_batch(self.providers[0], messages, idempotency_key=idempotency_key)
 
     async def _first(self, send: Callable[[Any], Awaitable[Any]]) -> Any:
         """The first provider whose circuit is not open takes it (no route: every call starts at the first)."""

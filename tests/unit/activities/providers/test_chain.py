@@ -120,3 +120,12 @@ async def test_a_pinned_route_waits_for_its_own_provider() -> None:
     resend.answer = DeliveryError(ErrorCode.CIRCUIT_OPEN, "open", retry_after=3.0)
     routed = await c.call(lambda p: p.send_email(MESSAGE, idempotency_key="n-1"), Route("resend", pinned=True))
     assert routed.provider == "resend" and routed.error is not None and smtp.calls == 0
+
+
+async def test_a_batch_stays_on_the_first_provider() -> None:
+    c = chain("resend", "smtp")
+    resend, smtp = c.providers
+    resend.answer = DeliveryError(ErrorCode.CIRCUIT_OPEN, "open", retry_after=3.0)
+    with pytest.raises(DeliveryError) as info:
+        await c.send_email_batch([MESSAGE], idempotency_key="campaign-c-1-1")
+    assert info.value.code is ErrorCode.CIRCUIT_OPEN and smtp.calls == 0  # retried whole, later, on resend
