@@ -30,7 +30,7 @@ def settings(temporal_address: str, database_url: str, tmp_path: Path, fake: Fak
         push_provider="fcm",
         fcm_api_url=fake.url,
         fcm_project_id="uzima-test",
-        provider_timeout_seconds=0.5,
+        provider_timeout_seconds=1.5,  # under the suite's load a local answer can take most of a second
         max_retries=4,
         circuit_failure_threshold=1000,
     )
@@ -131,7 +131,7 @@ CASES: dict[str, tuple[list[Step], str, int, list[str | None]]] = {
         ["PROVIDER_UNAVAILABLE", None],
     ),
     "internal": ([error(500, "INTERNAL", "Internal error.")] * 4, "failed", 4, ["PROVIDER_UNAVAILABLE"] * 4),
-    "slow": ([Step(delay=1.5)], "sent", 2, ["TIMEOUT", None]),
+    "slow": ([Step(delay=3.5)], "sent", 2, ["TIMEOUT", None]),
     "apns": ([error(401, "THIRD_PARTY_AUTH_ERROR", "APNs certificate rejected")], "failed", 1, ["AUTH_ERROR"]),
     "sender": ([error(403, "SENDER_ID_MISMATCH", "SenderId mismatch")], "failed", 1, ["INVALID_RECIPIENT"]),
 }
