@@ -23,10 +23,10 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from notifications.campaign_types import MAX_INLINE_RECIPIENTS
+from notifications.emails import plain_email
 from notifications.errors import NotificationValidationError
 from notifications.schemas import ID_PATTERN
 from notifications.types import Channel
@@ -38,23 +38,11 @@ RESERVED = ("to", "userId", "notificationId")
 
 # Built once: building a TypeAdapter costs far more than validating one address with it.
 _EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
-# A plain ASCII address (dot-atom local part, letters-digits-hyphens domain, alphabetic TLD) is what
-# email-validator accepts too, at a fraction of its cost; anything else goes through it.
-_PLAIN_EMAIL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
-)
-_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
 
 
 def _email(value: str) -> str:
     """The address as pydantic's EmailStr normalises it (domain lower-cased); ValidationError if invalid."""
-    plain = _PLAIN_EMAIL.fullmatch(value)
-    if plain is not None and len(value) <= 254 and value.index("@") <= 64 and "xn--" not in value.lower():
-        domain = plain.group(1).lower()
-        if domain.rsplit(".", 1)[-1] not in _SPECIAL_USE:
-            return f"{value[: value.index('@')]}@{domain}"
-    return _EMAIL.validate_python(value)
+    return plain_email(value) or _EMAIL.validate_python(value)
 
 
 _ID = re.compile(ID_PATTERN)

@@ -16,7 +16,6 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     StrictBool,
     ValidationError,
@@ -26,6 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from notifications.emails import FastEmailStr
 from notifications.errors import NotificationValidationError
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
@@ -51,7 +51,7 @@ class _Payload(BaseModel):
 
 
 class EmailNotification(_Payload):
-    to: EmailStr
+    to: FastEmailStr
     subject: str | None = Field(None, max_length=MAX_SUBJECT)
     html: str | None = Field(None, max_length=MAX_BODY)
     text: str | None = Field(None, max_length=MAX_BODY)
@@ -63,7 +63,7 @@ class FallbackEmailSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    to: EmailStr
+    to: FastEmailStr
     type: str | None = Field(None, pattern=NAME_PATTERN)
     subject: str | None = Field(None, max_length=MAX_SUBJECT, validate_default=True)
     text: str | None = Field(None, max_length=MAX_BODY)
@@ -232,42 +232,7 @@ class NotificationRecord(_Record):
 
     @classmethod
     def from_row(cls, row: Any) -> NotificationRecord:
-        return cls(
-            notification_id=row.id,
-            workflow_id=row.workflow_id,
-            run_id=row.run_id,
-            tenant=row.tenant,
-            channel=row.channel,
-            type=row.type,
-            status=row.status,
-            priority=row.priority,
-            user_id=row.user_id,
-            recipient=row.recipient,
-            subject=row.subject,
-            attempts=row.attempts,
-            paused=row.paused,
-            last_attempt_at=row.last_attempt_at,
-            next_retry_at=row.next_retry_at,
-            error_code=row.error_code,
-            error_message=row.error_message,
-            provider=row.provider,
-            message_id=row.provider_message_id,
-            completed_at=row.completed_at,
-            send_at=row.send_at,
-            expires_at=row.expires_at,
-            critical=bool(row.critical),
-            deferred_reason=row.deferred_reason,
-            delivered_at=row.delivered_at,
-            bounced_at=row.bounced_at,
-            complained_at=row.complained_at,
-            opened_at=row.opened_at,
-            clicked_at=row.clicked_at,
-            campaign_id=row.campaign_id,
-            fallback_id=row.fallback_id,
-            fallback_of=row.fallback_of,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+        return cls(**_record_fields(row))
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
@@ -294,3 +259,42 @@ class DeliveryAttemptRecord(_Record):
     provider: str | None = None
     provider_message_id: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+def _record_fields(row: Any) -> dict[str, Any]:
+    return dict(
+        notification_id=row.id,
+        workflow_id=row.workflow_id,
+        run_id=row.run_id,
+        tenant=row.tenant,
+        channel=row.channel,
+        type=row.type,
+        status=row.status,
+        priority=row.priority,
+        user_id=row.user_id,
+        recipient=row.recipient,
+        subject=row.subject,
+        attempts=row.attempts,
+        paused=row.paused,
+        last_attempt_at=row.last_attempt_at,
+        next_retry_at=row.next_retry_at,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        provider=row.provider,
+        message_id=row.provider_message_id,
+        completed_at=row.completed_at,
+        send_at=row.send_at,
+        expires_at=row.expires_at,
+        critical=bool(row.critical),
+        deferred_reason=row.deferred_reason,
+        delivered_at=row.delivered_at,
+        bounced_at=row.bounced_at,
+        complained_at=row.complained_at,
+        opened_at=row.opened_at,
+        clicked_at=row.clicked_at,
+        campaign_id=row.campaign_id,
+        fallback_id=row.fallback_id,
+        fallback_of=row.fallback_of,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
