@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.deps import AppContext
+from api.docs import install_docs
 from api.errors import BodyGuard, install_error_handlers
 from api.ratelimit import RateLimiter
 from api.routers import (
@@ -77,11 +78,14 @@ def create_app(settings: Settings, *, client: NotificationClient | None = None) 
         "enqueue over HTTP for services. Every route needs a JWT bearer token.",
         lifespan=lifespan,
         responses=_ERRORS,
+        docs_url=None,  # served with local assets by api.docs
+        redoc_url=None,
     )
     if client is not None:  # usable without running the lifespan (httpx ASGITransport does not)
         app.state.ctx = AppContext(settings, client, keys, limiter, time.monotonic())
     app.state.unsubscribe = unsubscribe_tokens
     install_error_handlers(app)
+    install_docs(app)
     app.add_middleware(BodyGuard, max_body=settings.api_max_body_bytes)
     app.state.metrics = ApiMetrics()
     app.middleware("http")(app.state.metrics.middleware)

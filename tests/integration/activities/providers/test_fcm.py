@@ -157,8 +157,10 @@ async def test_each_error_class_ends_right(system: System, fake: FakeFCM) -> Non
     for label in ("quota", "unavailable"):  # Retry-After honoured
         first, second = results[ids[label]].attempts
         assert gap_seconds(first, second) >= 0.95, label
-    first, second = results[ids["quotaNoRa"]].attempts
-    assert gap_seconds(first, second) < 0.8
+    first = results[ids["quotaNoRa"]].attempts[0]
+    # no Retry-After: the jittered backoff chose the delay (the delay chosen, not the wall gap, which
+    # a loaded machine stretches)
+    assert first.details["retryDelayMs"] < 800
     [device] = await list_devices(system.db, "owner-1")
     assert device.valid is False and device.invalid_reason == "UNREGISTERED"
 

@@ -1,0 +1,61 @@
+"""`/docs` and `/redoc` render in a real browser with the internet cut off: their scripts are the API's own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from api.main import create_app
+from tests.support.browser import DESKTOP, PHONE, serve, watched_page
+from tests.support.system import System
+
+# ReDoc's bundle shows an attribution logo from its CDN; the page's CSP refuses it (no request leaves)
+REDOC_LOGO_REFUSED = "cdn.redoc.ly"
+
+
+@pytest.fixture
+async def api_url(system: System) -> AsyncIterator[str]:
+    async with serve(create_app(system.settings, client=system.client)) as url:
+        yield url
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+async def test_docs_render_their_operations_offline(chromium: Any, api_url: str, viewport: dict[str, int]) -> None:
+    async with watched_page(chromium, viewport) as w:
+        await w.page.goto(f"{api_url}/docs")
+        operations = w.page.locator(".opblock")
+        await operations.first.wait_for(timeout=15_000)
+        paths = await w.page.locator(".opblock-summary-path").all_inner_texts()
+        await w.screenshot("docs")
+    assert len(paths) >= 20 and "/api/notifications/email" in paths
+    assert w.blocked == [] and w.console_errors == [] and w.page_errors == []
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+async def test_redoc_renders_its_operations_offline(chromium: Any, api_url: str, viewport: dict[str, int]) -> None:
+    async with watched_page(chromium, viewport) as w:
+        await w.page.goto(f"{api_url}/redoc")
+        operations = w.page.locator("[data-section-id^='operation/']")
+        await operations.first.wait_for(timeout=15_000)
+        count = await operations.count()
+        await w.screenshot("redoc")
+    assert count >= 20
+    assert w.blocked == [] and w.page_errors == []
+    assert all(REDOC_LOGO_REFUSED in e for e in w.console_errors), w.console_errors
+
+
+async def test_the_pages_name_only_local_assets(api_url: str) -> None:
+    async with httpx.AsyncClient(base_url=api_url) as http:
+        for page in ("/docs", "/redoc"):
+            answer = await http.get(page)
+            assert answer.status_code == 200
+            assert "img-src 'self' data:" in answer.headers["content-security-policy"]
+            assert "cdn." not in answer.text and "fonts.googleapis" not in answer.text
+            assert "tiangolo" not in answer.text
+        script = await http.get("/static/vendor/swagger-ui-dist-5.36.0/swagger-ui-bundle.js")
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+        assert (await http.get("/static/vendor/redoc-2.5.4/redoc.standalone.js")).status_code == 200
+        assert (await http.get("/static/vendor/../../main.py")).status_code == 404
