@@ -62,6 +62,9 @@ class ChaosOptions:
     failover_burst: int = 30
     # two-api-processes: API_RATE_LIMIT of both processes
     api_rate_limit: int = 20
+    # worker-death: WORKER_HEARTBEAT_SECONDS / WORKER_HEARTBEAT_STALE_SECONDS (None: the defaults, 5 and 15)
+    heartbeat_s: float | None = None
+    heartbeat_stale_s: float | None = None
     # the steady enqueue rate while a fault lasts, per second
     fault_rate: float = 6.0
 
@@ -88,5 +91,7 @@ class ChaosOptions:
             failover_outage_s=8.0,
             failover_burst=8,
             api_rate_limit=5,
+            heartbeat_s=1.0,
+            heartbeat_stale_s=3.0,
             fault_rate=4.0,
         )

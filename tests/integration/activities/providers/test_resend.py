@@ -35,7 +35,7 @@ def settings(temporal_address: str, database_url: str, tmp_path: Path, fake: Fak
         resend_api_key=API_KEY,
         resend_api_url=fake.url,
         mail_from="Uzima <noreply@uzima.health>",
-        provider_timeout_seconds=0.5,
+        provider_timeout_seconds=1.5,  # under the suite's load a local answer can take most of a second
         max_retries=4,
         circuit_failure_threshold=1000,
     )
@@ -82,7 +82,7 @@ async def test_sent_with_idempotency_key_and_message_id(system: System, fake: Fa
 
 async def test_retry_after_timeout_sends_one_email(system: System, fake: FakeResend) -> None:
     # Resend accepts the email but answers after our 0.5 s bound: the retry carries the same key.
-    fake.script("slow@example.com", Step(delay=1.5))
+    fake.script("slow@example.com", Step(delay=3.0))
     async with system.worker():
         n = await enqueue(system, "slow@example.com", "dup")
         result = (await outcomes(system, [n]))[n]
@@ -99,7 +99,7 @@ CASES: dict[str, tuple[list[Step], str, int, list[str | None]]] = {
     # recipient: (scripted answers, final status, attempts, error code of each attempt)
     "e500": ([error(500, "application_error")] * 4, "failed", 4, ["PROVIDER_UNAVAILABLE"] * 4),
     "e503": ([error(503, "service_unavailable")], "sent", 2, ["PROVIDER_UNAVAILABLE", None]),
-    "hang": ([Step(hang=2)] * 4, "failed", 4, ["TIMEOUT"] * 4),
+    "hang": ([Step(hang=3)] * 4, "failed", 4, ["TIMEOUT"] * 4),
     "ra429": ([error(429, "rate_limit_exceeded", retry_after="1")], "sent", 2, ["RATE_LIMITED", None]),
     "noRa429": ([error(429, "daily_quota_exceeded")], "sent", 2, ["RATE_LIMITED", None]),
     "v400": ([error(400, "validation_error", "The `subject` field is invalid.")], "failed", 1, ["VALIDATION_ERROR"]),
@@ -141,8 +141,8 @@ async def test_each_error_class_ends_right(system: System, fake: FakeResend) -> 
     # Retry-After honoured: 1 s between the attempts instead of the ~0.1 s backoff.
     first, second = results[ids["ra429"]].attempts
     assert gap_seconds(first, second) >= 0.95
-    first, second = results[ids["noRa429"]].attempts
-    assert gap_seconds(first, second) < 0.8
+    # no Retry-After: the jittered backoff chose the delay (the delay chosen, not the wall gap)
+    assert results[ids["noRa429"]].attempts[0].details["retryDelayMs"] < 800
     assert (results[ids["e500"]].row.error_message or "").startswith("Resend 500")
 
 
