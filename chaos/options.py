@@ -88,7 +88,7 @@ class ChaosOptions:
             pause_hold_s=3.0,
             api_clients=10,
             api_duration_s=5.0,
-            failover_outage_s=8.0,
+            failover_outage_s=5.0,
             failover_burst=8,
             api_rate_limit=5,
             heartbeat_s=1.0,

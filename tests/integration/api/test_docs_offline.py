@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from api.main import create_app
-from tests.support.browser import DESKTOP, PHONE, serve, watched_page
+from tests.support.browser import DESKTOP, serve, watched_page
 from tests.support.system import System
 
 # ReDoc's bundle shows an attribution logo from its CDN; the page's CSP refuses it (no request leaves)
@@ -22,9 +22,8 @@ async def api_url(system: System) -> AsyncIterator[str]:
         yield url
 
 
-@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-async def test_docs_render_their_operations_offline(chromium: Any, api_url: str, viewport: dict[str, int]) -> None:
-    async with watched_page(chromium, viewport) as w:
+async def test_docs_render_their_operations_offline(chromium: Any, api_url: str) -> None:
+    async with watched_page(chromium, DESKTOP) as w:
         await w.page.goto(f"{api_url}/docs")
         operations = w.page.locator(".opblock")
         await operations.first.wait_for(timeout=15_000)
@@ -34,9 +33,8 @@ async def test_docs_render_their_operations_offline(chromium: Any, api_url: str,
     assert w.blocked == [] and w.console_errors == [] and w.page_errors == []
 
 
-@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-async def test_redoc_renders_its_operations_offline(chromium: Any, api_url: str, viewport: dict[str, int]) -> None:
-    async with watched_page(chromium, viewport) as w:
+async def test_redoc_renders_its_operations_offline(chromium: Any, api_url: str) -> None:
+    async with watched_page(chromium, DESKTOP) as w:
         await w.page.goto(f"{api_url}/redoc")
         operations = w.page.locator("[data-section-id^='operation/']")
         await operations.first.wait_for(timeout=15_000)
