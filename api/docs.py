@@ -45,8 +45,7 @@ def install_docs(app: FastAPI) -> None:
             oauth2_redirect_url=oauth2_redirect,
             swagger_ui_parameters={"validatorUrl": None},
         )
-        page.headers["Content-Security-Policy"] = CSP
-        return page
+        return _local(page)
 
     @app.get(oauth2_redirect, include_in_schema=False)
     async def swagger_ui_redirect() -> HTMLResponse:
@@ -61,5 +60,9 @@ def install_docs(app: FastAPI) -> None:
             redoc_favicon_url=FAVICON,
             with_google_fonts=False,
         )
-        page.headers["Content-Security-Policy"] = CSP
-        return page
+        return _local(page)
+
+
+def _local(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = CSP
+    return page

@@ -160,18 +160,13 @@ class ProviderChain:
 
         return await send_push_batch(self.providers[0], messages, idempotency_key=idempotency_key)
 
-    async def _first(self, send: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def _first(self, send: Callable[[Any], Awaitable[DeliveryResult]]) -> DeliveryResult:
         """The first provider whose circuit is not open takes it (no route: every call starts at the first)."""
-        last: DeliveryError | None = None
-        for provider in self.providers:
-            try:
-                return await send(provider)
-            except DeliveryError as exc:
-                if exc.code is not ErrorCode.CIRCUIT_OPEN:
-                    raise
-                last = exc if last is None or (exc.retry_after or 0) < (last.retry_after or 0) else last
-        assert last is not None
-        raise last
+        routed = await self.call(send, self.first_route())
+        if routed.error is not None:
+            raise routed.error
+        assert routed.result is not None
+        return routed.result
 
     def health(self) -> dict[str, Any]:
         states = [p.health() if hasattr(p, "health") else {"provider": p.name} for p in self.providers]

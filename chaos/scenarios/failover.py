@@ -24,7 +24,12 @@ from chaos.options import ChaosOptions
 from chaos.scenarios.common import measure, timeline
 from fakes.resend import Step
 
-FAILOVER_AFTER = 2  # the worker's default FAILOVER_AFTER_ATTEMPTS
+
+def _failover_after() -> int:
+    """The worker's default FAILOVER_AFTER_ATTEMPTS (the scenarios that rely on it do not set it)."""
+    from notifications.config import Settings
+
+    return int(Settings.model_fields["failover_after_attempts"].default)
 
 
 async def provider_failover(opts: ChaosOptions, base: Path) -> dict[str, Any]:
@@ -126,5 +131,5 @@ async def _routes(client: Any, entries: list[Enqueue]) -> dict[str, Any]:
         "resend_attempts_per_email": dict(Counter(str(n) for n in resend_calls)),
         "max_resend_attempts": max(resend_calls, default=0),
         "resend_error_codes": dict(codes),
-        "failover_after_attempts": FAILOVER_AFTER,
+        "failover_after_attempts": _failover_after(),
     }
