@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from notifications.preferences import tenant_key
 from notifications.provider_events import RANK, ProviderEvent
-from notifications.recipients import normalise
+from notifications.recipients import masked, normalise
 from notifications.sql.dialect import insert_ignore_sync
 from notifications.sql.engine import Database
-from notifications.sql.models import DeliveryEvent, Notification, utcnow
+from notifications.sql.models import AuditLog, DeliveryEvent, Notification, utcnow
 from notifications.sql.store.suppressions import add_suppression_sync
 from notifications.types import Channel
 
@@ -87,4 +87,20 @@ def _apply(conn: Connection, target: Any, event: Any) -> None:
         address = normalise(Channel.EMAIL, target.recipient)
         tenant = tenant_key(target.tenant)
         note = f"{event.type} of notification {target.id}"
-        add_suppression_sync(conn, tenant, Channel.EMAIL.value, address, effect.suppress, note, event.provider)
+        entry, created = add_suppression_sync(
+            conn, tenant, Channel.EMAIL.value, address, effect.suppress, note, event.provider
+        )
+        if created:  # audited like an operator's entry, committed with it
+            details: dict[str, Any] = {"channel": entry.channel, "address": masked(entry.channel, entry.address)}
+            details.update(reason=entry.reason, created=True, notificationId=target.id, event=event.type)
+            conn.execute(
+                insert(AuditLog).values(
+                    at=now,
+                    actor=f"provider:{event.provider}"[:128],
+                    tenant=entry.tenant,
+                    action="suppressions.add",
+                    target=f"suppression:{entry.id}",
+                    outcome="ok",
+                    details=details,
+                )
+            )

@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
+from notifications.sql.models import AuditLog
 from tests.support.api import ADMIN, api, auth
 from tests.support.system import System, outbox_providers
 
@@ -126,6 +128,12 @@ async def test_events_move_the_status_forward_only_and_suppress(system: System) 
             ("bob@example.com", "hard_bounce"),
             ("cat@example.com", "complaint"),
         ]
+        async with system.db.sessions() as session:
+            audits = list(await session.scalars(select(AuditLog).where(AuditLog.action == "suppressions.add")))
+        assert sorted((a.actor, a.details["reason"], a.target) for a in audits) == sorted(
+            ("provider:resend", i["reason"], f"suppression:{i['id']}") for i in listed
+        )
+        assert all("@example.com" not in json.dumps(a.details) for a in audits)  # masked
         stats = (await http.get("/api/admin/notifications/queues/stats", headers=ADMIN)).json()["email"]
         assert stats["completed"] == 2 and stats["failed"] == 2  # sent + delivered; failed + bounced
 
