@@ -84,13 +84,18 @@ class WebhookActivities:
         code: int | None = None
         error: str | None = None
         try:
-            await check_url(due.url, allow_private=self.settings.webhooks_may_reach_private)
-            response = await self._client().post(
-                due.url, content=payload, headers=headers(due.event_id, now, payload, due.secrets)
-            )
+            # httpx bounds each phase (connect, each read) alone: an answer trickled in never ends
+            # there, so the whole attempt, name resolution included, has one deadline.
+            async with asyncio.timeout(self.settings.webhook_timeout_seconds):
+                await check_url(due.url, allow_private=self.settings.webhooks_may_reach_private)
+                response = await self._client().post(
+                    due.url, content=payload, headers=headers(due.event_id, now, payload, due.secrets)
+                )
             code = response.status_code
         except NotificationValidationError as exc:
             error = exc.errors[0]["message"]
+        except TimeoutError:
+            error = "TimeoutError: no answer"
         except httpx.HTTPError as exc:
             error = (
                 f"{type(exc).__name__}: no answer" if isinstance(exc, httpx.TimeoutException) else type(exc).__name__
