@@ -16,14 +16,10 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.ratelimit import RateLimiter
+from notifications.audit import audit_outcome
 from notifications.auth import InvalidTokenError, KeySet, Principal, verify_token
 from notifications.client import NotificationClient
 from notifications.config import Settings
-from notifications.errors import (
-    NotificationConflictError,
-    NotificationNotFoundError,
-    NotificationValidationError,
-)
 from notifications.sql import store
 from notifications.sql.engine import Database
 
@@ -174,13 +170,6 @@ async def _audit_write(
         log.error("could not write the audit row for %s by %s: %s", action, principal.subject, type(exc).__name__)
 
 
-_OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
-    (NotificationNotFoundError, "not_found"),
-    (NotificationConflictError, "conflict"),
-    (NotificationValidationError, "invalid"),
-)
-
-
 class Audit:
     """`async with audit(target) as details:` records one admin operation and how it ended."""
 
@@ -199,7 +188,7 @@ class Audit:
             outcome = f"http_{exc.status_code}"
             raise
         except BaseException as exc:
-            outcome = next((name for kind, name in _OUTCOMES if isinstance(exc, kind)), "error")
+            outcome = audit_outcome(exc)
             details.setdefault("error", type(exc).__name__)
             raise
         finally:

@@ -23,6 +23,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from notifications.audit import audited
 from notifications.config import Settings
 from notifications.errors import (
     NotificationConflictError,
@@ -83,30 +84,42 @@ class ControlMixin:
                 await store.set_paused(self.db, notification_id, before)
             raise
 
-    async def cancel(self, notification_id: str, reason: str | None = None) -> NotificationRecord:
+    async def cancel(
+        self, notification_id: str, reason: str | None = None, *, actor: str | None = None
+    ) -> NotificationRecord:
         """End a notification unsent: scheduled, held, queued or between retries.
 
-        A send already in flight is let finish; if it delivered, this is a conflict.
+        A send already in flight is let finish; if it delivered, this is a conflict. With an
+        `actor` the attempt is audited as `notifications.cancel` (the admin API audits its own).
         """
-        record = await self.get(notification_id)
-        await self._update(record, CANCEL_UPDATE, CancelRequest(reason=reason), "cancel")
-        return await self.get(notification_id)
+        async with audited(self.db, actor, "notifications.cancel", notification_id) as entry:
+            record = await self.get(notification_id)
+            entry.tenant = record.tenant
+            await self._update(record, CANCEL_UPDATE, CancelRequest(reason=reason), "cancel")
+            record = await self.get(notification_id)
+            entry.details["status"] = record.status
+        return record
 
-    async def reschedule(self, notification_id: str, send_at: datetime | str) -> NotificationRecord:
-        """Move sendAt, before the first send attempt (a time in the past: now)."""
-        when = validate_payload(Reschedule, {"sendAt": send_at}).sendAt
-        now = utcnow()
-        due, _ = check_schedule(when, None, now=now, max_days=self.settings.max_schedule_days)
-        send_at_text = (due or now).isoformat()
-        record = await self.get(notification_id)
-        if record.expires_at is not None and (due or now) >= as_utc(record.expires_at):
-            raise NotificationValidationError(
-                [{"field": "sendAt", "message": f"must be before the notification's expiresAt ({record.expires_at})"}]
+    async def reschedule(
+        self, notification_id: str, send_at: datetime | str, *, actor: str | None = None
+    ) -> NotificationRecord:
+        """Move sendAt, before the first send attempt (a time in the past: now). With an `actor`
+        the attempt is audited as `notifications.reschedule`, like `cancel`."""
+        async with audited(self.db, actor, "notifications.reschedule", notification_id) as entry:
+            when = validate_payload(Reschedule, {"sendAt": send_at}).sendAt
+            now = utcnow()
+            due, _ = check_schedule(when, None, now=now, max_days=self.settings.max_schedule_days)
+            send_at_text = (due or now).isoformat()
+            entry.details["sendAt"] = send_at_text
+            record = await self.get(notification_id)
+            entry.tenant = record.tenant
+            if record.expires_at is not None and (due or now) >= as_utc(record.expires_at):
+                message = f"must be before the notification's expiresAt ({record.expires_at})"
+                raise NotificationValidationError([{"field": "sendAt", "message": message}])
+            await self._update(
+                record, RESCHEDULE_UPDATE, RescheduleRequest(sendAt=send_at_text), f"reschedule-{send_at_text}"
             )
-        await self._update(
-            record, RESCHEDULE_UPDATE, RescheduleRequest(sendAt=send_at_text), f"reschedule-{send_at_text}"
-        )
-        return await self.get(notification_id)
+            return await self.get(notification_id)
 
     async def _update(self, record: NotificationRecord, name: str, request: Any, update_id: str) -> None:
         """Run a workflow update and wait for its answer; a call repeated with the same ID (a

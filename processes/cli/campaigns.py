@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from notifications.audit import audit_outcome
 from notifications.campaign_recipients import Recipient, RecipientError, parse_csv, parse_ndjson
-from notifications.errors import NotificationConflictError, NotificationNotFoundError, NotificationValidationError
+from notifications.errors import NotificationConflictError, NotificationValidationError
 from notifications.sql.store import write_audit
 from processes.cli import cli_actor
 from processes.cli.core import _positive, _print, _priority, _with_client
@@ -28,11 +29,6 @@ SHOWN_REJECTED = 10  # rejected lines listed; the count covers them all
 REPORTED_CAP = 1000  # the library lists at most this many rejected recipients per call
 _EMAIL_ONLY = ("subject", "html", "text")
 _PUSH_ONLY = ("title", "message")
-_OUTCOMES = (
-    (NotificationNotFoundError, "not_found"),
-    (NotificationConflictError, "conflict"),
-    (NotificationValidationError, "invalid"),
-)
 
 Batches = AsyncIterator[list[Recipient | RecipientError]]
 
@@ -114,7 +110,7 @@ async def _audited(client: Any, action: str, campaign_id: str | None, tenant: st
     try:
         yield entry
     except BaseException as exc:
-        outcome = next((name for kind, name in _OUTCOMES if isinstance(exc, kind)), "error")
+        outcome = audit_outcome(exc)
         entry.details.setdefault("error", type(exc).__name__)
         raise
     finally:

@@ -10,6 +10,7 @@ from typing import Any
 
 from notifications.config import Settings, get_settings
 from notifications.types import Status
+from processes.cli import cli_actor
 from processes.logs import configure_from_settings
 
 
@@ -228,10 +229,10 @@ async def cmd_control(args: argparse.Namespace) -> None:
         if args.action == "pause":
             await client.pause(args.notification_id, reason=args.reason)
         elif args.action == "reschedule":
-            _print((await client.reschedule(args.notification_id, args.send_at)).to_json())
+            _print((await client.reschedule(args.notification_id, args.send_at, actor=cli_actor())).to_json())
             return
         elif args.action == "cancel":
-            _print((await client.cancel(args.notification_id)).to_json())
+            _print((await client.cancel(args.notification_id, actor=cli_actor())).to_json())
             return
         else:
             await client.resume(args.notification_id)
