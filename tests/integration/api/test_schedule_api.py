@@ -4,6 +4,7 @@ synchronous cancel, their errors and their audit entries; the same through the C
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,22 +63,47 @@ async def test_schedule_reschedule_and_cancel_over_http(system: System) -> None:
         r = await http.post(f"{N}/{nid}/reschedule", headers=ADMIN, json={"sendAt": at(60)})
         assert r.status_code == 409
 
+        push_at = at(3600)
+        r = await http.post(
+            "/api/notifications/push",
+            headers=auth(role="service", sub="svc"),
+            json={"userId": "u-sched", "title": "Later", "message": "m", "sendAt": push_at},
+        )
+        assert r.status_code == 202, r.text
+        assert r.json()["status"] == "scheduled" and r.json()["channel"] == "push"
+        assert datetime.fromisoformat(r.json()["sendAt"]) == datetime.fromisoformat(push_at)
+
         r = await enqueue(http, sendAt=at(60), expiresAt=at(30))
         assert r.status_code == 422 and "expiresAt" in r.text
         r = await enqueue(http, sendAt=(datetime.now(UTC) + timedelta(days=366)).isoformat())
         assert r.status_code == 422 and "sendAt" in r.text
 
     async with system.db.sessions() as session:
-        actions = [(a.action, a.outcome) for a in await session.scalars(select(AuditLog).order_by(AuditLog.id))]
+        rows = list(await session.scalars(select(AuditLog).order_by(AuditLog.id)))
+    actions = [(a.action, a.outcome) for a in rows]
     assert ("notifications.reschedule", "ok") in actions and ("notifications.cancel", "ok") in actions
+    # one row per call, the API's: the client it calls writes none of its own
+    assert actions.count(("notifications.reschedule", "ok")) == 1 and actions.count(("notifications.cancel", "ok")) == 1
+    assert {a.actor for a in rows if a.action in ("notifications.reschedule", "notifications.cancel")} == {"alice"}
 
 
 async def test_the_cli_schedules_and_reschedules(system: System) -> None:
     async with system.worker(outbox_providers(system)):  # an update is answered by the workflow's worker
-        await asyncio.to_thread(_cli_session, system)
+        nid = await asyncio.to_thread(_cli_session, system)
+    async with system.db.sessions() as session:
+        rows = list(await session.scalars(select(AuditLog).where(AuditLog.target == nid).order_by(AuditLog.id)))
+    # audited like preferences set from the CLI: by cli:<login>, with the notification's tenant
+    assert [(a.action, a.outcome) for a in rows] == [
+        ("notifications.reschedule", "ok"),
+        ("notifications.reschedule", "invalid"),
+        ("notifications.cancel", "ok"),
+    ]
+    assert {a.actor for a in rows} == {f"cli:{getpass.getuser()}"}
+    assert rows[0].tenant == "clinic-a" and rows[2].details == {"status": "cancelled"}
+    assert datetime.fromisoformat(rows[0].details["sendAt"]) > datetime.now(UTC) + timedelta(minutes=20)
 
 
-def _cli_session(system: System) -> None:
+def _cli_session(system: System) -> str:
     env = {"TEMPORAL_ADDRESS": system.settings.temporal_address, "DATABASE_URL": system.settings.database_url}
     sent = run_cli(
         "send",
@@ -92,6 +118,8 @@ def _cli_session(system: System) -> None:
         at(3600),
         "--expires-at",
         at(7200),
+        "--tenant",
+        "clinic-a",
         env=env,
     )
     assert sent.returncode == 0, sent.stderr
@@ -104,3 +132,4 @@ def _cli_session(system: System) -> None:
     assert bad.returncode != 0 and "sendAt" in bad.stderr
     cancelled = run_cli("cancel", record["notificationId"], env=env)
     assert cancelled.returncode == 0 and json.loads(cancelled.stdout)["status"] == "cancelled", cancelled.stderr
+    return str(record["notificationId"])
