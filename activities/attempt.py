@@ -236,6 +236,8 @@ class AttemptPipeline:
                     data={k: str(v) for k, v in (n.data or {}).items()},
                     type=n.type,
                     reached=memory.reached,
+                    tenant=n.tenant,
+                    critical=n.critical,
                 ),
                 idempotency_key=n.notificationId,
             )

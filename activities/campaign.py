@@ -194,4 +194,6 @@ def _push(row: Any) -> PushMessage:
         body=content.get("message") or "",
         data={k: str(v) for k, v in (content.get("data") or {}).items()},
         type=row.type,
+        tenant=row.tenant,
+        critical=bool(row.critical),
     )

@@ -15,14 +15,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from notifications.errors import NotificationValidationError
+from notifications.preferences import tenant_key
 from notifications.redact import mask_token
 from notifications.schemas import as_utc
 from notifications.sql import store
 from notifications.sql.engine import Database
-from notifications.sql.models import Device
+from notifications.sql.models import Device, Suppression
+from notifications.types import Channel
 
 PLATFORMS = ("android", "ios", "web")
 MAX_TOKEN = 512
@@ -99,10 +101,21 @@ async def remove_device(db: Database, token: str | None = None, *, device_id: in
 
 
 # -- used by the push provider ---------------------------------------------------------------------
-async def valid_tokens(db: Database, user_id: str) -> list[str]:
+async def valid_tokens(db: Database, user_id: str, *, tenant: str | None = None, critical: bool = False) -> list[str]:
+    """The user's valid devices, less those on the tenant's suppression list: the attempt start
+    checks only a push's explicit token. A critical push passes an `unsubscribe` entry, as there."""
+    suppressed = select(Suppression.id).where(
+        Suppression.tenant == tenant_key(tenant),
+        Suppression.channel == Channel.PUSH.value,
+        Suppression.address == Device.token,
+    )
+    if critical:
+        suppressed = suppressed.where(Suppression.reason != "unsubscribe")
     async with db.sessions() as session:
         rows = await session.scalars(
-            select(Device.token).where(Device.user_id == user_id, Device.valid.is_(True)).order_by(Device.id)
+            select(Device.token)
+            .where(Device.user_id == user_id, Device.valid.is_(True), ~exists(suppressed))
+            .order_by(Device.id)
         )
         return list(rows)
 

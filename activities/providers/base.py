@@ -39,6 +39,8 @@ class PushMessage:
     data: dict[str, str] = field(default_factory=dict)
     type: str | None = None
     reached: Mapping[str, str] = field(default_factory=dict)  # devices earlier attempts reached: key -> message ID
+    tenant: str | None = None  # whose suppression list the user's devices are checked against
+    critical: bool = False
 
 
 @dataclass(frozen=True)

@@ -211,9 +211,11 @@ class FcmProvider:
             return [message.token]
         if not message.user_id:
             raise DeliveryError(ErrorCode.VALIDATION_ERROR, "a push needs a userId or a device token")
-        tokens = await devices.valid_tokens(self._db, message.user_id)
+        tokens = await devices.valid_tokens(self._db, message.user_id, tenant=message.tenant, critical=message.critical)
         if not tokens:
-            raise DeliveryError(ErrorCode.NO_VALID_DEVICES, f"user {message.user_id} has no valid registered device")
+            raise DeliveryError(
+                ErrorCode.NO_VALID_DEVICES, f"user {message.user_id} has no valid, unsuppressed registered device"
+            )
         return tokens
 
     async def _conclude(

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from fakes.fcm import FakeFCM, Step, error
+from notifications import suppressions
 from notifications.config import Settings
 from notifications.devices import list_devices, register_device
+from notifications.types import Channel
 from tests.support.outcomes import gap_seconds, outcomes
 from tests.support.system import System, make_settings
 
@@ -64,6 +66,8 @@ async def test_user_push_reaches_every_valid_device_and_prunes_dead_one(system: 
     async with system.worker():
         first = await push(system, user=user, label="multi")
         result = (await outcomes(system, [first]))[first]
+        entry = suppressions.NewSuppression(channel=Channel.PUSH, address=alive2, reason="manual")
+        await suppressions.add(system.db, None, entry, "tests")
         second = await push(system, user=user, label="again")
         again = (await outcomes(system, [second]))[second]
 
@@ -80,9 +84,10 @@ async def test_user_push_reaches_every_valid_device_and_prunes_dead_one(system: 
     assert devices[dead].valid is False and devices[dead].invalid_reason == "UNREGISTERED"
     assert devices[alive1].valid and devices[alive2].valid and devices[alive1].last_used_at is not None
 
-    # the dead token is never used again
-    assert again.row.status == "sent"
+    # the dead token is never used again, nor one put on the suppression list since
+    assert again.row.status == "sent" and again.attempts[-1].details["sent"] == 1
     assert len(fake.requests_for(dead)) == 1 and len(fake.requests_for(alive1)) == 2
+    assert len(fake.requests_for(alive2)) == 1
     sent = fake.requests_for(alive1)[0].json()["message"]
     assert sent["notification"] == {"title": "Hello", "body": "Your results"}
     assert sent["data"] == {"screen": "results", "notificationId": first}
