@@ -1,4 +1,5 @@
-"""Operators use the real `temporal` CLI on a running notification: query `status`, signal pause/resume."""
+"""Operators use the real `temporal` CLI on a running notification: query `status`, signal pause/resume,
+update `reschedule`."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import json
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from activities.providers import Providers
+from notifications.schemas import as_utc
 from processes.devserver import temporal_binary
 from tests.support.scripted import ScriptedProvider, unavailable
 from tests.support.system import System, wait_until
@@ -35,7 +38,7 @@ async def test_query_and_signal_with_the_temporal_cli(slow_retry_system: System)
     system = slow_retry_system
     address = system.settings.temporal_address
     provider = ScriptedProvider()
-    nid = f"cli-{uuid.uuid4().hex[:8]}"
+    nid, scheduled = f"cli-{uuid.uuid4().hex[:8]}", f"cli-{uuid.uuid4().hex[:8]}"
     workflow_id = f"notification-{nid}"
     provider.fail(nid, unavailable())
 
@@ -50,6 +53,30 @@ async def test_query_and_signal_with_the_temporal_cli(slow_retry_system: System)
         await system.client.enqueue_email(
             {"notificationId": nid, "to": "a@example.com", "subject": "s", "html": "<p>x</p>"}, 6
         )
+        await system.client.enqueue_email(
+            {"notificationId": scheduled, "to": "b@example.com", "subject": "s", "html": "<p>x</p>", "sendAt": at(3600)}
+        )
+        # An hour ahead, moved to 2 s from now by the update as the README shows it.
+        send_at = at(2)
+        out = await temporal(
+            address,
+            "workflow",
+            "update",
+            "execute",
+            "--workflow-id",
+            f"notification-{scheduled}",
+            "--name",
+            "reschedule",
+            "--input",
+            json.dumps({"sendAt": send_at}),
+            "-o",
+            "json",
+        )
+        answer = json.loads(out)["result"]  # the update answers with the status query's record
+        assert answer["status"] == "scheduled" and answer["sendAt"] == send_at
+        row = await system.row(scheduled)  # in SQL before the update answered
+        assert row is not None and row.status == "scheduled" and row.send_at is not None
+        assert as_utc(row.send_at) == datetime.fromisoformat(send_at)
         await wait_until(lambda: _called(provider, nid))
         # In its retry backoff: pause from the CLI, with a reason.
         await temporal(
@@ -78,6 +105,7 @@ async def test_query_and_signal_with_the_temporal_cli(slow_retry_system: System)
         await temporal(address, "workflow", "signal", "--workflow-id", workflow_id, "--name", "resume")
         await system.wait_status(nid, "sent")
         final = await query()
+        await system.wait_status(scheduled, "sent")  # due at the new time, not in an hour
     assert final["status"] == "sent" and final["attempts"] == 2 and final["paused"] is False
     assert provider.delivered[nid] == 1
 
@@ -91,6 +119,10 @@ async def test_query_and_signal_with_the_temporal_cli(slow_retry_system: System)
         "json",
     )
     assert workflow_id in listed
+
+
+def at(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
 
 async def _called(provider: ScriptedProvider, nid: str) -> bool:
