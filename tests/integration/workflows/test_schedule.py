@@ -73,23 +73,30 @@ async def test_a_scheduled_send_survives_a_worker_restart(system: System, provid
 
 
 async def test_reschedule_earlier_and_later(system: System, provider: ScriptedProvider) -> None:
-    early, late = new_id(), new_id()
+    """Also a pause while scheduled: it holds the notification past its sendAt until resumed."""
+    early, late, held = new_id(), new_id(), new_id()
     async with system.worker(Providers(email=provider, push=provider)):
         await system.client.enqueue_email(email(early, sendAt=at(3600)))
         await system.client.enqueue_email(email(late, sendAt=at(4)))
+        await system.client.enqueue_email(email(held, sendAt=at(1.5)))
+        await system.client.pause(held, reason="hold")
         moved = await system.client.reschedule(early, at(1))
         assert moved.status == "scheduled" and moved.send_at is not None
         later = await system.client.reschedule(late, datetime.now(UTC) + timedelta(hours=2))
         assert later.send_at is not None and later.send_at > datetime.now(UTC) + timedelta(hours=1)
         await system.wait_status(early, "sent", timeout=15)
-        await asyncio.sleep(4)  # past the old time of `late`
-        assert provider.calls_for(late) == []
+        await asyncio.sleep(4)  # past the old time of `late`, and past the time of `held`
+        assert provider.calls_for(late) == [] and provider.calls_for(held) == []
+        row = await system.row(held)
+        assert row is not None and row.paused and row.status == "queued"  # due, held by the pause
+        await system.client.resume(held)
         live = await system.client.status(late)
         assert live["status"] == "scheduled" and live["sendAt"].startswith(later.send_at.isoformat()[:16])
         cancelled = await system.client.cancel(late)  # cancel while scheduled: answered at once
         assert cancelled.status == "cancelled"
+        await system.wait_status(held, "sent", timeout=15)
     assert (await system.row(late)).status == "cancelled"  # type: ignore[union-attr]
-    assert provider.calls_for(late) == [] and provider.delivered[early] == 1
+    assert provider.calls_for(late) == [] and provider.delivered[early] == 1 and provider.delivered[held] == 1
 
 
 async def test_reschedule_and_cancel_refused_once_too_late(slow_retry_system: System) -> None:
