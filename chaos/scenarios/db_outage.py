@@ -65,7 +65,10 @@ async def _outage(h: Harness, pg: PrivatePostgres, caller: Caller, opts: ChaosOp
         downtime_s=round(back_at - down_at, 2),
         enqueued_while_down=len(during),
         accepted_while_down=sum(1 for e in during if e.accepted),
-        sent_while_paused=delivered_between(h, ledger.entries, paused_at, resumed_at, "push"),
+        # pushes enqueued before the pause may have an attempt in flight, which a pause lets finish
+        sent_while_paused=delivered_between(
+            h, [e for e in ledger.entries if e.started >= paused_at], paused_at, resumed_at, "push"
+        ),
         paused_s=round(resumed_at - paused_at, 2),
         timeline=timeline(paused=paused_at, down=down_at, back=back_at, resumed=resumed_at),
         resume_attempts_refused=resume_errors,
