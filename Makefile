@@ -23,6 +23,7 @@ dev: $(STAMP)
 ## The whole suite against a real Temporal dev server, SQLite and PostgreSQL: three test processes
 ## (pytest-xdist), then the timing-sensitive fault tests alone (exit 5 = none selected by PYTEST_ARGS)
 test: $(STAMP)
+	@.ci/chromium
 	$(BIN)/python -m pytest -n 3 -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 

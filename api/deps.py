@@ -86,7 +86,7 @@ def authenticate(
 
 
 async def _forbidden(request: Request, ctx: AppContext, principal: Principal, why: str) -> HTTPException:
-    await _audit_write(ctx, principal, _action(request), _target(request), "forbidden", {"reason": why})
+    await audit_write(ctx, principal, _action(request), _target(request), "forbidden", {"reason": why})
     return HTTPException(status.HTTP_403_FORBIDDEN, detail=why)
 
 
@@ -133,7 +133,7 @@ async def rate_limit(
 ) -> None:
     wait = await ctx.limiter.hit(principal.subject, ctx.client.db)
     if wait is not None:
-        await _audit_write(ctx, principal, _action(request), _target(request), "rate_limited", {})
+        await audit_write(ctx, principal, _action(request), _target(request), "rate_limited", {})
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             detail=f"rate limit of {ctx.limiter.limit} operations per {ctx.limiter.window:g}s exceeded",
@@ -152,7 +152,7 @@ def _target(request: Request) -> str | None:
     return str(params["notification_id"]) if "notification_id" in params else None
 
 
-async def _audit_write(
+async def audit_write(
     ctx: AppContext, principal: Principal, action: str, target: str | None, outcome: str, details: dict[str, Any]
 ) -> None:
     try:
@@ -179,7 +179,8 @@ class Audit:
         self.principal = principal
 
     @asynccontextmanager
-    async def __call__(self, target: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def __call__(self, target: str | None = None, action: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """`action` names the operation when the route's own name does not (the dashboard's forms)."""
         details: dict[str, Any] = {}
         outcome = "ok"
         try:
@@ -192,8 +193,13 @@ class Audit:
             details.setdefault("error", type(exc).__name__)
             raise
         finally:
-            await _audit_write(
-                self.ctx, self.principal, _action(self.request), target or _target(self.request), outcome, details
+            await audit_write(
+                self.ctx,
+                self.principal,
+                action or _action(self.request),
+                target or _target(self.request),
+                outcome,
+                details,
             )
 
 

@@ -130,8 +130,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-# Routes whose bodies are forms, not JSON: RFC 8058's one-click POST.
-FORM_PATHS = ("/unsubscribe/",)
+# Routes whose bodies are forms, not JSON: RFC 8058's one-click POST and the dashboard's forms.
+FORM_PATHS = ("/unsubscribe/", "/dashboard/")
 # Uploads the route streams and bounds itself (a campaign's CSV / NDJSON recipients, any size).
 STREAMED = re.compile(r"^/api/admin/campaigns/[^/]+/recipients$")
 

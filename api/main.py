@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.dashboard import install_dashboard
 from api.deps import AppContext
 from api.docs import install_docs
 from api.errors import BodyGuard, install_error_handlers
@@ -113,6 +114,7 @@ def create_app(settings: Settings, *, client: NotificationClient | None = None) 
     )
     for module in (*routers, unsubscribe, webhooks_in):
         app.include_router(module.router)
+    install_dashboard(app)  # after the error handlers: it renders theirs as pages on its paths
 
     @app.get("/livez", tags=["health"], name="livez", include_in_schema=False)
     async def livez() -> dict[str, str]:

@@ -111,7 +111,9 @@ def mint_token(
     subject: str | None = None,
     tenant: str | None = None,
     keys: KeySet | None = None,
+    jti: str | None = None,
 ) -> str:
+    """A signed token; `jti` names it, for a link that may be used once (the dashboard's sign-in)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     keys = keys or key_set(settings)
@@ -126,6 +128,8 @@ def mint_token(
     }
     if tenant:
         claims["tenant"] = tenant
+    if jti:
+        claims["jti"] = jti
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:
@@ -157,6 +161,12 @@ def verify_token(settings: Settings, token: str, keys: KeySet) -> Principal:
     if tenant is not None and (not isinstance(tenant, str) or not tenant):
         raise InvalidTokenError("invalid token: tenant must be a non-empty string")
     return Principal(subject=subject[:128], role=role, tenant=tenant)
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The claims of a token `verify_token` has accepted (its expiry and ID), without checking again."""
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return claims
 
 
 def parse_ttl(value: str) -> float:

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
+    temporal_ui_url: str | None = Field(
+        None, description="the Temporal Web UI the dashboard links to; default http://<Temporal host>:TEMPORAL_UI_PORT"
+    )
     temporal_http_port: int = Field(7243, description="HTTP API port of the dev server `notifications dev` starts")
     temporal_metrics_port: int = Field(7253, description="metrics port of that dev server")
     temporal_dev_db: str = Field("", description="SQLite file of the dev server; default .data/temporal.db")

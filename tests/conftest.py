@@ -90,3 +90,19 @@ async def system(settings: Settings) -> AsyncIterator[System]:
     """Database migrated, client connected; start workers with `async with system.worker(): ...`."""
     async with make_system(settings) as s:
         yield s
+
+
+# -- a real browser -----------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Any]:
+    """Debian's Chromium through Playwright, one per test process."""
+    from playwright.async_api import async_playwright
+
+    from tests.support.browser import LAUNCH_ARGS, chromium_path
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_path(), args=LAUNCH_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()

@@ -60,8 +60,16 @@ async def test_make_dev_runs_the_system(tmp_path: Path) -> None:
                 if health.status_code == 200:
                     break
                 await asyncio.sleep(0.2)
-        assert health.status_code == 200, health.text
-        assert health.json()["status"] == "healthy"
+            assert health.status_code == 200, health.text
+            assert health.json()["status"] == "healthy"
+            # the dashboard's sign-in link: it sets the session cookie and leads to the Overview
+            link = log.read_text().split("Dashboard: ", 1)[1].split()[0]
+            assert link.startswith(f"http://127.0.0.1:{api_port}/dashboard/login?token=")
+            signed_in = await http.get(link)
+            assert signed_in.status_code == 303 and signed_in.headers["location"] == "/dashboard"
+            assert "notifications_dashboard=" in signed_in.headers["set-cookie"]
+            overview = await http.get("/dashboard")
+            assert overview.status_code == 200 and "Overview" in overview.text
 
         settings = Settings(temporal_address=address, data_dir=tmp_path / "data")
         client = await NotificationClient.connect(settings)

@@ -1,0 +1,94 @@
+"""Who gets into the dashboard and which forms it carries out: sessions, roles, tenants and CSRF, over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from api.dashboard.session import COOKIE, csrf_token, sign_in_link
+from notifications.sql.models import AuditLog
+from tests.support.api import api, api_settings, token
+from tests.support.system import System
+
+
+def _cookie(tok: str) -> dict[str, str]:
+    return {"Cookie": f"{COOKIE}={tok}"}
+
+
+async def _audit(system: System) -> list[AuditLog]:
+    async with system.db.sessions() as session:
+        return list(await session.scalars(select(AuditLog).order_by(AuditLog.id)))
+
+
+async def test_sessions_roles_and_forged_forms_are_refused(system: System) -> None:
+    async with api(system) as (_, http):
+        r = await http.get("/dashboard")
+        assert r.status_code == 303 and r.headers["location"] == "/dashboard/login?next=/dashboard"
+
+        expired = token(ttl=-60)
+        r = await http.get("/dashboard/notifications", headers=_cookie(expired))
+        assert r.status_code == 303 and r.headers["location"].endswith("&ended=1")
+        r = await http.post("/dashboard/login", data={"token": expired})
+        assert r.status_code == 401 and "token expired" in r.text
+        r = await http.post("/dashboard/login", data={"token": token(role="service")})
+        assert r.status_code == 401 and "admin role" in r.text
+        r = await http.post("/dashboard/login", data={"token": token(secret="another-secret-" + "x" * 40)})
+        assert r.status_code == 401 and "refused" in r.text
+
+        admin = token(ttl=600)
+        r = await http.post("/dashboard/login", data={"token": admin, "next": "https://evil.example/"})
+        assert r.status_code == 303 and r.headers["location"] == "/dashboard"  # only dashboard paths
+        cookie = r.headers["set-cookie"]
+        for part in ("HttpOnly", "SameSite=strict", "Path=/dashboard", f"{COOKIE}={admin}"):
+            assert part.lower() in cookie.lower(), cookie
+        max_age = int(cookie.lower().split("max-age=")[1].split(";")[0])
+        assert 590 <= max_age <= 600  # the session ends with the token
+
+        page = await http.get("/dashboard", headers=_cookie(admin))
+        assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+        assert csrf_token(admin) in page.text
+
+        # a form without its CSRF token (or with another session's) changes nothing
+        for fields in ({"confirm": "yes"}, {"confirm": "yes", "csrf": csrf_token(token(sub="mallory"))}):
+            r = await http.post("/dashboard/queues/email/pause", data=fields, headers=_cookie(admin))
+            assert r.status_code == 403 and "did not come from your dashboard" in r.text
+        assert not (await system.client.queue_states())["email"]["paused"]
+        # the first post asks; the confirmed one pauses, audited as the API's own action
+        r = await http.post("/dashboard/queues/email/pause", data={"csrf": csrf_token(admin)}, headers=_cookie(admin))
+        assert r.status_code == 200 and "Yes, pause" in r.text
+        assert not (await system.client.queue_states())["email"]["paused"]
+        fields = {"csrf": csrf_token(admin), "confirm": "yes", "reason": "maintenance"}
+        r = await http.post("/dashboard/queues/email/pause", data=fields, headers=_cookie(admin))
+        assert r.status_code == 303 and (await system.client.queue_states())["email"]["paused"]
+
+        # the sign-in link works once
+        link = sign_in_link(api_settings(system), "http://api.test").removeprefix("http://api.test")
+        assert (await http.get(link)).status_code == 303
+        again = await http.get(link)
+        assert again.status_code == 401 and "used already" in again.text
+
+    rows = [(a.action, a.outcome, a.details.get("via"), a.details.get("reason")) for a in await _audit(system)]
+    assert ("dashboard /dashboard/queues/email/pause", "forbidden", None, "csrf") in rows
+    assert ("queues.pause", "ok", "dashboard", "maintenance") in rows
+    assert sum(1 for r in rows if r[0] == "dashboard.login" and r[1] == "ok") == 2
+
+
+async def test_a_tenant_token_sees_its_tenant_only(system: System) -> None:
+    ours, theirs = f"acme-{uuid.uuid4().hex[:6]}", f"globex-{uuid.uuid4().hex[:6]}"
+    async with api(system) as (_, http):
+        for nid, tenant in ((ours, "acme"), (theirs, "globex")):
+            payload = {"notificationId": nid, "to": "x@example.com", "subject": "s", "html": "h", "tenant": tenant}
+            await system.client.enqueue_email(payload, 5)
+        acme = token(tenant="acme", ttl=600)
+        listing = await http.get("/dashboard/notifications", headers=_cookie(acme))
+        assert listing.status_code == 200 and ours in listing.text and theirs not in listing.text
+        assert "x***@e***.com" in listing.text and "x@example.com" not in listing.text  # masked on lists
+        assert (await http.get(f"/dashboard/notifications/{theirs}", headers=_cookie(acme))).status_code == 404
+        overview = await http.get("/dashboard", headers=_cookie(acme))
+        assert "Pause email" not in overview.text  # queue-wide switches are not a tenant's
+        fields = {"csrf": csrf_token(acme), "confirm": "yes"}
+        r = await http.post("/dashboard/queues/email/pause", data=fields, headers=_cookie(acme))
+        assert r.status_code == 403 and not (await system.client.queue_states())["email"]["paused"]
+        r = await http.get("/dashboard/notifications?since=yesterday", headers=_cookie(acme))
+        assert r.status_code == 422 and "since" in r.text  # a bad filter names its field, as a page
