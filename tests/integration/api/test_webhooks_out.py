@@ -4,6 +4,8 @@ on the receiving side, in version order, retries on the schedule, 410, rotation,
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +17,7 @@ from pydantic import SecretStr
 
 from activities.providers import Providers
 from fakes.webhook_receiver import WebhookReceiver
+from notifications.errors import DeliveryError, ErrorCode
 from processes.schedules import ensure_webhook_dispatcher
 from tests.support.api import ADMIN, api, auth
 from tests.support.processes import start_worker
@@ -82,6 +85,28 @@ async def test_signed_events_in_order_with_retries(own: System) -> None:
         await wait_until(lambda: _received(receiver, third, 2), timeout=30)
         assert receiver.refused == 0
 
+        # a push that fell back to an email: the email's last event is its record as GET returns
+        # it, the columns added after the webhook triggers (fallbackOf, campaignId) included
+        pushed = f"wh-{uuid.uuid4().hex[:10]}"
+        provider.fail(pushed, DeliveryError(ErrorCode.NO_VALID_DEVICES, "no valid device"))
+        fallback = {"email": {"to": "a@example.com", "subject": "s", "text": "t"}}
+        body = {"notificationId": pushed, "userId": "u-wh", "title": "t", "message": "m", "fallback": fallback}
+        r = await http.post("/api/notifications/push", headers=auth(role="service", sub="svc"), json=body)
+        assert r.status_code == 202, r.text
+        email = f"{pushed}-fallback-email"
+        await wait_until(lambda: _received(receiver, email, 2), timeout=30)
+        data = dict(receiver.of(email)[-1]["data"])
+        assert data.pop("version") == 2 and data["fallbackOf"] == pushed and "campaignId" in data
+        assert data == (await http.get(f"/api/admin/notifications/{email}", headers=ADMIN)).json()["notification"]
+        # a manual retry (once the failed run has ended) passes through `pending`, which is no event type
+        with contextlib.suppress(Exception):  # ended either way
+            await asyncio.wait_for(system.temporal.get_workflow_handle(f"notification-{pushed}").result(), 30)
+        r = await http.post(f"/api/admin/notifications/{pushed}/retry", headers=ADMIN)
+        assert r.status_code == 200, r.text
+        await wait_until(lambda: _last_is(receiver, pushed, "notification.sent"), timeout=30)
+        kinds = [b["type"].removeprefix("notification.") for b in receiver.of(pushed)]
+        assert kinds[:2] == ["queued", "failed"] and kinds[2:] in (["queued", "sent"], ["sent"]), kinds
+
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_failing_endpoint_follows_the_schedule_and_410_disables(own: System) -> None:
@@ -146,6 +171,11 @@ async def test_endpoint_validation_and_ssrf_refusal(system: System) -> None:
 
 async def _received(receiver: WebhookReceiver, nid: str, n: int) -> bool:
     return len(receiver.of(nid)) >= n
+
+
+async def _last_is(receiver: WebhookReceiver, nid: str, kind: str) -> bool:
+    bodies = receiver.of(nid)
+    return bool(bodies) and bodies[-1]["type"] == kind
 
 
 async def _count(receiver: WebhookReceiver, n: int) -> bool:
