@@ -13,14 +13,12 @@ import json
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from notifications.audit import audit_outcome
+from notifications.audit import AuditEntry, audited
 from notifications.campaign_recipients import Recipient, RecipientError, parse_csv, parse_ndjson
 from notifications.errors import NotificationConflictError, NotificationValidationError
-from notifications.sql.store import write_audit
 from processes.cli import cli_actor
 from processes.cli.core import _positive, _print, _priority, _with_client
 
@@ -95,37 +93,13 @@ def _file_args(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 # -- helpers ------------------------------------------------------------------------------------------
-@dataclass
-class _Audit:
-    target: str | None = None
-    tenant: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
 @asynccontextmanager
-async def _audited(client: Any, action: str, campaign_id: str | None, tenant: str | None) -> AsyncIterator[_Audit]:
+async def _audited(client: Any, action: str, campaign_id: str | None, tenant: str | None) -> AsyncIterator[AuditEntry]:
     """One audit row per change, whatever its outcome, as the admin API writes them."""
-    entry = _Audit(target=f"campaign:{campaign_id}" if campaign_id else None, tenant=tenant)
-    outcome = "ok"
-    try:
+    target = f"campaign:{campaign_id}" if campaign_id else None
+    async with audited(client.db, cli_actor(), action, target) as entry:
+        entry.tenant = tenant
         yield entry
-    except BaseException as exc:
-        outcome = audit_outcome(exc)
-        entry.details.setdefault("error", type(exc).__name__)
-        raise
-    finally:
-        try:
-            await write_audit(
-                client.db,
-                actor=cli_actor(),
-                tenant=entry.tenant,
-                action=action,
-                target=entry.target,
-                outcome=outcome,
-                details=entry.details,
-            )
-        except Exception as exc:  # the change's own result matters more; type only: the text may carry values
-            print(f"warning: could not write the audit row for {action}: {type(exc).__name__}", file=sys.stderr)
 
 
 def _json_object(text: str | None) -> dict[str, Any] | None:
