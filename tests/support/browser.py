@@ -58,8 +58,10 @@ class Watched:
 
 
 @asynccontextmanager
-async def watched_page(browser: Any, viewport: dict[str, int] = DESKTOP) -> AsyncIterator[Watched]:
-    context = await browser.new_context(viewport=viewport)
+async def watched_page(
+    browser: Any, viewport: dict[str, int] = DESKTOP, *, timezone_id: str | None = None
+) -> AsyncIterator[Watched]:
+    context = await browser.new_context(viewport=viewport, timezone_id=timezone_id)
     page = await context.new_page()
     watched = Watched(page)
 

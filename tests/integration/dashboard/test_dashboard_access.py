@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from sqlalchemy import select
@@ -92,3 +93,39 @@ async def test_a_tenant_token_sees_its_tenant_only(system: System) -> None:
         assert r.status_code == 403 and not (await system.client.queue_states())["email"]["paused"]
         r = await http.get("/dashboard/notifications?since=yesterday", headers=_cookie(acme))
         assert r.status_code == 422 and "since" in r.text  # a bad filter names its field, as a page
+
+
+async def test_suppressions_and_a_campaign_are_managed_from_the_dashboard(system: System) -> None:
+    admin = token(ttl=600)
+    form = {"csrf": csrf_token(admin)}
+    async with api(system) as (_, http):
+        r = await http.post(
+            "/dashboard/suppressions",
+            data={**form, "channel": "email", "address": "Spam.Trap@Example.com", "note": "reported"},
+            headers=_cookie(admin),
+        )
+        assert r.status_code == 303, r.text
+        listing = await http.get("/dashboard/suppressions", headers=_cookie(admin))
+        assert "s***@e***.com" in listing.text and "spam.trap@example.com" not in listing.text.lower()
+        removal = re.search(r'action="(/dashboard/suppressions/\d+/remove)"', listing.text)
+        assert removal is not None
+        assert (await http.post(removal.group(1), data=form, headers=_cookie(admin))).status_code == 303
+        assert "s***@e***.com" not in (await http.get("/dashboard/suppressions", headers=_cookie(admin))).text
+
+        draft = await system.client.create_campaign(
+            {"name": "Winter", "channel": "email", "subject": "Hi", "html": "<p>Hi</p>", "draft": True}
+        )
+        cid = draft["campaignId"]
+        page = await http.get(f"/dashboard/campaigns/{cid}", headers=_cookie(admin))
+        assert page.status_code == 200 and "Cancel campaign" in page.text
+        asked = await http.post(f"/dashboard/campaigns/{cid}/cancel", data=form, headers=_cookie(admin))
+        assert asked.status_code == 200 and "Yes, cancel it" in asked.text  # broad: asked first
+        assert (await system.client.campaign(cid))["status"] == "draft"
+        done = await http.post(
+            f"/dashboard/campaigns/{cid}/cancel", data={**form, "confirm": "yes"}, headers=_cookie(admin)
+        )
+        assert done.status_code == 303 and (await system.client.campaign(cid))["status"] == "cancelled"
+
+    rows = {(a.action, a.outcome, a.details.get("via")) for a in await _audit(system)}
+    assert {("suppressions.add", "ok", "dashboard"), ("suppressions.remove", "ok", "dashboard")} <= rows
+    assert ("campaigns.cancel", "ok", "dashboard") in rows

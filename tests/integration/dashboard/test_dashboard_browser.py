@@ -7,7 +7,9 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Page, expect
@@ -23,6 +25,7 @@ from tests.support.scripted import ScriptedProvider, invalid_recipient
 from tests.support.serving import serve
 from tests.support.system import System
 
+ZONE = "America/New_York"  # the browser's zone: times shown and typed in it
 PAGES = ("", "/notifications", "/dead-letters", "/campaigns", "/suppressions", "/webhooks", "/audit")
 
 
@@ -42,9 +45,10 @@ async def dashboard(system: System) -> AsyncIterator[Dashboard]:
         yield Dashboard(url, settings, provider)
 
 
-async def _enqueue(system: System, to: str) -> str:
+async def _enqueue(system: System, to: str, **extra: Any) -> str:
     nid = f"dash-{uuid.uuid4().hex[:8]}"
-    await system.client.enqueue_email({"notificationId": nid, "to": to, "subject": "Hi", "html": "<p>Hi</p>"}, 5)
+    payload = {"notificationId": nid, "to": to, "subject": "Hi", "html": "<p>Hi</p>", **extra}
+    await system.client.enqueue_email(payload, 5)
     return nid
 
 
@@ -72,7 +76,7 @@ async def test_an_operator_signs_in_pauses_a_queue_and_retries_a_dead_letter(
         "Failed to load resource: the server responded with a status of 401 (Unauthorized)"
     ]
 
-    async with watched_page(chromium, DESKTOP) as w:
+    async with watched_page(chromium, DESKTOP, timezone_id=ZONE) as w:
         page = w.page
         link = sign_in_link(dashboard.settings, dashboard.url)  # what `notifications dev` prints
         await page.goto(link)
@@ -115,8 +119,36 @@ async def test_an_operator_signs_in_pauses_a_queue_and_retries_a_dead_letter(
         await expect(page.get_by_role("heading", name=re.compile(failed))).to_contain_text("sent")
         await expect(page.locator("table").first).to_contain_text("INVALID_RECIPIENT")  # the first attempt's log
 
+        # retry all matching, asked first
+        second = await _enqueue(system, "bounce-again@example.com")
+        dashboard.provider.fail(second, invalid_recipient())
+        await system.wait_status(second, "failed")
+        await page.get_by_role("link", name="Dead letters").click()
+        await _confirm(page, "Retry all matching…", "Yes, retry them")
+        await expect(page.get_by_role("status")).to_contain_text("Retried 1 notification")
+        await system.wait_status(second, "sent")
+
+        # a scheduled notification: rescheduled in the browser's own time, then cancelled
+        later = datetime.now(UTC) + timedelta(hours=1)
+        scheduled = await _enqueue(system, "later@example.com", sendAt=later.isoformat())
+        await page.goto(f"{base}/notifications/{scheduled}")
+        await expect(page.locator("time").first).not_to_contain_text("UTC")  # shown in the browser's zone
+        await expect(page.locator("time").first).to_have_attribute("title", re.compile("UTC$"))
+        wanted = (later + timedelta(hours=1)).replace(second=0, microsecond=0)
+        await page.get_by_label("Send at (your time)").fill(
+            wanted.astimezone(ZoneInfo(ZONE)).strftime("%Y-%m-%dT%H:%M")
+        )
+        await page.get_by_role("button", name="Reschedule").click()
+        await expect(page.get_by_role("status")).to_have_text("Rescheduled.")
+        row = await system.row(scheduled)
+        assert row is not None and row.send_at is not None
+        assert row.send_at.replace(tzinfo=UTC) == wanted  # the local time read in the browser's zone
+        await page.get_by_role("button", name="Cancel").click()
+        await expect(page.get_by_role("status")).to_have_text("Cancelled.")
+        await expect(page.get_by_role("heading", name=re.compile(scheduled))).to_contain_text("cancelled")
+
         await page.goto(base)
-        await expect(page.locator("[data-sent]")).to_have_text("2")  # the chart's last hour
+        await expect(page.locator("[data-sent]")).to_have_text("3")  # the chart's last hour
         await expect(page.locator("#chart canvas")).to_be_visible()
         for path in PAGES:  # every page at desktop width, with nothing reaching outside
             await page.goto(f"{base}{path}")
