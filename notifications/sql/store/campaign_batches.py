@@ -23,6 +23,7 @@ from notifications.recipients import address_of
 from notifications.schemas import as_utc
 from notifications.sql.models import DeliveryAttempt, Notification, Preference, Suppression
 from notifications.sql.statements import QUEUE_PAUSED
+from notifications.sql.store.events import apply_pending_among
 from notifications.types import (
     RECIPIENT_SUPPRESSED_ERROR,
     USER_OPTED_OUT_ERROR,
@@ -211,7 +212,8 @@ class Outcome:
 
 
 def finish_batch(conn: Connection, outcomes: list[Outcome], run_id: str, started: datetime, now: datetime) -> None:
-    """Every outcome and its delivery-log row, in one transaction."""
+    """Every outcome and its delivery-log row, and the webhook events that came before a recorded
+    message ID applied, in one transaction."""
     by_status: dict[str, list[dict[str, Any]]] = defaultdict(list)
     log_rows = []
     for o in outcomes:
@@ -256,6 +258,7 @@ def finish_batch(conn: Connection, outcomes: list[Outcome], run_id: str, started
     if log_rows:
         module = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(module.insert(DeliveryAttempt).on_conflict_do_nothing(), log_rows)
+    apply_pending_among(conn, [o.message_id for o in outcomes if o.message_id])
 
 
 _LOG_OUTCOME = {Status.SENT.value: "sent", Status.FAILED.value: "permanent_error"}

@@ -1,15 +1,17 @@
 """Provider webhook events: stored once each, and applied to their notification when it is known.
 
 An event is matched to its notification by the provider's message ID. One that arrives before
-the send recorded that ID waits (`notification_id` NULL); the attempt end that records the ID
-applies it (`apply_pending`), as does the next event about the same message.
+the send recorded that ID waits (`notification_id` NULL); the attempt end or campaign batch that
+records the ID applies it (`apply_pending`, `apply_pending_among`), as does the next event about
+the same message.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from notifications.preferences import tenant_key
 from notifications.provider_events import RANK, ProviderEvent
@@ -61,6 +63,26 @@ def apply_pending(conn: Connection, message_id: str) -> int:
         _apply(conn, target, event)
         conn.execute(update(DeliveryEvent).where(DeliveryEvent.id == event.id).values(notification_id=target.id))
     return len(waiting)
+
+
+# The message IDs among a set that have events waiting; through ix_delivery_events_message.
+_WAITING_AMONG = (
+    select(DeliveryEvent.provider_message_id)
+    .where(
+        DeliveryEvent.provider_message_id.in_(bindparam("b_messages", expanding=True)),
+        DeliveryEvent.notification_id.is_(None),
+    )
+    .distinct()
+)
+
+
+def apply_pending_among(conn: Connection, message_ids: Collection[str]) -> int:
+    """`apply_pending` for each of `message_ids` with events waiting, found in one query: a
+    campaign batch records hundreds of IDs at once and almost never has any waiting."""
+    if not message_ids:
+        return 0
+    waiting = conn.scalars(_WAITING_AMONG, {"b_messages": list(message_ids)}).all()
+    return sum(apply_pending(conn, message_id) for message_id in waiting if message_id is not None)
 
 
 def _apply(conn: Connection, target: Any, event: Any) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from notifications.sql.models import AuditLog
+from tests.integration.campaigns.test_campaign_flow import campaign, completed, recipients
 from tests.support.api import ADMIN, api, auth
 from tests.support.system import System, outbox_providers
 
@@ -158,3 +159,24 @@ async def test_an_event_before_the_sends_own_record_waits_and_is_applied(system:
             row = await system.wait_status(nid, "delivered")
         assert row.delivered_at is not None
         assert [e["type"] for e in (await _detail(http, nid))["events"]] == ["email.delivered"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+async def test_events_before_a_campaign_batchs_own_record_wait_and_are_applied(system: System) -> None:
+    cid = f"early-{uuid.uuid4().hex[:8]}"  # the outbox's message ID of recipient n is outbox-{cid}-{n}
+    bounce = {"type": "Permanent", "subType": "General"}
+    async with api(system, resend_webhook_secret=SecretStr(SECRET)) as (_, http):
+        for body in (
+            event("email.delivered", f"outbox-{cid}-2"),
+            event("email.bounced", f"outbox-{cid}-4", bounce=bounce),
+        ):
+            r = await http.post(PATH, **signed(body))
+            assert r.status_code == 200, r.text  # stored, waiting: no notification holds that ID yet
+        async with system.worker(outbox_providers(system)):
+            created = await system.client.create_campaign(campaign(campaignId=cid, recipients=recipients(5)))
+            assert (await completed(system, created["campaignId"]))["sent"] == 5
+        delivered, bounced, plain = [await _detail(http, f"{cid}-{n}") for n in (2, 4, 3)]
+    assert delivered["notification"]["status"] == "delivered" and delivered["notification"]["deliveredAt"]
+    assert bounced["notification"]["status"] == "bounced" and bounced["notification"]["bouncedAt"]
+    assert [e["type"] for e in delivered["events"]] == ["email.delivered"]
+    assert plain["notification"]["status"] == "sent" and plain["events"] == []
