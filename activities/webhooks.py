@@ -24,7 +24,7 @@ from notifications.sql.engine import Database
 from notifications.sql.models import utcnow
 from notifications.sql.store import webhooks as store
 from notifications.types import DISPATCH_WEBHOOKS_ACTIVITY, DispatchRequest
-from notifications.webhooks_out import body, check_url, headers
+from notifications.webhooks_out import body, headers, resolve_url
 
 log = logging.getLogger("notifications.webhooks")
 _IDLE_MAX_S = 1.0
@@ -34,7 +34,7 @@ class WebhookActivities:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
         self.db = db
-        self._http: httpx.AsyncClient | None = None
+        self._http: dict[str, httpx.AsyncClient] = {}
 
     @activity.defn(name=DISPATCH_WEBHOOKS_ACTIVITY)
     async def dispatch_webhooks(self, request: DispatchRequest) -> int:
@@ -87,9 +87,9 @@ class WebhookActivities:
             # httpx bounds each phase (connect, each read) alone: an answer trickled in never ends
             # there, so the whole attempt, name resolution included, has one deadline.
             async with asyncio.timeout(self.settings.webhook_timeout_seconds):
-                await check_url(due.url, allow_private=self.settings.webhooks_may_reach_private)
-                response = await self._client().post(
-                    due.url, content=payload, headers=headers(due.event_id, now, payload, due.secrets)
+                addresses = await resolve_url(due.url, allow_private=self.settings.webhooks_may_reach_private)
+                response = await self._post(
+                    due.url, addresses, payload, headers(due.event_id, now, payload, due.secrets)
                 )
             code = response.status_code
         except NotificationValidationError as exc:
@@ -120,7 +120,35 @@ class WebhookActivities:
             values.update(status="pending", next_attempt_at=now + timedelta(seconds=delays[attempts]))
         return {"b_id": due.id, **values}
 
-    def _client(self) -> httpx.AsyncClient:  # one per dispatcher: connections to an endpoint are reused
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds, follow_redirects=False)
-        return self._http
+    async def _post(self, url: str, addresses: list[str], payload: bytes, signed: dict[str, str]) -> httpx.Response:
+        """POSTed to one of `addresses`, those `resolve_url` passed, never to a later DNS answer (which
+        could be private): the URL carries the address, while the Host header and the TLS server name
+        (SNI and certificate check) stay the endpoint's."""
+        target = httpx.URL(url)
+        host = target.raw_host.decode("ascii")
+        client = self._client(host)
+        extensions = {"sni_hostname": host} if target.scheme == "https" else {}
+        signed = {**signed, "host": target.netloc.decode("ascii")}
+        *others, last = addresses
+        for address in others:
+            try:
+                return await client.post(
+                    target.copy_with(host=address), content=payload, headers=signed, extensions=extensions
+                )
+            except httpx.ConnectError:  # nothing was sent: the next address, as a connection by name would
+                continue
+        return await client.post(target.copy_with(host=last), content=payload, headers=signed, extensions=extensions)
+
+    def _client(self, host: str) -> httpx.AsyncClient:
+        """One per endpoint host: httpx pools connections by address, and one opened (and its certificate
+        checked) for a host must never carry another host's request. Connections to a host are reused."""
+        client = self._http.get(host)
+        if client is None:
+            # An explicit transport keeps proxy variables out: a proxy would resolve the name again itself.
+            client = httpx.AsyncClient(
+                transport=httpx.AsyncHTTPTransport(),
+                timeout=self.settings.webhook_timeout_seconds,
+                follow_redirects=False,  # a redirect could point anywhere, a private address included
+            )
+            self._http[host] = client
+        return client

@@ -15,10 +15,11 @@ import base64
 import ipaddress
 import json
 import secrets
+import socket
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from standardwebhooks.webhooks import Webhook
 
@@ -83,25 +84,49 @@ def known_events(events: list[str]) -> list[str]:
 
 async def check_url(url: str, *, allow_private: bool) -> str:
     """An http(s) URL; unless `allow_private`, one whose host resolves to public addresses only
-    (no server-side request forgery through the dispatcher). 422 naming `url` otherwise. The name is
-    resolved by the event loop's resolver (in a thread), never blocking the loop."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise NotificationValidationError([{"field": "url", "message": "must be an http(s) URL with a host"}])
+    (no server-side request forgery through the dispatcher). 422 naming `url` otherwise."""
     if allow_private:
-        return url
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port)
-    except (OSError, UnicodeError):
-        raise NotificationValidationError([{"field": "url", "message": "its host does not resolve"}]) from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if not address.is_global or address.is_multicast:
-            raise NotificationValidationError(
-                [{"field": "url", "message": "resolves to a loopback, private or link-local address"}]
-            )
+        _http_url(url)
+    else:
+        await resolve_url(url, allow_private=False)
     return url
+
+
+async def resolve_url(url: str, *, allow_private: bool) -> list[str]:
+    """The addresses the host of an http(s) `url` resolves to, in the resolver's order, for the
+    dispatcher to connect to one of them and never to a later answer. Unless `allow_private`, any
+    loopback, private or link-local one refuses the lot (422 naming `url`): a client may connect to
+    any address of a name. Resolved by the event loop's resolver (in a thread), never blocking the loop."""
+    parts = _http_url(url)
+    host = parts.raw_host.decode("ascii")  # IDNA-encoded: the very name httpx would look up and present
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            raise NotificationValidationError([{"field": "url", "message": "its host does not resolve"}]) from None
+        addresses = list(dict.fromkeys(str(info[4][0]).split("%", 1)[0] for info in infos))
+    if not addresses:
+        raise NotificationValidationError([{"field": "url", "message": "its host does not resolve"}])
+    if not allow_private:
+        for address in map(ipaddress.ip_address, addresses):
+            if not address.is_global or address.is_multicast:
+                raise NotificationValidationError(
+                    [{"field": "url", "message": "resolves to a loopback, private or link-local address"}]
+                )
+    return addresses
+
+
+def _http_url(url: str) -> httpx.URL:
+    try:
+        parts = httpx.URL(url)
+    except httpx.InvalidURL:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.raw_host:
+        raise NotificationValidationError([{"field": "url", "message": "must be an http(s) URL with a host"}])
+    return parts
 
 
 def endpoint_json(row: Any, *, with_secret: bool = False) -> dict[str, Any]:
