@@ -81,6 +81,8 @@ def authenticate(
         principal = verify_token(ctx.settings, credentials.credentials, ctx.keys)
     except InvalidTokenError as exc:
         raise _unauthorized(str(exc)) from None
+    if principal.use is not None:  # a dashboard link or session: it never works as a bearer token
+        raise _unauthorized(f"this token is for the {principal.use} only")
     request.state.principal = principal
     return principal
 

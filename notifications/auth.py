@@ -44,6 +44,7 @@ class Principal:
     subject: str
     role: str
     tenant: str | None = None
+    use: str | None = None  # a token minted for one purpose only (the dashboard's link and session)
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,10 @@ def mint_token(
     tenant: str | None = None,
     keys: KeySet | None = None,
     jti: str | None = None,
+    use: str | None = None,
 ) -> str:
-    """A signed token; `jti` names it, for a link that may be used once (the dashboard's sign-in)."""
+    """A signed token; `jti` names it (a link used once, a session ended by signing out) and `use`
+    limits it to one purpose: the admin API refuses a token that has one."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     keys = keys or key_set(settings)
@@ -130,6 +133,8 @@ def mint_token(
         claims["tenant"] = tenant
     if jti:
         claims["jti"] = jti
+    if use:
+        claims["use"] = use
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:
@@ -153,14 +158,16 @@ def verify_token(settings: Settings, token: str, keys: KeySet) -> Principal:
         raise InvalidTokenError("token expired") from None
     except jwt.PyJWTError as exc:
         raise InvalidTokenError(f"invalid token: {type(exc).__name__}") from None
-    subject, role, tenant = claims.get("sub"), claims.get("role"), claims.get("tenant")
+    subject, role, tenant, use = claims.get("sub"), claims.get("role"), claims.get("tenant"), claims.get("use")
     if not isinstance(subject, str) or not subject:
         raise InvalidTokenError("invalid token: sub must be a non-empty string")
     if not isinstance(role, str):
         raise InvalidTokenError("invalid token: missing role claim")
     if tenant is not None and (not isinstance(tenant, str) or not tenant):
         raise InvalidTokenError("invalid token: tenant must be a non-empty string")
-    return Principal(subject=subject[:128], role=role, tenant=tenant)
+    if use is not None and not isinstance(use, str):
+        raise InvalidTokenError("invalid token: use must be a string")
+    return Principal(subject=subject[:128], role=role, tenant=tenant, use=use)
 
 
 def unverified_claims(token: str) -> dict[str, Any]:

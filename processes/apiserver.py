@@ -50,7 +50,7 @@ async def serve(
     if announce_token:
         token = mint_token(settings, role="admin", ttl_seconds=12 * 3600, subject="dev-admin")
         print(f"Admin token (12 h): {token}", flush=True)
-        from api.dashboard.session import sign_in_link
+        from api.dashboard.signin import sign_in_link
 
         print(f"Dashboard: {sign_in_link(settings, f'http://{shown}:{port}')}  (signs in once)", flush=True)
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")

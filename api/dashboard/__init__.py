@@ -13,9 +13,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from api.dashboard import campaigns, notifications, overview, pages, session
+from api.dashboard import campaigns, notifications, overview, pages, signin
 from api.dashboard.render import page
-from api.dashboard.session import PATH, Refused, SignInRequired, sign_in_redirect
+from api.dashboard.session import PATH, Refused, SignInRequired
+from api.dashboard.signin import sign_in_redirect
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 _HEADINGS = {404: "Not found", 409: "Not possible now", 422: "Check the form", 503: "Try again shortly"}
@@ -45,7 +46,10 @@ def _html_on_dashboard(handler: Handler) -> Handler:
 
 async def _refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refused)
-    return page(request, "error.html", exc.status_code, heading="Not allowed", message=exc.message)
+    heading = "Slow down" if exc.status_code == 429 else "Not allowed"
+    response = page(request, "error.html", exc.status_code, heading=heading, message=exc.message)
+    response.headers.update(exc.headers)
+    return response
 
 
 async def _sign_in(request: Request, exc: Exception) -> Response:
@@ -59,5 +63,5 @@ def install_dashboard(app: FastAPI) -> None:
         app.exception_handlers[kind] = _html_on_dashboard(handler)  # type: ignore[arg-type]
     app.add_exception_handler(SignInRequired, _sign_in)
     app.add_exception_handler(Refused, _refused)
-    for module in (session, overview, notifications, campaigns, pages):
+    for module in (signin, overview, notifications, campaigns, pages):
         app.include_router(module.router)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.dashboard.render import page
-from api.dashboard.session import PATH, FormSession, SessionDep, audit
+from api.dashboard.session import PATH, FormSession, SessionDep, audit, limited
 from api.deps import ContextDep
-from api.routers.notifications import owned, record_json
+from api.routers.notifications import owned, record_json, settled
 from notifications.errors import NotificationError, NotificationValidationError
 from notifications.schemas import ID_PATTERN, NotificationRecord
 from notifications.sql import queries
@@ -26,18 +27,26 @@ PAGE_SIZE = 50
 RETRY_ALL_LIMIT = 100
 
 
-def local_time(text: str, tz: int, field: str) -> datetime | None:
-    """A `datetime-local` value in the browser's zone (`tz`: its minutes east of UTC) as UTC."""
+def zone(name: str) -> ZoneInfo:
+    """The browser's IANA zone (the page's script sends it); UTC when it sent none."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ValueError, ZoneInfoNotFoundError):
+        raise NotificationValidationError([{"field": "tz", "message": "an IANA time zone name"}]) from None
+
+
+def local_time(text: str, tz: str, field: str) -> datetime | None:
+    """A `datetime-local` value in the browser's zone as UTC, DST-correct for that date."""
     if not text:
         return None
     try:
         local = datetime.fromisoformat(text)
-    except ValueError:
+        if local.tzinfo is None:
+            local = local.replace(tzinfo=zone(tz))
+        return local.astimezone(UTC)
+    except (ValueError, OverflowError):
         message = "use the date and time picker (YYYY-MM-DDTHH:MM)"
         raise NotificationValidationError([{"field": field, "message": message}]) from None
-    if local.tzinfo is None:
-        local = local.replace(tzinfo=timezone(timedelta(minutes=tz)))
-    return local.astimezone(UTC)
 
 
 class Filters:
@@ -53,7 +62,7 @@ class Filters:
         errorCode: Annotated[str, Query(max_length=64)] = "",
         since: Annotated[str, Query(max_length=32)] = "",
         until: Annotated[str, Query(max_length=32)] = "",
-        tz: Annotated[int, Query(ge=-1080, le=1080, description="minutes east of UTC")] = 0,
+        tz: Annotated[str, Query(max_length=64, description="the browser's IANA time zone")] = "",
         cursor: Annotated[str | None, Query(max_length=512)] = None,
     ) -> None:
         self.values = {
@@ -142,7 +151,7 @@ async def retry_matching(
     fields = {
         k: str(form.get(k) or "") for k in ("channel", "type", "userId", "campaignId", "errorCode", "since", "until")
     }
-    filters = Filters(**fields, tz=int(str(form.get("tz") or 0)))  # type: ignore[arg-type]
+    filters = Filters(**fields, tz=str(form.get("tz") or "")[:64])  # type: ignore[arg-type]
     filt = filters.query(session.principal.tenant, status=Status.FAILED.value)
     if confirm != "yes":
         rows, more = await queries.list_notifications(ctx.client.db, filt, limit=RETRY_ALL_LIMIT)
@@ -155,6 +164,7 @@ async def retry_matching(
             filters=filters.values,
             tz=filters.tz,
         )
+    await limited(ctx, session, "dead_letter.retry")
     async with audit(request, ctx, session)("dead-letter", action="dead_letter.retry") as details:
         rows, _ = await queries.list_notifications(ctx.client.db, filt, limit=RETRY_ALL_LIMIT)
         retried, errors = 0, 0
@@ -164,9 +174,8 @@ async def retry_matching(
                 retried += 1
             except NotificationError:  # retried meanwhile by someone else: counted, not fatal
                 errors += 1
-        details.update(
-            filter={k: v for k, v in fields.items() if v}, matched=len(rows), retried=retried, via="dashboard"
-        )
+        kept = {k: v for k, v in fields.items() if v}
+        details.update(filter=kept, matched=len(rows), retried=retried, errors=errors, via="dashboard")
     query = urlencode({"retried": retried, "errors": errors})
     return RedirectResponse(f"{PATH}/dead-letters?{query}", status_code=303)
 
@@ -232,17 +241,20 @@ async def notification_action(
     notification_id: NotificationId,
     action: str,
     sendAt: Annotated[str, Form(max_length=32)] = "",
-    tz: Annotated[int, Form(ge=-1080, le=1080)] = 0,
+    tz: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     if action not in _DONE:
         raise NotificationValidationError([{"field": "action", "message": "retry, cancel or reschedule"}])
+    await limited(ctx, session, f"notifications.{action}")
     async with audit(request, ctx, session)(notification_id, action=f"notifications.{action}") as details:
         details["via"] = "dashboard"
         await owned(ctx.client.db, notification_id, session.principal.tenant)
         if action == "retry":
             details["runId"] = (await ctx.client.retry(notification_id)).run_id
-        elif action == "cancel":
-            details["status"] = (await ctx.client.cancel(notification_id)).status
+        elif action == "cancel":  # as the API answers it: once the notification has settled
+            await ctx.client.cancel(notification_id)
+            record = await settled(ctx.client, notification_id, ctx.settings.api_check_timeout_seconds)
+            details["status"] = record.status
         else:
             when = local_time(sendAt, tz, "sendAt")
             if when is None:

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from api import health as health_check
 from api.dashboard.render import page
-from api.dashboard.session import PATH, FormSession, Refused, SessionDep, audit
+from api.dashboard.session import PATH, FormSession, SessionDep, audit, forbid, limited
 from api.deps import ContextDep
 from notifications.sql import queries
 from notifications.sql.activity import outcomes_per_minute
@@ -95,9 +95,11 @@ async def queue_control(
 ) -> Response:
     """Pausing or resuming a queue is broad: the first post asks, the confirmed one acts."""
     if not session.is_global:
-        raise Refused(403, "Queue-wide operations need a token without a tenant.")
+        why = "queue-wide operations need a token without a tenant"
+        raise await forbid(request, ctx, session, f"queues.{action}", f"queue:{queue}", why)
     if confirm != "yes":
         return page(request, "confirm_queue.html", title=f"{action.title()} {queue}", queue=queue, action=action)
+    await limited(ctx, session, f"queues.{action}")
     async with audit(request, ctx, session)(f"queue:{queue}", action=f"queues.{action}") as details:
         details.update(queue=queue, reason=reason or None, via="dashboard")
         if action == "pause":

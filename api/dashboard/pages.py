@@ -156,7 +156,7 @@ async def webhook(
     rows = await store.list_deliveries(ctx.client.db, endpoint_id, PAGE_SIZE + 1, cursor)
     items = [delivery_json(r) for r in rows[:PAGE_SIZE]]
     more = len(rows) > PAGE_SIZE
-    retried = int(done) if done and done.isdigit() else None
+    retried = int(done) if done and done.isascii() and done.isdecimal() and len(done) < 10 else None
     return page(
         request,
         "webhook.html",

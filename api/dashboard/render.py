@@ -7,6 +7,7 @@ allows nothing that is not from the API itself, and no inline script or style.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,18 @@ def masked(record: dict[str, Any]) -> str:
     return mask_recipient(channel, email, None if email else recipient, record.get("userId")) or "–"
 
 
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def mask_addresses(text: str) -> str:
+    """Email addresses inside free text (a provider's error message) masked, for list pages."""
+    return _ADDRESS.sub(lambda m: mask_email(m.group(0)), text)
+
+
 TEMPLATES.env.globals.update(htmx=HTMX, uplot_js=UPLOT_JS, uplot_css=UPLOT_CSS, static=STATIC)
-TEMPLATES.env.filters.update(when=when, masked=masked, mask_email=mask_email, mask_token=mask_token)
+TEMPLATES.env.filters.update(
+    when=when, masked=masked, mask_email=mask_email, mask_token=mask_token, mask_addresses=mask_addresses
+)
 
 
 def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

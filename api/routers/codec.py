@@ -25,6 +25,8 @@ CODEC_ROLES = ("admin", "codec")
 
 
 def _check_role(principal: Principal) -> None:
+    if principal.use is not None:  # a dashboard link or session works nowhere else
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=f"this token is for the {principal.use} only")
     if principal.role not in CODEC_ROLES:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="the codec needs the admin or codec role")
 

@@ -107,7 +107,7 @@ async def retry(
     return record.to_json()
 
 
-async def _settled(client: NotificationClient, notification_id: str, wait: float) -> NotificationRecord:
+async def settled(client: NotificationClient, notification_id: str, wait: float) -> NotificationRecord:
     deadline = time.monotonic() + wait
     while True:
         record = await client.get(notification_id)
@@ -130,7 +130,7 @@ async def cancel(
     async with audit() as details:
         await owned(client.db, notification_id, principal.tenant)
         await client.cancel(notification_id)
-        record = await _settled(client, notification_id, settings.api_check_timeout_seconds)
+        record = await settled(client, notification_id, settings.api_check_timeout_seconds)
         details["status"] = record.status
     return {"notification": record.to_json(), "cancelled": record.status == Status.CANCELLED.value}
 

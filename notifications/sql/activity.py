@@ -1,4 +1,4 @@
-"""Recent activity for the dashboard: outcomes per minute over the last hour, and sign-in link uses.
+"""Recent activity for the dashboard: outcomes per minute over the last hour.
 
 The per-minute counts group in SQL (one row per minute and outcome, never one per notification).
 `completed_at` has no index of its own, so the scan is bounded by `created_at`'s: a notification
@@ -14,7 +14,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from notifications.sql.engine import Database
-from notifications.sql.models import AuditLog, Notification
+from notifications.sql.models import Notification
 from notifications.types import Status
 
 CREATED_WITHIN = timedelta(days=1)
@@ -69,14 +69,3 @@ async def outcomes_per_minute(
         if at in index:
             (sent if kind == "sent" else failed)[index[at]] += int(count)
     return Minutes([int(at.timestamp()) for at in index], sent, failed)
-
-
-async def audited(db: Database, *, action: str, target: str, outcome: str = "ok") -> bool:
-    """Whether the audit trail holds this action on this target (a one-time sign-in link's use)."""
-    async with db.sessions() as session:
-        found = await session.scalar(
-            select(AuditLog.id)
-            .where(AuditLog.action == action, AuditLog.target == target, AuditLog.outcome == outcome)
-            .limit(1)
-        )
-    return found is not None

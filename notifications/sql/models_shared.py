@@ -53,3 +53,15 @@ class WorkerHeartbeat(Base):
     task_queues: Mapped[list[Any]] = mapped_column(JSON, default=list)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DashboardToken(Base):
+    """A dashboard sign-in link already used, or a session signed out: its token is refused."""
+
+    __tablename__ = "dashboard_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "link" or "session"
+    subject: Mapped[str] = mapped_column(String(128))
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -43,8 +43,9 @@
   }
 
   function stampZone(root) {
-    // datetime-local fields are the browser's time: the server needs the zone's offset to read them
-    root.querySelectorAll("input[data-tz]").forEach(function (el) { el.value = String(-new Date().getTimezoneOffset()); });
+    // datetime-local fields are the browser's time: the server reads them in the browser's zone
+    const name = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    root.querySelectorAll("input[data-tz]").forEach(function (el) { el.value = name; });
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -11,6 +11,7 @@ The rules that keep the mirror honest under retries, crashes and replays:
 from notifications.sql.store.admin import purge_finished, record_provider_state, write_audit
 from notifications.sql.store.attempts import EarlierAttempt, earlier_attempts
 from notifications.sql.store.control import claim_for_retry, end_retry_claim, set_paused, set_queue_paused
+from notifications.sql.store.dashboard_tokens import spend_token, token_spent
 from notifications.sql.store.devices import delete_device, mark_devices, upsert_device
 from notifications.sql.store.heartbeats import beat, forget, live_queues
 from notifications.sql.store.preferences import add_opt_out, get_preferences, put_preferences
@@ -58,6 +59,8 @@ __all__ = [
     "remove_suppression",
     "set_paused",
     "set_queue_paused",
+    "spend_token",
+    "token_spent",
     "upsert_device",
     "write_audit",
 ]

@@ -7,7 +7,8 @@ import uuid
 
 from sqlalchemy import select
 
-from api.dashboard.session import COOKIE, csrf_token, sign_in_link
+from api.dashboard.session import COOKIE, csrf_token
+from api.dashboard.signin import sign_in_link
 from notifications.sql.models import AuditLog
 from tests.support.api import api, api_settings, token
 from tests.support.system import System
@@ -41,14 +42,19 @@ async def test_sessions_roles_and_forged_forms_are_refused(system: System) -> No
         r = await http.post("/dashboard/login", data={"token": admin, "next": "https://evil.example/"})
         assert r.status_code == 303 and r.headers["location"] == "/dashboard"  # only dashboard paths
         cookie = r.headers["set-cookie"]
-        for part in ("HttpOnly", "SameSite=strict", "Path=/dashboard", f"{COOKIE}={admin}"):
+        for part in ("HttpOnly", "SameSite=strict", "Path=/dashboard", f"{COOKIE}="):
             assert part.lower() in cookie.lower(), cookie
         max_age = int(cookie.lower().split("max-age=")[1].split(";")[0])
-        assert 590 <= max_age <= 600  # the session ends with the token
+        assert 590 <= max_age <= 600  # the session ends with the token signed in with
+        session = cookie.split(f"{COOKIE}=", 1)[1].split(";", 1)[0]
+        assert session != admin  # a session of its own, not the pasted token
+        bearer = await http.get("/api/admin/audit", headers={"Authorization": f"Bearer {session}"})
+        assert bearer.status_code == 401 and "dashboard only" in bearer.text  # never an API token
 
-        page = await http.get("/dashboard", headers=_cookie(admin))
+        page = await http.get("/dashboard", headers=_cookie(session))
         assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
-        assert csrf_token(admin) in page.text
+        assert csrf_token(session) in page.text
+        admin = session
 
         # a form without its CSRF token (or with another session's) changes nothing
         for fields in ({"confirm": "yes"}, {"confirm": "yes", "csrf": csrf_token(token(sub="mallory"))}):
@@ -63,11 +69,24 @@ async def test_sessions_roles_and_forged_forms_are_refused(system: System) -> No
         r = await http.post("/dashboard/queues/email/pause", data=fields, headers=_cookie(admin))
         assert r.status_code == 303 and (await system.client.queue_states())["email"]["paused"]
 
-        # the sign-in link works once
+        # the sign-in link: opening it changes nothing, its button signs in once
         link = sign_in_link(api_settings(system), "http://api.test").removeprefix("http://api.test")
-        assert (await http.get(link)).status_code == 303
-        again = await http.get(link)
-        assert again.status_code == 401 and "used already" in again.text
+        opened = await http.get(link)
+        assert opened.status_code == 200 and "Sign in as dev-admin" in opened.text
+        assert (await http.get(link)).status_code == 200  # a link preview did not use it up
+        link_token = link.split("token=", 1)[1]
+        used = await http.post("/dashboard/login", data={"token": link_token})
+        assert used.status_code == 303 and used.headers["location"] == "/dashboard"
+        for again in (await http.get(link), await http.post("/dashboard/login", data={"token": link_token})):
+            assert again.status_code == 401 and "used already" in again.text
+        bearer = await http.get("/api/admin/audit", headers={"Authorization": f"Bearer {link_token}"})
+        assert bearer.status_code == 401
+
+        # signing out ends the session for good, even for a copy of its cookie
+        out = await http.post("/dashboard/logout", data={"csrf": csrf_token(admin)}, headers=_cookie(admin))
+        assert out.status_code == 303 and out.headers["location"] == "/dashboard/login"
+        after = await http.get("/dashboard", headers=_cookie(admin))
+        assert after.status_code == 303 and after.headers["location"].endswith("&ended=1")
 
     rows = [(a.action, a.outcome, a.details.get("via"), a.details.get("reason")) for a in await _audit(system)]
     assert ("dashboard /dashboard/queues/email/pause", "forbidden", None, "csrf") in rows
@@ -75,9 +94,9 @@ async def test_sessions_roles_and_forged_forms_are_refused(system: System) -> No
     assert sum(1 for r in rows if r[0] == "dashboard.login" and r[1] == "ok") == 2
 
 
-async def test_a_tenant_token_sees_its_tenant_only(system: System) -> None:
+async def test_a_tenant_token_sees_its_tenant_only_and_the_rate_limit_holds(system: System) -> None:
     ours, theirs = f"acme-{uuid.uuid4().hex[:6]}", f"globex-{uuid.uuid4().hex[:6]}"
-    async with api(system) as (_, http):
+    async with api(system, api_rate_limit=1) as (_, http):
         for nid, tenant in ((ours, "acme"), (theirs, "globex")):
             payload = {"notificationId": nid, "to": "x@example.com", "subject": "s", "html": "h", "tenant": tenant}
             await system.client.enqueue_email(payload, 5)
@@ -93,6 +112,14 @@ async def test_a_tenant_token_sees_its_tenant_only(system: System) -> None:
         assert r.status_code == 403 and not (await system.client.queue_states())["email"]["paused"]
         r = await http.get("/dashboard/notifications?since=yesterday", headers=_cookie(acme))
         assert r.status_code == 422 and "since" in r.text  # a bad filter names its field, as a page
+        # queue operations count against the API's limit for the same subject
+        fields = {"csrf": csrf_token(acme)}
+        first = await http.post(f"/dashboard/notifications/{ours}/retry", data=fields, headers=_cookie(acme))
+        assert first.status_code == 409  # not failed: a conflict, shown as a page
+        second = await http.post(f"/dashboard/notifications/{ours}/retry", data=fields, headers=_cookie(acme))
+        assert second.status_code == 429 and int(second.headers["retry-after"]) >= 1
+    rows = {(a.action, a.outcome, a.tenant) for a in await _audit(system)}
+    assert ("queues.pause", "forbidden", "acme") in rows and ("notifications.retry", "rate_limited", "acme") in rows
 
 
 async def test_suppressions_and_a_campaign_are_managed_from_the_dashboard(system: System) -> None:

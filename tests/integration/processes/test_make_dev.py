@@ -65,7 +65,8 @@ async def test_make_dev_runs_the_system(tmp_path: Path) -> None:
             # the dashboard's sign-in link: it sets the session cookie and leads to the Overview
             link = log.read_text().split("Dashboard: ", 1)[1].split()[0]
             assert link.startswith(f"http://127.0.0.1:{api_port}/dashboard/login?token=")
-            signed_in = await http.get(link)
+            assert "Sign in as dev-admin" in (await http.get(link)).text
+            signed_in = await http.post("/dashboard/login", data={"token": link.split("token=", 1)[1]})
             assert signed_in.status_code == 303 and signed_in.headers["location"] == "/dashboard"
             assert "notifications_dashboard=" in signed_in.headers["set-cookie"]
             overview = await http.get("/dashboard")
