@@ -38,7 +38,7 @@
         .catch(function () { /* the next refresh tries again; the numbers above stay */ });
     }
     load();
-    setInterval(load, 30000);
+    setInterval(function () { if (!document.hidden) load(); }, 30000);
     window.addEventListener("resize", function () { if (plot) plot.setSize({ width: Math.max(280, el.clientWidth), height: 240 }); });
   }
 
@@ -55,4 +55,6 @@
     if (chart) drawChart(chart);
   });
   document.addEventListener("htmx:afterSwap", function (event) { localiseTimes(event.target); });
+  // a tab nobody looks at polls nothing; the next refresh after it is shown again catches up
+  document.addEventListener("htmx:beforeRequest", function (event) { if (document.hidden) event.preventDefault(); });
 })();
