@@ -9,6 +9,7 @@ nothing. The helpers live in tests/support/; nothing imports from this module.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -19,6 +20,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from notifications.config import Settings
+from notifications.sql.engine import Database
+from notifications.sql.migrate import upgrade
 from tests.support.system import (
     PG_ADMIN_URL,
     System,
@@ -60,6 +63,16 @@ def postgresql_url() -> Any:
 def database_url(request: pytest.FixtureRequest) -> str:
     """SQLite by default; tests that must also run on PostgreSQL parametrize this fixture indirectly."""
     return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+async def db(database_url: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated database and nothing else: the SQL layer's own tests (no Temporal)."""
+    settings = Settings(database_url=database_url, data_dir=tmp_path)
+    await asyncio.to_thread(upgrade, settings)
+    database = Database.from_settings(settings)
+    yield database
+    await database.dispose()
 
 
 # -- the system under test ---------------------------------------------------------------------

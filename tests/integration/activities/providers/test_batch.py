@@ -6,7 +6,6 @@ the fake provider recorded (or the outbox table holds) is what a recipient would
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections import Counter
@@ -31,7 +30,6 @@ from notifications.config import Settings
 from notifications.devices import list_devices, mark_invalid, register_device
 from notifications.errors import DeliveryError, ErrorCode
 from notifications.sql.engine import Database
-from notifications.sql.migrate import upgrade
 from notifications.sql.models import OutboxMessage
 from tests.support.scripted import ScriptedProvider, invalid_recipient, unavailable
 from tests.support.system import free_port
@@ -60,15 +58,6 @@ def emails(count: int, label: str = "b") -> list[EmailMessage]:
 
 def pushes(tokens: list[str]) -> list[PushMessage]:
     return [PushMessage(uid("p"), None, t, "Hello", "Your results", {"screen": "results"}) for t in tokens]
-
-
-@pytest.fixture
-async def db(database_url: str, tmp_path: Path) -> AsyncIterator[Database]:
-    settings = Settings(database_url=database_url, data_dir=tmp_path)
-    await asyncio.to_thread(upgrade, settings)
-    database = Database.from_settings(settings)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture

@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
-from notifications.config import Settings
 from notifications.sql import store
 from notifications.sql.activity import outcomes_per_minute
 from notifications.sql.engine import Database
-from notifications.sql.migrate import upgrade
 from notifications.sql.models import Notification
 from notifications.sql.rows import row_values
 from notifications.types import NotificationInput, Status
 
 NOW = datetime(2026, 12, 6, 10, 30, 20, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(database_url: str, tmp_path: Path) -> AsyncIterator[Database]:
-    settings = Settings(database_url=database_url, data_dir=tmp_path)
-    await asyncio.to_thread(upgrade, settings)
-    database = Database.from_settings(settings)
-    yield database
-    await database.dispose()
 
 
 async def _ended(db: Database, nid: str, status: Status, completed: datetime, *, tenant: str | None = None) -> None:

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from notifications.config import Settings
 from notifications.sql import store
 from notifications.sql.engine import Database
-from notifications.sql.migrate import upgrade
 from notifications.sql.models import WorkerHeartbeat
 
 # Recent: a graceful exit purges the rows not seen for a day of real time.
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 EMAIL, PUSH = "notification-email", "notification-push"
-
-
-@pytest.fixture
-async def db(database_url: str, tmp_path: Path) -> AsyncIterator[Database]:
-    settings = Settings(database_url=database_url, data_dir=tmp_path)
-    await asyncio.to_thread(upgrade, settings)
-    database = Database.from_settings(settings)
-    yield database
-    await database.dispose()
 
 
 async def rows(db: Database) -> dict[str, WorkerHeartbeat]:
