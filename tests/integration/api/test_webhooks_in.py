@@ -61,6 +61,7 @@ async def _detail(http: Any, nid: str) -> dict[str, Any]:
     return detail
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 async def test_signatures_are_verified(system: System) -> None:
     async with api(system, resend_webhook_secret=SecretStr(SECRET)) as (_, http):
         ok = event("email.delivery_delayed", "re-unknown")

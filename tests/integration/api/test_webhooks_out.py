@@ -108,7 +108,7 @@ async def test_signed_events_in_order_with_retries(own: System) -> None:
         assert kinds[:2] == ["queued", "failed"] and kinds[2:] in (["queued", "sent"], ["sent"]), kinds
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 async def test_a_failing_endpoint_follows_the_schedule_and_410_disables(own: System) -> None:
     system = own
     async with WebhookReceiver() as failing, WebhookReceiver() as gone, api(system) as (_, http):
