@@ -7,6 +7,9 @@
 - `pending` (a campaign's recipient stored, a failed notification reset for a manual retry) is not
   one of the event types an endpoint can subscribe to, yet `["*"]` received it: both dialects now
   skip it.
+- SQLite's deliveries named their event by `last_insert_rowid()`, which inside the trigger is the
+  last row the trigger itself inserted: with two endpoints on one event, the second delivery named
+  the first delivery's ID as its event. They now name the notification's newest event.
 
 A change to the notifications table's columns still needs a new revision of these triggers.
 
@@ -134,8 +137,8 @@ BEGIN
            json_object({snapshot}), strftime('%Y-%m-%d %H:%M:%f', 'now')
     WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE {wanted});
     INSERT INTO webhook_deliveries (endpoint_id, event_id, status, attempts, next_attempt_at, created_at)
-    SELECT e.id, last_insert_rowid(), 'pending', 0, strftime('%Y-%m-%d %H:%M:%f', 'now'),
-           strftime('%Y-%m-%d %H:%M:%f', 'now')
+    SELECT e.id, (SELECT MAX(w.id) FROM webhook_events w WHERE w.notification_id = NEW.id), 'pending', 0,
+           strftime('%Y-%m-%d %H:%M:%f', 'now'), strftime('%Y-%m-%d %H:%M:%f', 'now')
     FROM webhook_endpoints e WHERE {wanted};
 END
 """)

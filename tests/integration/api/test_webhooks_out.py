@@ -54,9 +54,15 @@ async def test_signed_events_in_order_with_retries(own: System) -> None:
     system = own
     provider = ScriptedProvider()
     providers = Providers(email=provider, push=provider)
-    async with WebhookReceiver() as receiver, api(system) as (_, http), system.worker(providers):
+    async with (
+        WebhookReceiver() as receiver,
+        WebhookReceiver() as sent_only,
+        api(system) as (_, http),
+        system.worker(providers),
+    ):
         everything = await _endpoint(http, f"{receiver.url}/all", ["*"])
         receiver.secret = everything["secret"]
+        sent_only.secret = (await _endpoint(http, f"{sent_only.url}/sent", ["notification.sent"]))["secret"]
         assert "secret" not in (await http.get(f"{W}/{everything['id']}", headers=ADMIN)).json()
         receiver.answers = [500]  # the first delivery fails once, then goes again after 1 s
         nid = f"wh-{uuid.uuid4().hex[:10]}"
@@ -70,6 +76,10 @@ async def test_signed_events_in_order_with_retries(own: System) -> None:
         assert bodies[1]["data"]["errorCode"] == "PROVIDER_UNAVAILABLE" and bodies[1]["data"]["nextRetryAt"]
         assert bodies[-1]["data"]["status"] == "sent" and bodies[-1]["data"]["notificationId"] == nid
         assert receiver.refused == 0 and receiver.ids[0] == receiver.ids[1]  # a retry keeps its webhook-id
+        # an event two endpoints want reaches each of them, as itself
+        await wait_until(lambda: _received(sent_only, nid, 1), timeout=30)
+        theirs = sent_only.of(nid)
+        assert [b["type"] for b in theirs] == ["notification.sent"] and theirs[0]["data"] == bodies[-1]["data"]
         r = await http.get(f"{W}/{everything['id']}/deliveries", headers=ADMIN)
         first = [d for d in r.json()["items"] if d["event"] == "notification.queued" and d["notificationId"] == nid]
         assert first[0]["status"] == "succeeded" and first[0]["attempts"] == 2 and first[0]["lastStatusCode"] == 200
@@ -84,6 +94,11 @@ async def test_signed_events_in_order_with_retries(own: System) -> None:
         third = await _enqueue(http)
         await wait_until(lambda: _received(receiver, third, 2), timeout=30)
         assert receiver.refused == 0
+        for later in (second, third):  # each with its own event, however many endpoints an event had before
+            await wait_until(lambda: _received(sent_only, later, 1), timeout=30)  # noqa: B023
+            assert [(b["type"], b["data"]["notificationId"]) for b in sent_only.of(later)] == [
+                ("notification.sent", later)
+            ]
 
         # a push that fell back to an email: the email's last event is its record as GET returns
         # it, the columns added after the webhook triggers (fallbackOf, campaignId) included

@@ -78,8 +78,9 @@ async def test_reschedule_earlier_and_later(system: System, provider: ScriptedPr
     async with system.worker(Providers(email=provider, push=provider)):
         await system.client.enqueue_email(email(early, sendAt=at(3600)))
         await system.client.enqueue_email(email(late, sendAt=at(4)))
-        await system.client.enqueue_email(email(held, sendAt=at(1.5)))
-        await system.client.pause(held, reason="hold")
+        await system.client.enqueue_email(email(held, sendAt=at(3600)))
+        await system.client.pause(held, reason="hold")  # paused first, then made due: however slow the machine
+        await system.client.reschedule(held, at(1.5))
         moved = await system.client.reschedule(early, at(1))
         assert moved.status == "scheduled" and moved.send_at is not None
         later = await system.client.reschedule(late, datetime.now(UTC) + timedelta(hours=2))
