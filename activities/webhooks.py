@@ -130,14 +130,23 @@ class WebhookActivities:
         extensions = {"sni_hostname": host} if target.scheme == "https" else {}
         signed = {**signed, "host": target.netloc.decode("ascii")}
         *others, last = addresses
+        # an address that drops packets must not spend the whole deadline before the next is tried
+        first_tries = httpx.Timeout(self.settings.webhook_timeout_seconds, connect=self._connect_share(addresses))
         for address in others:
             try:
                 return await client.post(
-                    target.copy_with(host=address), content=payload, headers=signed, extensions=extensions
+                    target.copy_with(host=address),
+                    content=payload,
+                    headers=signed,
+                    extensions=extensions,
+                    timeout=first_tries,
                 )
-            except httpx.ConnectError:  # nothing was sent: the next address, as a connection by name would
+            except (httpx.ConnectError, httpx.ConnectTimeout):  # nothing was sent: the next address
                 continue
         return await client.post(target.copy_with(host=last), content=payload, headers=signed, extensions=extensions)
+
+    def _connect_share(self, addresses: list[str]) -> float:
+        return max(1.0, self.settings.webhook_timeout_seconds / len(addresses))
 
     def _client(self, host: str) -> httpx.AsyncClient:
         """One per endpoint host: httpx pools connections by address, and one opened (and its certificate

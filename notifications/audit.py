@@ -6,6 +6,7 @@ names an actor; the outcome names are the API's, so one trail reads the same who
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,15 +55,17 @@ async def audited(db: Database, actor: str | None, action: str, target: str | No
         entry.details.setdefault("error", type(exc).__name__)
         raise
     finally:
-        try:
-            await store.write_audit(
-                db,
-                actor=actor,
-                tenant=entry.tenant,
-                action=action,
-                target=entry.target,
-                outcome=outcome,
-                details=entry.details,
+        try:  # shielded: a caller cancelled now still leaves the row of what it did
+            await asyncio.shield(
+                store.write_audit(
+                    db,
+                    actor=actor,
+                    tenant=entry.tenant,
+                    action=action,
+                    target=entry.target,
+                    outcome=outcome,
+                    details=entry.details,
+                )
             )
         except Exception as exc:  # the change happened (or not) regardless: the caller must hear its result
             # type only: a database error's text carries the row's parameters
