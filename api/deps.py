@@ -66,6 +66,15 @@ def _unauthorized(description: str) -> HTTPException:
     )
 
 
+def api_principal(ctx: AppContext, token: str) -> Principal:
+    """A token the API accepts: verified, and not one minted for the dashboard alone (its link or
+    session), which works nowhere else."""
+    principal = verify_token(ctx.settings, token, ctx.keys)
+    if principal.use is not None:
+        raise InvalidTokenError(f"this token is for the {principal.use} only")
+    return principal
+
+
 def authenticate(
     request: Request,
     ctx: Annotated[AppContext, Depends(context)],
@@ -78,11 +87,9 @@ def authenticate(
             headers={"WWW-Authenticate": 'Bearer realm="notifications"'},
         )
     try:
-        principal = verify_token(ctx.settings, credentials.credentials, ctx.keys)
+        principal = api_principal(ctx, credentials.credentials)
     except InvalidTokenError as exc:
         raise _unauthorized(str(exc)) from None
-    if principal.use is not None:  # a dashboard link or session: it never works as a bearer token
-        raise _unauthorized(f"this token is for the {principal.use} only")
     request.state.principal = principal
     return principal
 
@@ -133,14 +140,25 @@ async def rate_limit(
     ctx: Annotated[AppContext, Depends(context)],
     principal: Annotated[Principal, Depends(authenticate)],
 ) -> None:
-    wait = await ctx.limiter.hit(principal.subject, ctx.client.db)
-    if wait is not None:
-        await audit_write(ctx, principal, _action(request), _target(request), "rate_limited", {})
+    retry = await over_limit(ctx, principal, _action(request), _target(request), {})
+    if retry is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             detail=f"rate limit of {ctx.limiter.limit} operations per {ctx.limiter.window:g}s exceeded",
-            headers={"Retry-After": RateLimiter.retry_after_header(wait)},
+            headers={"Retry-After": retry},
         )
+
+
+async def over_limit(
+    ctx: AppContext, principal: Principal, action: str, target: str | None, details: dict[str, Any]
+) -> str | None:
+    """One limited operation counted for its subject: None when allowed, else its Retry-After
+    value, with the refusal audited (the API's routes and the dashboard's forms alike)."""
+    wait = await ctx.limiter.hit(principal.subject, ctx.client.db)
+    if wait is None:
+        return None
+    await audit_write(ctx, principal, action, target, "rate_limited", details)
+    return RateLimiter.retry_after_header(wait)
 
 
 # -- audit ------------------------------------------------------------------------------------------

@@ -291,6 +291,12 @@ class Settings(BaseSettings):
         return self.webhook_allow_private if self.webhook_allow_private is not None else not self.is_production
 
     @property
+    def web_ui_base_url(self) -> str:
+        """The Temporal Web UI: TEMPORAL_UI_URL, else the dev server's on the Temporal host."""
+        host = self.temporal_address.rpartition(":")[0] or "localhost"
+        return (self.temporal_ui_url or f"http://{host}:{self.temporal_ui_port}").rstrip("/")
+
+    @property
     def public_base_url(self) -> str:
         return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 

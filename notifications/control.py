@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +28,12 @@ from notifications.audit import audited
 from notifications.config import Settings
 from notifications.errors import (
     NotificationConflictError,
+    NotificationError,
     NotificationUnavailableError,
     NotificationValidationError,
 )
 from notifications.schemas import NotificationRecord, Reschedule, as_utc, check_schedule, validate_payload
-from notifications.sql import store
+from notifications.sql import queries, store
 from notifications.sql.engine import Database, reachable
 from notifications.sql.models import utcnow
 from notifications.temporal import reachable as temporal_reachable
@@ -160,6 +162,23 @@ class ControlMixin:
         """
         with reachable(), temporal_reachable():
             return await self._retry(notification_id)
+
+    async def retry_failed(
+        self, filt: queries.NotificationFilter, limit: int
+    ) -> tuple[int, list[str], list[dict[str, str]]]:
+        """Retry the failed notifications matching `filt` (its status is forced to failed), at most
+        `limit`: how many matched, the IDs retried, and each one that could not be, with why (retried
+        meanwhile by someone else, say; the others still go)."""
+        rows, _ = await queries.list_notifications(self.db, replace(filt, status=Status.FAILED.value), limit=limit)
+        retried: list[str] = []
+        errors: list[dict[str, str]] = []
+        for row in rows:
+            try:
+                await self.retry(row.id)
+                retried.append(row.id)
+            except NotificationError as exc:
+                errors.append({"notificationId": row.id, "error": str(exc)})
+        return len(rows), retried, errors
 
     async def _retry(self, notification_id: str) -> NotificationRecord:
         inp = await store.claim_for_retry(self.db, notification_id, self._policy)

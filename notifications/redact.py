@@ -6,6 +6,10 @@ able to tell two recipients apart at a glance without reading the address.
 
 from __future__ import annotations
 
+import re
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+
 
 def mask_email(address: str | None) -> str:
     if not address:
@@ -16,6 +20,11 @@ def mask_email(address: str | None) -> str:
     host, dot, tld = domain.rpartition(".")
     masked_domain = f"{_mask_word(host)}{dot}{tld}" if dot else _mask_word(domain)
     return f"{_mask_word(local)}@{masked_domain}"
+
+
+def mask_emails_in(text: str) -> str:
+    """Every email address inside free text (a log line, a provider's error message) masked."""
+    return _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
 
 
 def mask_token(token: str | None) -> str:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from notifications.redact import mask_email
+from notifications.redact import mask_emails_in
 
 LIBRARY_LOGGERS = (
     "temporalio",
@@ -41,7 +41,6 @@ LIBRARY_LOGGERS = (
 )
 CONTEXT_FIELDS = ("notification_id", "workflow_id", "channel", "attempt", "queue", "actor", "request_id")
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*")
 _RESEND_KEY = re.compile(r"\bre_[A-Za-z0-9_]{6,}")
@@ -59,7 +58,7 @@ def redact(text: str) -> str:
     text = _RESEND_KEY.sub("re_[redacted]", text)
     text = _SECRET_ASSIGN.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
     text = _LONG_TOKEN.sub("[redacted-token]", text)
-    return _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
+    return mask_emails_in(text)
 
 
 class RedactingFilter(logging.Filter):

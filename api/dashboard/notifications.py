@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.dashboard.render import page
+from api.dashboard.render import page, page_url
 from api.dashboard.session import PATH, FormSession, SessionDep, audit, limited
 from api.deps import ContextDep
 from api.routers.notifications import owned, record_json, settled
-from notifications.errors import NotificationError, NotificationValidationError
+from notifications.errors import NotificationValidationError
 from notifications.schemas import ID_PATTERN, NotificationRecord
 from notifications.sql import queries
 from notifications.types import TERMINAL_STATUSES, Status, workflow_id_for
@@ -99,10 +99,7 @@ class Filters:
         )
 
     def next_url(self, path: str, cursor: str | None) -> str | None:
-        if cursor is None:
-            return None
-        kept = {k: v for k, v in self.values.items() if v}
-        return f"{path}?{urlencode({**kept, 'tz': self.tz, 'cursor': cursor})}"
+        return None if cursor is None else page_url(path, **self.values, tz=self.tz, cursor=cursor)
 
 
 FiltersDep = Annotated[Filters, Depends()]
@@ -166,17 +163,10 @@ async def retry_matching(
         )
     await limited(ctx, session, "dead_letter.retry")
     async with audit(request, ctx, session)("dead-letter", action="dead_letter.retry") as details:
-        rows, _ = await queries.list_notifications(ctx.client.db, filt, limit=RETRY_ALL_LIMIT)
-        retried, errors = 0, 0
-        for row in rows:
-            try:
-                await ctx.client.retry(row.id)
-                retried += 1
-            except NotificationError:  # retried meanwhile by someone else: counted, not fatal
-                errors += 1
+        matched, retried, errors = await ctx.client.retry_failed(filt, RETRY_ALL_LIMIT)
         kept = {k: v for k, v in fields.items() if v}
-        details.update(filter=kept, matched=len(rows), retried=retried, errors=errors, via="dashboard")
-    query = urlencode({"retried": retried, "errors": errors})
+        details.update(filter=kept, matched=matched, retried=len(retried), errors=len(errors), via="dashboard")
+    query = urlencode({"retried": len(retried), "errors": len(errors)})
     return RedirectResponse(f"{PATH}/dead-letters?{query}", status_code=303)
 
 
@@ -185,9 +175,8 @@ _DONE = {"retry": "Retried: a new run started.", "cancel": "Cancelled.", "resche
 
 def web_ui_url(ctx: ContextDep, notification_id: str) -> str:
     settings = ctx.settings
-    host = settings.temporal_address.rsplit(":", 1)[0] or "localhost"
-    base = settings.temporal_ui_url or f"http://{host}:{settings.temporal_ui_port}"
-    return f"{base.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id_for(notification_id)}"
+    workflow = workflow_id_for(notification_id)
+    return f"{settings.web_ui_base_url}/namespaces/{settings.temporal_namespace}/workflows/{workflow}"
 
 
 async def _live(ctx: ContextDep, notification_id: str) -> tuple[dict[str, Any] | None, str | None]:

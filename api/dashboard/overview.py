@@ -12,7 +12,7 @@ from api.dashboard.render import page
 from api.dashboard.session import PATH, FormSession, SessionDep, audit, forbid, limited
 from api.deps import ContextDep
 from notifications.sql import queries
-from notifications.sql.activity import outcomes_per_minute
+from notifications.sql.activity import Minutes, outcomes_per_minute
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
 QueueName = Literal["email", "push", "all"]
@@ -58,7 +58,15 @@ def _notice(done: str | None) -> str | None:
 async def overview(request: Request, ctx: ContextDep, session: SessionDep, done: str | None = None) -> HTMLResponse:
     minutes = await outcomes_per_minute(ctx.client.db, tenant=session.principal.tenant)
     queues = await _queues(ctx, session)
-    return page(request, "overview.html", title="Overview", minutes=minutes, notice=_notice(done), **queues)
+    return page(
+        request,
+        "overview.html",
+        title="Overview",
+        minutes=minutes,
+        series=_series(minutes),  # drawn at once; the page's script fetches only the refreshes
+        notice=_notice(done),
+        **queues,
+    )
 
 
 @router.get("/overview/queues", name="dashboard.overview_queues")
@@ -76,11 +84,16 @@ async def health_fragment(request: Request, ctx: ContextDep, session: SessionDep
 async def series(ctx: ContextDep, session: SessionDep) -> JSONResponse:
     """Sent and failed per minute over the last hour, for the chart (epoch seconds, UTC)."""
     minutes = await outcomes_per_minute(ctx.client.db, tenant=session.principal.tenant)
-    rate = minutes.success_rate
-    return JSONResponse(
-        {"minutes": minutes.minutes, "sent": minutes.sent, "failed": minutes.failed, "successRate": rate},
-        headers={"Cache-Control": "no-store"},
-    )
+    return JSONResponse(_series(minutes), headers={"Cache-Control": "no-store"})
+
+
+def _series(minutes: Minutes) -> dict[str, Any]:
+    return {
+        "minutes": minutes.minutes,
+        "sent": minutes.sent,
+        "failed": minutes.failed,
+        "successRate": minutes.success_rate,
+    }
 
 
 @router.post("/queues/{queue}/{action}", name="dashboard.queue_control")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.dashboard.render import page
+from api.dashboard.render import page, page_url
 from api.dashboard.session import PATH, FormSession, SessionDep, audit
 from api.deps import ContextDep
 from api.schemas import AuditEntry
@@ -36,11 +35,6 @@ def _one_of(field: str, value: str, allowed: tuple[str, ...]) -> str | None:
     if value and value not in allowed:
         raise NotificationValidationError([{"field": field, "message": f"one of {', '.join(allowed)}"}])
     return value or None
-
-
-def _url(path: str, **params: Any) -> str:
-    kept = {k: v for k, v in params.items() if v not in (None, "")}
-    return f"{path}?{urlencode(kept)}" if kept else path
 
 
 # -- suppressions -----------------------------------------------------------------------------------
@@ -80,7 +74,7 @@ async def suppression_list(
         filters=filters,
         channels=CHANNELS,
         reasons=suppressions.REASONS,
-        next_url=None if next_cursor is None else _url(f"{PATH}/suppressions", **filters, cursor=next_cursor),
+        next_url=None if next_cursor is None else page_url(f"{PATH}/suppressions", **filters, cursor=next_cursor),
         notice=_SUPPRESSION_DONE.get(done or ""),
     )
 
@@ -125,7 +119,7 @@ async def suppression_remove(
         details["via"] = "dashboard"
         record = await suppressions.remove(ctx.client.db, suppression_id, session.principal.tenant)
         details.update(channel=record.channel, address=masked(record.channel, record.address), reason=record.reason)
-    return RedirectResponse(_url(f"{PATH}/suppressions", **back, q=q, done="removed"), status_code=303)
+    return RedirectResponse(page_url(f"{PATH}/suppressions", **back, q=q, done="removed"), status_code=303)
 
 
 # -- webhooks ---------------------------------------------------------------------------------------
@@ -163,7 +157,7 @@ async def webhook(
         title=f"Webhook {endpoint_id}",
         e=endpoint,
         items=items,
-        next_url=_url(f"{PATH}/webhooks/{endpoint_id}", cursor=items[-1]["id"]) if more else None,
+        next_url=page_url(f"{PATH}/webhooks/{endpoint_id}", cursor=items[-1]["id"]) if more else None,
         retried=retried,
     )
 
@@ -215,5 +209,5 @@ async def audit_log(
         title="Audit log",
         items=items,
         filters={"actor": actor, "action": action},
-        next_url=_url(f"{PATH}/audit", actor=actor, action=action, before=entries[-1].id) if older else None,
+        next_url=page_url(f"{PATH}/audit", actor=actor, action=action, before=entries[-1].id) if older else None,
     )

@@ -7,16 +7,16 @@ allows nothing that is not from the API itself, and no inline script or style.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from notifications.redact import mask_email, mask_recipient, mask_token
+from notifications.redact import mask_email, mask_emails_in, mask_recipient, mask_token
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 STATIC = "/static"
@@ -48,6 +48,12 @@ def when(value: datetime | str | None) -> dict[str, str] | None:
     return {"iso": value.isoformat().replace("+00:00", "Z"), "utc": value.strftime("%Y-%m-%d %H:%M:%S UTC")}
 
 
+def page_url(path: str, **params: Any) -> str:
+    """A dashboard path with its query: the filters that are set, blank ones left out."""
+    kept = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"{path}?{urlencode(kept)}" if kept else path
+
+
 def masked(record: dict[str, Any]) -> str:
     """The recipient of a notification record (its JSON form) as list pages show it."""
     channel, recipient = record.get("channel", ""), record.get("recipient")
@@ -55,17 +61,9 @@ def masked(record: dict[str, Any]) -> str:
     return mask_recipient(channel, email, None if email else recipient, record.get("userId")) or "–"
 
 
-_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-
-
-def mask_addresses(text: str) -> str:
-    """Email addresses inside free text (a provider's error message) masked, for list pages."""
-    return _ADDRESS.sub(lambda m: mask_email(m.group(0)), text)
-
-
 TEMPLATES.env.globals.update(htmx=HTMX, uplot_js=UPLOT_JS, uplot_css=UPLOT_CSS, static=STATIC)
 TEMPLATES.env.filters.update(
-    when=when, masked=masked, mask_email=mask_email, mask_token=mask_token, mask_addresses=mask_addresses
+    when=when, masked=masked, mask_email=mask_email, mask_token=mask_token, mask_emails_in=mask_emails_in
 )
 
 

@@ -16,8 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from api.deps import AppContext, Audit, audit_write, context
-from api.ratelimit import RateLimiter
+from api.deps import AppContext, Audit, audit_write, context, over_limit
 from notifications.auth import InvalidTokenError, Principal, unverified_claims, verify_token
 from notifications.sql import store
 
@@ -123,13 +122,10 @@ async def forbid(request: Request, ctx: AppContext, session: Session, action: st
 
 async def limited(ctx: AppContext, session: Session, action: str) -> None:
     """The API's limit on queue operations, counted for the same subject (the dashboard is no way around it)."""
-    wait = await ctx.limiter.hit(session.principal.subject, ctx.client.db)
-    if wait is not None:
-        await audit_write(ctx, session.principal, action, None, "rate_limited", {"via": "dashboard"})
-        retry = RateLimiter.retry_after_header(wait)
-        message = (
-            f"Too many changes: the limit is {ctx.limiter.limit} per {ctx.limiter.window:g} s. Try again in {retry} s."
-        )
+    retry = await over_limit(ctx, session.principal, action, None, {"via": "dashboard"})
+    if retry is not None:
+        limit = f"{ctx.limiter.limit} per {ctx.limiter.window:g} s"
+        message = f"Too many changes: the limit is {limit}. Try again in {retry} s."
         raise Refused(429, message, {"Retry-After": retry})
 
 

@@ -34,6 +34,7 @@ from notifications.sql import store
 LOGIN_ACTION = "dashboard.login"
 SESSION_SECONDS = 12 * 3600  # at most; never past the token signed in with
 LINK_SECONDS = 12 * 3600
+USED = "That sign-in link was used already. Paste a token, or get one with `notifications token`."
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
 Context = Annotated[AppContext, Depends(context)]
@@ -94,8 +95,7 @@ async def _sign_in(request: Request, ctx: AppContext, token: str, next_path: str
         if not isinstance(jti, str) or not await store.spend_token(
             ctx.client.db, jti=jti, kind="link", subject=principal.subject, expires_at=expires
         ):
-            message = "That sign-in link was used already. Paste a token, or get one with `notifications token`."
-            return _login_page(request, next_path, message, 401)
+            return _login_page(request, next_path, USED, 401)
     session, max_age = _session_token(ctx, claims, token)
     await audit_write(ctx, principal, LOGIN_ACTION, target, "ok", {"via": "link" if target else "token"})
     response = RedirectResponse(_safe_next(next_path), status_code=303, headers=HEADERS)
@@ -119,8 +119,7 @@ async def login_page(
         except InvalidTokenError as exc:
             return _login_page(request, next_path, f"That sign-in link was refused: {exc}.", 401)
         if await store.token_spent(ctx.client.db, jti):
-            message = "That sign-in link was used already. Paste a token, or get one with `notifications token`."
-            return _login_page(request, next_path, message, 401)
+            return _login_page(request, next_path, USED, 401)
         return page(request, "login_link.html", token=token, next=next_path, subject=principal.subject)
     error = "Your session ended (it expired, was signed out or is no longer valid). Sign in again." if ended else None
     return _login_page(request, next_path, error, 200)

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Body, Depends, Query
 from api.deps import Admin, AuditDep, ClientDep, DbDep, rate_limit, require_admin
 from api.routers.notifications import Cursor, Limit, record_json
 from api.schemas import DeadLetterPage, DeadLetterRetry, DeadLetterRetryResult
-from notifications.errors import NotificationError
 from notifications.schemas import NAME_PATTERN
 from notifications.sql import queries
 from notifications.types import Status
@@ -76,19 +75,11 @@ async def retry_dead_letters(
         until=body.until,
     )
     async with audit("dead-letter") as details:
-        rows, _ = await queries.list_notifications(client.db, filt, limit=body.limit)
-        retried: list[str] = []
-        errors: list[dict[str, str]] = []
-        for row in rows:
-            try:
-                await client.retry(row.id)
-                retried.append(row.id)
-            except NotificationError as exc:  # e.g. retried meanwhile by someone else: report, go on
-                errors.append({"notificationId": row.id, "error": str(exc)})
+        matched, retried, errors = await client.retry_failed(filt, body.limit)
         details.update(
             filter=body.model_dump(mode="json", exclude_none=True),
-            matched=len(rows),
+            matched=matched,
             retried=len(retried),
             errors=len(errors),
         )
-    return {"matched": len(rows), "retried": retried, "errors": errors}
+    return {"matched": matched, "retried": retried, "errors": errors}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import uuid
 
@@ -54,6 +56,10 @@ async def test_sessions_roles_and_forged_forms_are_refused(system: System) -> No
         page = await http.get("/dashboard", headers=_cookie(session))
         assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
         assert csrf_token(session) in page.text
+        drawn = re.search(r"data-series='([^']*)'", page.text)  # the chart drawn from the page itself
+        assert drawn is not None and len(json.loads(html.unescape(drawn.group(1)))["minutes"]) == 60
+        series = await http.get("/dashboard/overview/series", headers=_cookie(session))  # then its refreshes
+        assert series.status_code == 200 and len(series.json()["minutes"]) == 60 and sum(series.json()["sent"]) == 0
         admin = session
 
         # a form without its CSRF token (or with another session's) changes nothing

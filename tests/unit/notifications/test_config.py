@@ -28,3 +28,9 @@ def test_settings_names(monkeypatch: pytest.MonkeyPatch) -> None:
         "http://x",
     )
     assert (s.circuit_failure_threshold, s.circuit_cooldown_seconds, str(s.templates_dir)) == (3, 12.0, "/srv/t")
+
+
+def test_the_web_ui_the_dashboard_links_to() -> None:
+    assert Settings(temporal_address="temporal:7233").web_ui_base_url == "http://temporal:8233"
+    assert Settings(temporal_address="127.0.0.1:7233", temporal_ui_port=9000).web_ui_base_url == "http://127.0.0.1:9000"
+    assert Settings(temporal_ui_url="https://ui.example.com/").web_ui_base_url == "https://ui.example.com"
