@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
 from notifications.config import Settings, to_sync_url
 from notifications.errors import NotificationUnavailableError
 from notifications.sql.pg import PgHotPath
+from notifications.sql.pg_pool import ConnectionPool
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -133,7 +134,7 @@ class Database:
             send_slots=settings.email_concurrency + settings.push_concurrency,
         )
 
-    async def hot_pool(self) -> asyncpg.Pool | None:
+    async def hot_pool(self) -> ConnectionPool | None:
         """PostgreSQL's pool for the per-send statements (`pg.py`); None on SQLite or in another loop."""
         return await self.pg.pool() if self.pg is not None else None
 

@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from notifications.sql import pg_statements
 from notifications.sql.models import DeliveryAttempt, Notification
+from notifications.sql.pg_pool import ConnectionPool
 
 _Key = tuple[Table, tuple[str, ...], tuple[str, ...]]
 NOTIFICATIONS = cast(Table, Notification.__table__)
@@ -45,50 +46,37 @@ def _arg(value: Any, column: str, json_columns: frozenset[str]) -> Any:
 
 
 class PgHotPath:
-    """An asyncpg pool for the per-send statements, opened on first use in the loop that uses it."""
+    """The connections for the per-send statements, opened on first use in the loop that uses it."""
 
     def __init__(self, connect_args: dict[str, Any], *, max_size: int) -> None:
         # What SQLAlchemy's asyncpg dialect makes of the URL (host, user, ssl=...), less its own keys.
         self._connect = {k: v for k, v in connect_args.items() if not k.startswith("prepared_statement_")}
         self._max_size = max_size
-        self._pool: asyncpg.Pool | None = None
+        self._pool: ConnectionPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._opening: asyncio.Lock | None = None
         self.batches = InsertBatches()
 
-    async def pool(self) -> asyncpg.Pool | None:
+    async def pool(self) -> ConnectionPool | None:
         """The pool; None in any loop but the first that asked (asyncpg connections belong to one
         loop), whose callers take the SQLAlchemy path."""
         loop = asyncio.get_running_loop()
         if self._loop is None:
-            self._loop, self._opening = loop, asyncio.Lock()
+            self._loop = loop
         if loop is not self._loop:
             return None
         if self._pool is None:
-            assert self._opening is not None
-            async with self._opening:
-                if self._pool is None:
-                    # A connection the server closed (restart, outage) is replaced at acquire:
-                    # asyncpg sees the socket close, so no ping before every use is needed.
-                    # No floor of open connections: asyncpg would keep reopening it, loudly,
-                    # through a database outage.
-                    self._pool = await asyncpg.create_pool(
-                        min_size=0, max_size=self._max_size, reset=_keep_session, **self._connect
-                    )
+            # A connection the server closed (restart, outage) is replaced at acquire: asyncpg
+            # sees the socket close, so no ping before every use is needed.
+            self._pool = ConnectionPool(self._connect, max_size=self._max_size)
         return self._pool
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
-                await asyncio.wait_for(pool.close(), 5)
+                await asyncio.wait_for(pool.close(), 10)
             except Exception:  # a connection stuck on a dead server
                 pool.terminate()
-
-
-async def _keep_session(_connection: asyncpg.Connection) -> None:
-    """Nothing to reset between uses: every statement here commits alone and sets no session
-    state, so asyncpg's default reset (a round trip of RESET ALL, UNLISTEN, ...) is skipped."""
 
 
 @functools.cache
@@ -106,7 +94,7 @@ def _with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     return {**missing, **values} if missing else values
 
 
-async def queue_paused(pool: asyncpg.Pool, channel: str) -> bool:
+async def queue_paused(pool: ConnectionPool, channel: str) -> bool:
     return bool(await _run(pool, "fetchval", "SELECT paused FROM queue_state WHERE queue = $1", (channel,)))
 
 
@@ -124,7 +112,7 @@ class PreferenceKeys:
 
 
 async def begin_attempt(
-    pool: asyncpg.Pool,
+    pool: ConnectionPool,
     notification_id: str,
     channel: str,
     run_id: str,
@@ -154,7 +142,7 @@ async def begin_attempt(
     return row
 
 
-async def finish_attempt(pool: asyncpg.Pool, attempt_row: dict[str, Any], values: dict[str, Any]) -> bool:
+async def finish_attempt(pool: ConnectionPool, attempt_row: dict[str, Any], values: dict[str, Any]) -> bool:
     """`store._finish_attempt` as one statement: the `b_*` keys are the WHERE values, the rest SET.
     True when webhook events wait for the provider message ID it recorded (`store.apply_pending`)."""
     attempt_columns = tuple(k for k in attempt_row if not k.startswith("b_"))
@@ -196,7 +184,7 @@ def _gone(exc: BaseException) -> bool:
     return isinstance(exc, _CONNECTION_ERRORS) and not isinstance(exc, _STATEMENT_ERRORS)
 
 
-async def _run(pool: asyncpg.Pool, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+async def _run(pool: ConnectionPool, method: str, sql: str, args: tuple[Any, ...]) -> Any:
     """One statement on a pooled connection; failures raised as SQLAlchemy's errors, so callers
     (and `engine.is_unavailable`) read them as they read the general path's.
 
@@ -220,15 +208,19 @@ async def _run(pool: asyncpg.Pool, method: str, sql: str, args: tuple[Any, ...])
         raise
 
 
-async def _once(pool: asyncpg.Pool, method: str, sql: str, args: tuple[Any, ...]) -> Any:
-    async with pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as connection:
-        try:
-            return await getattr(connection, method)(sql, *args)
-        except Exception as exc:
-            if _gone(exc):
-                with contextlib.suppress(asyncpg.InterfaceError):  # already given back, closed
-                    connection.terminate()  # the pool opens a new one in its place
-            raise
+async def _once(pool: ConnectionPool, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+    connection = await pool.acquire(_ACQUIRE_TIMEOUT_S)
+    try:
+        return await getattr(connection, method)(sql, *args)
+    except Exception as exc:
+        if _gone(exc):
+            with contextlib.suppress(asyncpg.InterfaceError):  # already closed
+                connection.terminate()  # the pool opens a new one in its place
+        raise
+    finally:
+        # A statement cancelled midway is still being cancelled on the server: asyncpg makes the
+        # connection's next user wait for that, as its own pool does.
+        pool.release(connection)
 
 
 class InsertBatches:
@@ -244,7 +236,7 @@ class InsertBatches:
         self._draining: set[asyncio.Task[None]] = set()
 
     async def insert_ignore(
-        self, pool: asyncpg.Pool, table: Table, values: dict[str, Any], conflict: tuple[str, ...]
+        self, pool: ConnectionPool, table: Table, values: dict[str, Any], conflict: tuple[str, ...]
     ) -> bool:
         """Whether the row was inserted (False: a row with its key was there, or came earlier in its batch)."""
         values = _with_defaults(table, values)
@@ -262,7 +254,7 @@ class InsertBatches:
             self._hand_over(pool, key)
         return str(status).endswith(" 1")
 
-    def _hand_over(self, pool: asyncpg.Pool, key: _Key) -> None:
+    def _hand_over(self, pool: ConnectionPool, key: _Key) -> None:
         if key not in self._waiting:
             self._busy.discard(key)
             return
@@ -277,7 +269,7 @@ class InsertBatches:
             for _, answer in self._waiting.pop(key, []):
                 answer.cancel()
 
-    async def _drain(self, pool: asyncpg.Pool, key: _Key) -> None:
+    async def _drain(self, pool: ConnectionPool, key: _Key) -> None:
         _, columns, conflict = key
         positions = [columns.index(c) for c in conflict]
         batch: list[tuple[tuple[Any, ...], asyncio.Future[bool]]] = []
@@ -303,7 +295,7 @@ class InsertBatches:
         finally:
             self._busy.discard(key)
 
-    async def _one_by_one(self, pool: asyncpg.Pool, key: _Key, batch: list[tuple[tuple[Any, ...], Any]]) -> None:
+    async def _one_by_one(self, pool: ConnectionPool, key: _Key, batch: list[tuple[tuple[Any, ...], Any]]) -> None:
         for row, answer in batch:
             try:
                 status = await _run(pool, "execute", pg_statements.insert_row_sql(*key), row)
