@@ -9,6 +9,7 @@ recurse: the bytes are the same, so recorded histories replay unchanged.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from temporalio.converter import (
@@ -19,10 +20,15 @@ from temporalio.converter import (
 )
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 class DataclassFieldsEncoder(AdvancedJSONEncoder):
     def default(self, o: Any) -> Any:
         if dataclasses.is_dataclass(o) and not isinstance(o, type):
-            return {f.name: getattr(o, f.name) for f in dataclasses.fields(o)}
+            return {name: getattr(o, name) for name in _field_names(type(o))}
         return super().default(o)
 
 
