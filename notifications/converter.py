@@ -31,12 +31,13 @@ from temporalio.converter import (
 _PLAIN = (str, int, bool)  # value_to_type returns a value of exactly one of these types unchanged
 
 
-@functools.cache
+# Bounded: a workflow module the sandbox re-imports for every run would bring new classes each time.
+@functools.lru_cache(maxsize=256)
 def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _fields(cls: type) -> tuple[tuple[str, Any, bool, frozenset[type] | None], ...]:
     """(name, type hint, init, plain types) of each field, resolved once. A value whose exact type is
     among a field's plain types is kept as it is, as `value_to_type` would keep it; any other value
