@@ -87,8 +87,31 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
+class _FormattedOnce(logging.Formatter):
+    """Both handlers share one formatter: the line is made once per record, not once per handler."""
+
     def format(self, record: logging.LogRecord) -> str:
+        made = record.__dict__.get("_line")
+        if made is not None and made[0] is self:
+            return str(made[1])
+        line = self.format_line(record)
+        record._line = (self, line)
+        return line
+
+    def format_line(self, record: logging.LogRecord) -> str:
+        raise NotImplementedError
+
+
+class SizeRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Rotates once the file has reached `maxBytes`, read from the open stream: the standard
+    handler formats every record once more and stats the file twice to decide before writing."""
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        return bool(self.maxBytes) and self.stream is not None and self.stream.tell() >= self.maxBytes
+
+
+class JsonFormatter(_FormattedOnce):
+    def format_line(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
@@ -104,12 +127,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-class ReadableFormatter(logging.Formatter):
+class ReadableFormatter(_FormattedOnce):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+    def format_line(self, record: logging.LogRecord) -> str:
+        line = logging.Formatter.format(self, record)
         context = " ".join(
             f"{name}={getattr(record, name)}" for name in CONTEXT_FIELDS if getattr(record, name, None) is not None
         )
@@ -132,7 +155,7 @@ def configure_logging(
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.handlers.RotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups))
+        handlers.append(SizeRotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups))
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
