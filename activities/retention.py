@@ -1,4 +1,5 @@
-"""Purging old records from the SQL mirror, in bounded batches so no transaction grows large."""
+"""Purging old records from the SQL mirror, in bounded batches so no transaction grows large; and
+applying provider events that lost the race with their send's record (`store.apply_stranded`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from notifications.types import PURGE_ACTIVITY, PurgeRequest, PurgeResult, Statu
 
 log = logging.getLogger("notifications.retention")
 BATCH = 500
+# A provider event still waiting this long after it came in, although its notification has recorded
+# the message ID, lost the race described in `store.events`: the normal path applies one at once.
+STRANDED_AFTER = timedelta(seconds=30)
 
 
 class RetentionActivities:
@@ -46,10 +50,12 @@ class RetentionActivities:
                 result.deliveryAttempts += attempts
                 result.outboxMessages += outbox
                 activity.heartbeat(result.notifications)
+        result.eventsApplied = await store.apply_stranded(self.db, now - STRANDED_AFTER)
         log.info(
-            "retention purge: %d notifications, %d delivery attempts, %d outbox messages",
+            "retention purge: %d notifications, %d delivery attempts, %d outbox messages; %d provider events applied",
             result.notifications,
             result.deliveryAttempts,
             result.outboxMessages,
+            result.eventsApplied,
         )
         return result

@@ -297,3 +297,4 @@ class PurgeResult:
     notifications: int = 0
     deliveryAttempts: int = 0
     outboxMessages: int = 0
+    eventsApplied: int = 0  # provider events found waiting although their notification was known

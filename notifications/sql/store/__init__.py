@@ -13,6 +13,7 @@ from notifications.sql.store.attempts import EarlierAttempt, earlier_attempts
 from notifications.sql.store.control import claim_for_retry, end_retry_claim, set_paused, set_queue_paused
 from notifications.sql.store.dashboard_tokens import spend_token, token_spent
 from notifications.sql.store.devices import delete_device, mark_devices, upsert_device
+from notifications.sql.store.events import apply_stranded
 from notifications.sql.store.heartbeats import beat, forget, live_queues
 from notifications.sql.store.preferences import add_opt_out, get_preferences, put_preferences
 from notifications.sql.store.ratelimits import count_rate_limit_hit
@@ -35,6 +36,7 @@ __all__ = [
     "SentBefore",
     "add_opt_out",
     "add_suppression",
+    "apply_stranded",
     "beat",
     "begin_attempt",
     "claim_for_retry",

@@ -3,12 +3,15 @@
 An event is matched to its notification by the provider's message ID. One that arrives before
 the send recorded that ID waits (`notification_id` NULL); the attempt end or campaign batch that
 records the ID applies it (`apply_pending`, `apply_pending_among`), as does the next event about
-the same message.
+the same message. On PostgreSQL an ingest and the send recording its message ID can commit at the
+same moment, each at READ COMMITTED without seeing the other's row: the event then waits with its
+notification known, and the retention run applies it (`apply_stranded`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -83,6 +86,28 @@ def apply_pending_among(conn: Connection, message_ids: Collection[str]) -> int:
         return 0
     waiting = conn.scalars(_WAITING_AMONG, {"b_messages": list(message_ids)}).all()
     return sum(apply_pending(conn, message_id) for message_id in waiting if message_id is not None)
+
+
+# Message IDs with events waiting although a notification has recorded the ID; through
+# ix_delivery_events_notification and ix_notifications_provider_message_id.
+_STRANDED = (
+    select(DeliveryEvent.provider_message_id)
+    .join(Notification, Notification.provider_message_id == DeliveryEvent.provider_message_id)
+    .where(DeliveryEvent.notification_id.is_(None), DeliveryEvent.received_at < bindparam("b_before"))
+    .distinct()
+    .limit(bindparam("b_limit"))
+)
+
+
+async def apply_stranded(db: Database, received_before: datetime, limit: int = 500) -> int:
+    """Apply the events received before `received_before` that still wait although their
+    notification has recorded the message ID; how many were applied. At most `limit` message IDs."""
+    return await db.run(_apply_stranded, received_before, limit)
+
+
+def _apply_stranded(conn: Connection, received_before: datetime, limit: int) -> int:
+    stranded = conn.scalars(_STRANDED, {"b_before": received_before, "b_limit": limit}).all()
+    return sum(apply_pending(conn, message_id) for message_id in stranded if message_id is not None)
 
 
 def _apply(conn: Connection, target: Any, event: Any) -> None:

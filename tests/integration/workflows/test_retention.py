@@ -7,10 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from temporalio.client import ScheduleOverlapPolicy
 
-from notifications.sql.models import DeliveryAttempt, Notification, OutboxMessage, utcnow
+from notifications.provider_events import ProviderEvent
+from notifications.sql.models import DeliveryAttempt, DeliveryEvent, Notification, OutboxMessage, utcnow
+from notifications.sql.store.events import ingest
 from notifications.types import RETENTION_SCHEDULE_ID
 from processes.schedules import ensure_retention_schedule
 from tests.support.system import System, system_on_own_server, wait_until
@@ -64,6 +66,13 @@ async def test_schedule_purges_expired_records(alone: System) -> None:
     await seed(system, "old-failed", "failed", 31)  # failed: kept 30 days
     await seed(system, "young-failed", "failed", 8)
     await seed(system, "old-cancelled", "cancelled", 40)
+    # A delivery event that lost the race with the send's record a minute ago: it waits, its
+    # notification known; the run applies it.
+    assert await ingest(system.db, ProviderEvent("resend", "evt-1", "email.delivered", "msg-new", utcnow(), {}))
+    async with system.db.transaction() as session:
+        await session.execute(update(DeliveryEvent).values(received_at=utcnow() - timedelta(minutes=1)))
+        known = update(Notification).where(Notification.id == "new-sent").values(provider_message_id="msg-new")
+        await session.execute(known)
     await ensure_retention_schedule(system.temporal, system.settings)
     await ensure_retention_schedule(system.temporal, system.settings)  # idempotent: updates in place
     schedule = system.temporal.get_schedule_handle(RETENTION_SCHEDULE_ID)
@@ -85,5 +94,7 @@ async def test_schedule_purges_expired_records(alone: System) -> None:
         kept = set(await session.scalars(select(Notification.id)))
         logs = set(await session.scalars(select(DeliveryAttempt.notification_id)))
         outbox = set(await session.scalars(select(OutboxMessage.notification_id)))
+        delivered = await session.scalar(select(Notification.status).where(Notification.id == "new-sent"))
     assert kept == {"new-sent", "young-failed"}
     assert logs == kept and outbox == kept
+    assert delivered == "delivered"
