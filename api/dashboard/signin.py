@@ -2,7 +2,9 @@
 
 Opening the link only shows a button: a GET changes nothing (link previews and mail scanners fetch
 links), and the POST spends the link's `jti` in one INSERT, so of two racing uses one wins. Either
-way the cookie holds a session token minted here, never the pasted or linked token itself.
+way the cookie holds a session token minted here, never the pasted or linked token itself. A
+sign-in posted from another site is refused (a login CSRF would sign the operator into the
+attacker's session).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -34,6 +36,7 @@ from notifications.sql import store
 LOGIN_ACTION = "dashboard.login"
 SESSION_SECONDS = 12 * 3600  # at most; never past the token signed in with
 LINK_SECONDS = 12 * 3600
+CROSS_SITE = "That sign-in came from another site and was refused. Sign in from this page."
 USED = "That sign-in link was used already. Paste a token, or get one with `notifications token`."
 
 router = APIRouter(prefix=PATH, include_in_schema=False)
@@ -80,7 +83,21 @@ def _session_token(ctx: AppContext, claims: dict[str, Any], source: str) -> tupl
     return token, ttl
 
 
+def _cross_site(request: Request) -> bool:
+    """What the browser says of the form's origin: `Sec-Fetch-Site`, else `Origin` against our Host.
+    A client that sends neither is no browser, and no CSRF victim."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    return origin == "null" or urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower()
+
+
 async def _sign_in(request: Request, ctx: AppContext, token: str, next_path: str) -> Response:
+    if _cross_site(request):
+        return _login_page(request, PATH, CROSS_SITE, 403)
     try:
         principal, claims = check_token(ctx, token)
         if principal.use not in (None, LINK_USE):

@@ -41,7 +41,21 @@ async def test_sessions_roles_and_forged_forms_are_refused(system: System) -> No
         assert r.status_code == 401 and "refused" in r.text
 
         admin = token(ttl=600)
-        r = await http.post("/dashboard/login", data={"token": admin, "next": "https://evil.example/"})
+        # A sign-in form posted from another site (login CSRF: the operator would end up in the
+        # attacker's session) is refused, as the browser describes it or by its Origin.
+        for foreign in (
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"},
+            {"Origin": "https://evil.example"},
+            {"Origin": "null"},
+        ):
+            r = await http.post("/dashboard/login", data={"token": admin}, headers=foreign)
+            assert r.status_code == 403 and "another site" in r.text and "set-cookie" not in r.headers, foreign
+        r = await http.post(
+            "/dashboard/login",
+            data={"token": admin, "next": "https://evil.example/"},
+            headers={"Origin": str(http.base_url).rstrip("/")},  # ours (the browser test sends same-origin)
+        )
         assert r.status_code == 303 and r.headers["location"] == "/dashboard"  # only dashboard paths
         cookie = r.headers["set-cookie"]
         for part in ("HttpOnly", "SameSite=strict", "Path=/dashboard", f"{COOKIE}="):
