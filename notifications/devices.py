@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 
 from notifications.errors import NotificationValidationError
 from notifications.preferences import tenant_key
@@ -103,7 +103,10 @@ async def remove_device(db: Database, token: str | None = None, *, device_id: in
 # -- used by the push provider ---------------------------------------------------------------------
 async def valid_tokens(db: Database, user_id: str, *, tenant: str | None = None, critical: bool = False) -> list[str]:
     """The user's valid devices, less those on the tenant's suppression list: the attempt start
-    checks only a push's explicit token. A critical push passes an `unsubscribe` entry, as there."""
+    checks only a push's explicit token. A critical push passes an `unsubscribe` entry, as there.
+
+    A device registered for a tenant is that tenant's only: two tenants' users may share an ID.
+    One registered without a tenant gets its user's pushes of any tenant."""
     suppressed = select(Suppression.id).where(
         Suppression.tenant == tenant_key(tenant),
         Suppression.channel == Channel.PUSH.value,
@@ -115,6 +118,7 @@ async def valid_tokens(db: Database, user_id: str, *, tenant: str | None = None,
         rows = await session.scalars(
             select(Device.token)
             .where(Device.user_id == user_id, Device.valid.is_(True), ~exists(suppressed))
+            .where(or_(Device.tenant.is_(None), Device.tenant == tenant_key(tenant)))
             .order_by(Device.id)
         )
         return list(rows)

@@ -61,3 +61,16 @@ async def test_cli_devices(system: System) -> None:
     assert await system.client.list_devices("u9") == []
     bad = run_cli("devices", "register", "--user", "u9", "--token", "a b", env=env)
     assert bad.returncode == 2 and "token" in bad.stderr
+
+
+async def test_a_tenants_devices_get_only_that_tenants_pushes(system: System) -> None:
+    """Two tenants' users may share an ID: a device registered for one tenant never gets the
+    other's push; one registered without a tenant gets its user's pushes of any tenant."""
+    user = f"shared-{uuid.uuid4().hex[:6]}"
+    acme, globex, anyone = (f"tok-{name}-{uuid.uuid4().hex}" for name in ("acme", "globex", "anyone"))
+    await system.client.register_device(user, acme, tenant="acme")
+    await system.client.register_device(user, globex, tenant="globex")
+    await system.client.register_device(user, anyone)
+    assert set(await valid_tokens(system.db, user, tenant="acme")) == {acme, anyone}
+    assert set(await valid_tokens(system.db, user, tenant="globex")) == {globex, anyone}
+    assert set(await valid_tokens(system.db, user)) == {anyone}  # the default tenant
