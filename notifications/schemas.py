@@ -199,8 +199,8 @@ class NotificationRecord(_CamelCase):
     def _utc(cls, data: Any) -> Any:
         """Naive datetimes read as UTC, in one pass: one is built for every enqueue, and a validator
         per field (as `_Record` has) costs more than the rest of its validation."""
-        if not isinstance(data, dict):
-            data = {name: getattr(data, name) for name in cls.model_fields if hasattr(data, name)}
+        if not isinstance(data, dict):  # built from a row's values only (`from_row`)
+            return data
         return {key: as_utc(value) for key, value in data.items()}
 
     notification_id: str

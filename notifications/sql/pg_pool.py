@@ -105,9 +105,7 @@ class ConnectionPool:
 
     async def close(self) -> None:
         """Close the idle connections; those in use are closed when they come back."""
-        self._closed = True
-        idle, self._idle = self._idle, []
-        self._open -= len(idle)
+        idle = self._close_idle()
         for waiter in self._waiting:
             if not waiter.done():
                 waiter.set_exception(asyncpg.InterfaceError("the connection pool is closed"))
@@ -115,8 +113,12 @@ class ConnectionPool:
         await asyncio.gather(*(connection.close(timeout=5) for connection in idle), return_exceptions=True)
 
     def terminate(self) -> None:
+        for connection in self._close_idle():
+            connection.terminate()
+
+    def _close_idle(self) -> list[asyncpg.Connection]:
+        """Closed to new callers; the idle connections, no longer counted, for the caller to end."""
         self._closed = True
         idle, self._idle = self._idle, []
         self._open -= len(idle)
-        for connection in idle:
-            connection.terminate()
+        return idle

@@ -4,7 +4,6 @@ same rows as the general path (`Database.run`), one connection pool, the row loc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,12 +24,9 @@ RUN = "run-1"
 
 
 @pytest.fixture
-async def db(postgresql_url: str, tmp_path: Path) -> AsyncIterator[Database]:
-    settings = Settings(database_url=postgresql_url, data_dir=tmp_path)
-    await asyncio.to_thread(upgrade, settings)
-    database = Database.from_settings(settings)
-    yield database
-    await database.dispose()
+def database_url(postgresql_url: str) -> str:
+    """PostgreSQL only (these are its own statements), for the suite's shared `db` fixture."""
+    return postgresql_url
 
 
 def _input(nid: str, channel: str = "email") -> NotificationInput:
