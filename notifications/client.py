@@ -24,13 +24,7 @@ from typing import Any
 
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import (
-    Priority,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
+from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -63,16 +57,13 @@ from notifications.sql.engine import Database, reachable
 from notifications.sql.models import DeliveryAttempt, DeliveryEvent, Notification, utcnow
 from notifications.sql.rows import as_row, row_values
 from notifications.templating import render_email, render_push
-from notifications.temporal import AMBIGUOUS, UNREACHABLE, connect, unreachable
+from notifications.temporal import AMBIGUOUS, UNREACHABLE, connect, start_attributes, unreachable
 from notifications.temporal import reachable as temporal_reachable
 from notifications.types import (
     CHANNEL_ATTRIBUTE,
-    PRIORITY_ATTRIBUTE,
-    SEND_AT_ATTRIBUTE,
     STATUS_ATTRIBUTE,
     STATUS_QUERY,
     TASK_QUEUES,
-    TYPE_ATTRIBUTE,
     WORKFLOW_NAME,
     Channel,
     NotificationInput,
@@ -235,7 +226,7 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
                 task_queue=TASK_QUEUES[Channel(inp.channel)],
                 id_reuse_policy=reuse,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                search_attributes=_attributes(inp),
+                search_attributes=start_attributes(inp),
                 # Fairness by tenant: one tenant's burst cannot starve another's at the same priority.
                 priority=Priority(priority_key=temporal_priority_key(inp.priority), fairness_key=inp.tenant),
                 static_summary=f"{inp.channel} · {inp.type or 'no type'} · to {recipient}",
@@ -320,18 +311,6 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
             ):
                 raise
         return (await self.get(notification_id)).to_json()
-
-
-def _attributes(inp: NotificationInput) -> TypedSearchAttributes:
-    pairs: list[SearchAttributePair[Any]] = [
-        SearchAttributePair(STATUS_ATTRIBUTE, (Status.SCHEDULED if inp.sendAt else Status.QUEUED).value),
-        SearchAttributePair(CHANNEL_ATTRIBUTE, inp.channel),
-        SearchAttributePair(TYPE_ATTRIBUTE, inp.type or "none"),
-        SearchAttributePair(PRIORITY_ATTRIBUTE, inp.priority),
-    ]
-    if inp.sendAt:  # the Web UI lists what is due when: NotificationSendAt
-        pairs.append(SearchAttributePair(SEND_AT_ATTRIBUTE, datetime.fromisoformat(inp.sendAt)))
-    return TypedSearchAttributes(pairs)
 
 
 # -- module-level API, as in the seed's integration examples ------------------------------------

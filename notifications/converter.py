@@ -5,6 +5,10 @@ deep-copies every field on the way (a quarter of a millisecond per notification 
 client and again in the worker; docs/decisions/0022). This encoder hands `json` the fields as they
 are and lets it recurse: the bytes are the same, so recorded histories replay unchanged.
 
+Both ways the SDK tries each of its converters in turn for every value and makes a JSON encoder per
+value; a string or a dataclass (the summary and details of every start, every workflow and activity
+input) goes straight to the JSON converter's bytes here, with one encoder kept.
+
 Decoding: the SDK resolves a dataclass's type hints (`typing.get_type_hints`, which evaluates
 every annotation) each time it decodes one, and tries each member of `str | None` in turn, by
 raising and catching. `DataclassTypeConverter` builds the same objects with the hints resolved once
@@ -15,10 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import types
 import typing
+from collections.abc import Sequence
 from typing import Any
 
+from temporalio.api.common.v1 import Payload
+from temporalio.common import RawValue
 from temporalio.converter import (
     AdvancedJSONEncoder,
     CompositePayloadConverter,
@@ -95,13 +103,34 @@ class PayloadConverter(CompositePayloadConverter):
     """The default converters, the JSON one with `DataclassFieldsEncoder` and `DataclassTypeConverter`."""
 
     def __init__(self) -> None:
+        json_plain = JSONPlainPayloadConverter(
+            encoder=DataclassFieldsEncoder, custom_type_converters=[DataclassTypeConverter()]
+        )
         super().__init__(
             *(
-                JSONPlainPayloadConverter(
-                    encoder=DataclassFieldsEncoder, custom_type_converters=[DataclassTypeConverter()]
-                )
-                if isinstance(c, JSONPlainPayloadConverter)
-                else c
+                json_plain if isinstance(c, JSONPlainPayloadConverter) else c
                 for c in DefaultPayloadConverter.default_encoding_payload_converters
             )
         )
+        self._json_encoding = json_plain.encoding.encode()
+        # The arguments `JSONPlainPayloadConverter.to_payload` gives `json.dumps`: the same bytes.
+        self._encoder = DataclassFieldsEncoder(separators=(",", ":"), sort_keys=True)
+
+    def to_payloads(self, values: Sequence[Any]) -> list[Payload]:
+        """A string or a dataclass instance as the JSON converter writes it (no converter before it
+        takes one); any other value through the converters in turn."""
+        payloads = []
+        for value in values:
+            if type(value) is str:
+                data = json.encoder.encode_basestring_ascii(value)
+            elif (
+                hasattr(type(value), "__dataclass_fields__")
+                and not isinstance(value, RawValue)  # a dataclass the SDK passes through as it is
+                and not hasattr(value, "parse_obj")  # the SDK's warning about pydantic v1
+            ):
+                data = self._encoder.encode(value)
+            else:
+                payloads.extend(super().to_payloads([value]))
+                continue
+            payloads.append(Payload(metadata={"encoding": self._json_encoding}, data=data.encode()))
+        return payloads

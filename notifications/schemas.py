@@ -201,7 +201,12 @@ class NotificationRecord(_CamelCase):
         per field (as `_Record` has) costs more than the rest of its validation."""
         if not isinstance(data, dict):  # built from a row's values only (`from_row`)
             return data
-        return {key: as_utc(value) for key, value in data.items()}
+        naive = {
+            key: value.replace(tzinfo=UTC)
+            for key in _RECORD_TIMES
+            if isinstance(value := data.get(key), datetime) and value.tzinfo is None
+        }
+        return {**data, **naive} if naive else data
 
     notification_id: str
     workflow_id: str
@@ -247,6 +252,11 @@ class NotificationRecord(_CamelCase):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
+
+
+_RECORD_TIMES = tuple(
+    name for name, field in NotificationRecord.model_fields.items() if field.annotation in (datetime, datetime | None)
+)
 
 
 class DeliveryEventRecord(_Record):

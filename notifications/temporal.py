@@ -1,20 +1,24 @@
-"""Connecting to Temporal the way the `temporal` CLI does, and registering our search attributes."""
+"""Connecting to Temporal the way the `temporal` CLI does, registering our search attributes, and their
+values at a notification's start."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueKind, TaskQueueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
@@ -22,7 +26,16 @@ from temporalio.service import RPCError, RPCStatusCode
 from notifications.codec import data_converter
 from notifications.config import Settings
 from notifications.errors import NotificationUnavailableError
-from notifications.types import SEARCH_ATTRIBUTES
+from notifications.types import (
+    CHANNEL_ATTRIBUTE,
+    PRIORITY_ATTRIBUTE,
+    SEARCH_ATTRIBUTES,
+    SEND_AT_ATTRIBUTE,
+    STATUS_ATTRIBUTE,
+    TYPE_ATTRIBUTE,
+    NotificationInput,
+    Status,
+)
 
 log = logging.getLogger("notifications.temporal")
 
@@ -120,3 +133,28 @@ async def ensure_search_attributes(client: Client) -> None:
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
         )
         log.info("registered search attributes %s", sorted(missing))
+
+
+def start_attributes(inp: NotificationInput) -> TypedSearchAttributes:
+    """What the Web UI lists a notification's workflow by, from its start."""
+    if not inp.sendAt:
+        return _due_now_attributes(inp.channel, inp.type, inp.priority)
+    pairs = _pairs(Status.SCHEDULED, inp.channel, inp.type, inp.priority)
+    # the Web UI lists what is due when: NotificationSendAt
+    pairs.append(SearchAttributePair(SEND_AT_ATTRIBUTE, datetime.fromisoformat(inp.sendAt)))
+    return TypedSearchAttributes(pairs)
+
+
+@functools.lru_cache(maxsize=1024)
+def _due_now_attributes(channel: str, type_: str | None, priority: int) -> TypedSearchAttributes:
+    """Frozen and shared: a burst of one kind of notification builds its attributes once."""
+    return TypedSearchAttributes(_pairs(Status.QUEUED, channel, type_, priority))
+
+
+def _pairs(status: Status, channel: str, type_: str | None, priority: int) -> list[SearchAttributePair[Any]]:
+    return [
+        SearchAttributePair(STATUS_ATTRIBUTE, status.value),
+        SearchAttributePair(CHANNEL_ATTRIBUTE, channel),
+        SearchAttributePair(TYPE_ATTRIBUTE, type_ or "none"),
+        SearchAttributePair(PRIORITY_ATTRIBUTE, priority),
+    ]

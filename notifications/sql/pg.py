@@ -41,6 +41,12 @@ def _json_columns(table: Table) -> frozenset[str]:
     return frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
 
 
+@functools.lru_cache(maxsize=64)
+def _json_flags(table: Table, columns: tuple[str, ...]) -> tuple[bool, ...]:
+    json_columns = _json_columns(table)
+    return tuple(c in json_columns for c in columns)
+
+
 def _arg(value: Any, column: str, json_columns: frozenset[str]) -> Any:
     return json.dumps(value) if column in json_columns else value
 
@@ -241,8 +247,9 @@ class InsertBatches:
         """Whether the row was inserted (False: a row with its key was there, or came earlier in its batch)."""
         values = _with_defaults(table, values)
         key: _Key = (table, tuple(values), conflict)
-        json_columns = _json_columns(table)
-        row = tuple(_arg(v, c, json_columns) for c, v in values.items())
+        row = tuple(
+            json.dumps(v) if is_json else v for v, is_json in zip(values.values(), _json_flags(*key[:2]), strict=True)
+        )
         if key in self._busy:
             answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             self._waiting.setdefault(key, []).append((row, answer))

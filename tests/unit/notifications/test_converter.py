@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from temporalio.common import RawValue
 from temporalio.converter import DataConverter
 
 from notifications.codec import data_converter
@@ -48,6 +49,13 @@ VALUES: list[Any] = [
     StatusUpdate(notification=INPUT, status=Status.SENT.value, attemptLog=[LOGGED, LOGGED]),
     {"plain": "dict", "status": Status.FAILED},
     ["a", 1, None],
+    "email · welcome · to p***@e***.com",
+    'Ünïcode "quoted" \\ \n\t\x00 ✓ 𝄞',
+    "",
+    Status.SENT,
+    5,
+    None,
+    b"\x00bytes",
 ]
 
 
@@ -58,6 +66,14 @@ def test_same_bytes_as_the_sdk_default(value: Any) -> None:
     payload = ours.to_payloads([value])[0]
     assert payload == default.to_payloads([value])[0]
     assert ours.from_payloads([payload], [type(value)])[0] == value
+
+
+def test_many_values_in_their_order_and_a_raw_value_as_it_is() -> None:
+    raw = RawValue(DataConverter.default.payload_converter.to_payloads(["kept"])[0])
+    values = [INPUT, None, "s", raw, 7, PauseRequest(reason="r")]
+    ours = data_converter(None).payload_converter.to_payloads(values)
+    assert ours == DataConverter.default.payload_converter.to_payloads(values)
+    assert ours[3] == raw.payload
 
 
 def _decoded(converter: Any, data: bytes, hint: type) -> Any:
