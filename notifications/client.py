@@ -55,6 +55,7 @@ from notifications.schemas import (
 from notifications.sql import store
 from notifications.sql.engine import Database, reachable
 from notifications.sql.models import DeliveryAttempt, DeliveryEvent, Notification, utcnow
+from notifications.sql.pg import Hold
 from notifications.sql.rows import as_row, row_values
 from notifications.templating import render_email, render_push
 from notifications.temporal import AMBIGUOUS, UNREACHABLE, connect, start_attributes, unreachable
@@ -89,6 +90,8 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
         self._queue_flags: dict[str, tuple[bool, float]] = {}
         self._queue_reads: dict[str, asyncio.Future[bool]] = {}  # QueuesMixin._queue_paused
         self._unsubscribe: UnsubscribeTokens | None = None  # made on the first templated email
+        self._enqueues = 0  # in flight: while others are, a new row waits for theirs (ENQUEUE_LINGER_MS)
+        self._linger = Hold(settings.enqueue_linger_ms / 1000, lambda: self._enqueues)
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> NotificationClient:
@@ -157,12 +160,20 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
         )
 
     async def _enqueue(self, inp: NotificationInput) -> NotificationRecord:
-        """Start the workflow, then record the row: one SQL transaction per notification.
+        """Start the workflow, then record the row (on PostgreSQL in one INSERT with the rows of other
+        enqueues in flight, waiting up to ENQUEUE_LINGER_MS for them: docs/decisions/0031).
 
         The workflow input carries the whole notification, so the row can never be the
         only copy: if this process dies between the two steps, or the database refuses
         the insert, the send activity creates the row from the input on its first attempt.
         """
+        self._enqueues += 1
+        try:
+            return await self._start_and_record(inp)
+        finally:
+            self._enqueues -= 1
+
+    async def _start_and_record(self, inp: NotificationInput) -> NotificationRecord:
         now = utcnow()
         inp.enqueuedAt = now.isoformat()
         inp.startPaused = await self._queue_paused(inp.channel)
@@ -171,8 +182,10 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
             return await self._existing(inp, now)
         values = {**row_values(inp, Status.SCHEDULED if inp.sendAt else Status.QUEUED, now), "run_id": run_id}
         accepted = NotificationRecord.from_row(as_row(values))
+        # Alone, the row goes at once; among other enqueues it waits briefly for theirs (a group commit).
+        hold = self._linger if self._linger.seconds and self._enqueues > 1 else None
         try:
-            inserted = await store.insert_row(self.db, values)
+            inserted = await store.insert_row(self.db, values, hold)
         except Exception as exc:  # the workflow exists: this is a success, whatever SQL says
             log.warning(
                 "notification enqueued; its SQL row will be written by the worker (%s)",

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     default_priority: int = Field(5, ge=1, le=10)
     max_schedule_days: int = Field(365, ge=1, description="how far ahead a sendAt may be")
     query_timeout_seconds: float = Field(5.0, gt=0, description="wait for a live `status` query before using SQL")
+    enqueue_linger_ms: float = Field(
+        10.0, ge=0, le=1000, description="PostgreSQL: how long a new row waits for others in flight to share its INSERT"
+    )
 
     # --- Logs and metrics -------------------------------------------------------
     log_level: str = "INFO"

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -229,20 +230,36 @@ async def _once(pool: ConnectionPool, method: str, sql: str, args: tuple[Any, ..
         pool.release(connection)
 
 
+@dataclass(frozen=True)
+class Hold:
+    """How long a row that finds no statement in flight waits for others to join it (a linger), and
+    how many could come, itself included: once that many wait, they go at once."""
+
+    seconds: float
+    expected: Callable[[], int]
+
+
 class InsertBatches:
     """INSERT ... ON CONFLICT DO NOTHING per table, one statement in flight per table and column set.
 
-    A row that finds none in flight goes at once, in its caller's task, as a one-row statement;
-    the rows that arrive meanwhile wait and go together in the next, a multi-row statement.
+    A row that finds none in flight goes at once, in its caller's task, as a one-row statement
+    (or, given a `Hold`, waits that long for others and goes with them); the rows that arrive
+    meanwhile wait and go together in the next, a multi-row statement.
     """
 
     def __init__(self) -> None:
         self._busy: set[_Key] = set()
         self._waiting: dict[_Key, list[tuple[tuple[Any, ...], asyncio.Future[bool]]]] = {}
         self._draining: set[asyncio.Task[None]] = set()
+        self._holding: dict[_Key, tuple[asyncio.Future[None], Hold]] = {}
 
     async def insert_ignore(
-        self, pool: ConnectionPool, table: Table, values: dict[str, Any], conflict: tuple[str, ...]
+        self,
+        pool: ConnectionPool,
+        table: Table,
+        values: dict[str, Any],
+        conflict: tuple[str, ...],
+        hold: Hold | None = None,
     ) -> bool:
         """Whether the row was inserted (False: a row with its key was there, or came earlier in its batch)."""
         values = _with_defaults(table, values)
@@ -253,13 +270,39 @@ class InsertBatches:
         if key in self._busy:
             answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             self._waiting.setdefault(key, []).append((row, answer))
+            self._release_if_full(key)
             return await answer
         self._busy.add(key)
+        if hold is not None:
+            return await self._held(pool, key, row, hold)
         try:
             status = await _run(pool, "execute", pg_statements.insert_row_sql(*key), row)
         finally:
             self._hand_over(pool, key)
         return str(status).endswith(" 1")
+
+    async def _held(self, pool: ConnectionPool, key: _Key, row: tuple[Any, ...], hold: Hold) -> bool:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[bool] = loop.create_future()
+        self._waiting[key] = [(row, answer)]
+        full: asyncio.Future[None] = loop.create_future()
+        self._holding[key] = (full, hold)
+        self._release_if_full(key)
+        try:
+            await asyncio.wait([full], timeout=hold.seconds)
+        except asyncio.CancelledError:
+            # The row still goes with the others: its workflow was started. Nobody reads its answer.
+            answer.add_done_callback(lambda done: done.cancelled() or done.exception())
+            raise
+        finally:
+            del self._holding[key]
+            self._hand_over(pool, key)
+        return await answer
+
+    def _release_if_full(self, key: _Key) -> None:
+        holding = self._holding.get(key)
+        if holding is not None and not holding[0].done() and len(self._waiting[key]) >= holding[1].expected():
+            holding[0].set_result(None)
 
     def _hand_over(self, pool: ConnectionPool, key: _Key) -> None:
         if key not in self._waiting:
@@ -282,11 +325,14 @@ class InsertBatches:
         batch: list[tuple[tuple[Any, ...], asyncio.Future[bool]]] = []
         try:
             while batch := self._waiting.pop(key, []):
+                if len(batch) == 1:  # a held row that stayed alone: the one-row statement costs less
+                    await self._one_by_one(pool, key, batch)
+                    continue
                 try:
                     arrays = tuple(list(column) for column in zip(*(row for row, _ in batch), strict=True))
                     returned = await _run(pool, "fetch", pg_statements.insert_rows_sql(*key), arrays)
                 except DBAPIError as exc:
-                    if isinstance(exc, OperationalError) or len(batch) == 1:
+                    if isinstance(exc, OperationalError):
                         _answer(batch, exc)
                     else:  # a row the database refused: each row alone, so only its caller hears of it
                         await self._one_by_one(pool, key, batch)

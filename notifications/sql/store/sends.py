@@ -274,9 +274,10 @@ async def _close_attempt(
     )
 
 
-async def insert_row(db: Database, values: dict[str, Any]) -> bool:
-    """A new notification's row; False when it was there already."""
-    return await _insert_ignore(db, Notification, values, ("id",))
+async def insert_row(db: Database, values: dict[str, Any], hold: pg.Hold | None = None) -> bool:
+    """A new notification's row; False when it was there already. On PostgreSQL `hold` lets it wait
+    for other enqueues' rows to share its INSERT."""
+    return await _insert_ignore(db, Notification, values, ("id",), hold)
 
 
 async def link_fallback(db: Database, notification_id: str, fallback_id: str) -> None:
@@ -311,10 +312,12 @@ def _insert_outbox_rows(conn: Connection, values: list[dict[str, Any]]) -> int:
     return max(int(conn.execute(stmt, [{"created_at": now, **v} for v in values]).rowcount or 0), 0)
 
 
-async def _insert_ignore(db: Database, model: type[Any], values: dict[str, Any], conflict: tuple[str, ...]) -> bool:
+async def _insert_ignore(
+    db: Database, model: type[Any], values: dict[str, Any], conflict: tuple[str, ...], hold: pg.Hold | None = None
+) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING as its own transaction, on the hot path where there is one."""
     pool = await db.hot_pool()
     if pool is not None:
         assert db.pg is not None
-        return await db.pg.batches.insert_ignore(pool, model.__table__, values, conflict)
+        return await db.pg.batches.insert_ignore(pool, model.__table__, values, conflict, hold)
     return await db.run(insert_ignore_sync, model, values, list(conflict))
