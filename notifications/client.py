@@ -90,8 +90,8 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
         self._queue_flags: dict[str, tuple[bool, float]] = {}
         self._queue_reads: dict[str, asyncio.Future[bool]] = {}  # QueuesMixin._queue_paused
         self._unsubscribe: UnsubscribeTokens | None = None  # made on the first templated email
-        self._enqueues = 0  # in flight: while others are, a new row waits for theirs (ENQUEUE_LINGER_MS)
-        self._linger = Hold(settings.enqueue_linger_ms / 1000, lambda: self._enqueues)
+        self._starting = 0  # enqueues waiting for their workflow's start: a new row waits for theirs
+        self._linger = Hold(settings.enqueue_linger_ms / 1000, lambda: self._starting)
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> NotificationClient:
@@ -167,23 +167,20 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
         only copy: if this process dies between the two steps, or the database refuses
         the insert, the send activity creates the row from the input on its first attempt.
         """
-        self._enqueues += 1
-        try:
-            return await self._start_and_record(inp)
-        finally:
-            self._enqueues -= 1
-
-    async def _start_and_record(self, inp: NotificationInput) -> NotificationRecord:
         now = utcnow()
         inp.enqueuedAt = now.isoformat()
         inp.startPaused = await self._queue_paused(inp.channel)
-        run_id = await self._start(inp)
+        self._starting += 1
+        try:
+            run_id = await self._start(inp)
+        finally:
+            self._started()
         if run_id is None:  # this notificationId was enqueued before: one notification, one delivery
             return await self._existing(inp, now)
         values = {**row_values(inp, Status.SCHEDULED if inp.sendAt else Status.QUEUED, now), "run_id": run_id}
         accepted = NotificationRecord.from_row(as_row(values))
-        # Alone, the row goes at once; among other enqueues it waits briefly for theirs (a group commit).
-        hold = self._linger if self._linger.seconds and self._enqueues > 1 else None
+        # Alone, the row goes at once; while other enqueues are starting it waits briefly for theirs.
+        hold = self._linger if self._linger.seconds and self._starting else None
         try:
             inserted = await store.insert_row(self.db, values, hold)
         except Exception as exc:  # the workflow exists: this is a success, whatever SQL says
@@ -199,6 +196,11 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
             return await self.get(inp.notificationId)  # the worker was faster
         except NotificationUnavailableError:
             return accepted.model_copy(update={"mirrored": False})
+
+    def _started(self) -> None:
+        self._starting -= 1
+        if not self._starting and self.db.pg is not None:  # no more rows can come: held ones go now
+            self.db.pg.batches.release_held()
 
     async def _existing(self, inp: NotificationInput, now: datetime) -> NotificationRecord:
         """The record of a notification enqueued before under the same ID."""

@@ -25,6 +25,7 @@ import typing
 from collections.abc import Sequence
 from typing import Any
 
+from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue
 from temporalio.converter import (
@@ -125,7 +126,8 @@ class PayloadConverter(CompositePayloadConverter):
                 data = json.encoder.encode_basestring_ascii(value)
             elif (
                 hasattr(type(value), "__dataclass_fields__")
-                and not isinstance(value, RawValue)  # a dataclass the SDK passes through as it is
+                # what the SDK passes through, or hands to a converter before the JSON one
+                and not isinstance(value, RawValue | bytes | Message)
                 and not hasattr(value, "parse_obj")  # the SDK's warning about pydantic v1
             ):
                 data = self._encoder.encode(value)

@@ -254,8 +254,12 @@ class NotificationRecord(_CamelCase):
         return self.model_dump(mode="json", by_alias=True)
 
 
+# Each time field by its name and by its camelCase alias (a record read back from JSON).
 _RECORD_TIMES = tuple(
-    name for name, field in NotificationRecord.model_fields.items() if field.annotation in (datetime, datetime | None)
+    key
+    for name, field in NotificationRecord.model_fields.items()
+    if field.annotation in (datetime, datetime | None)
+    for key in (name, field.alias or name)
 )
 
 

@@ -233,10 +233,10 @@ async def _once(pool: ConnectionPool, method: str, sql: str, args: tuple[Any, ..
 @dataclass(frozen=True)
 class Hold:
     """How long a row that finds no statement in flight waits for others to join it (a linger), and
-    how many could come, itself included: once that many wait, they go at once."""
+    how many rows could still come: once none can, the rows go at once."""
 
     seconds: float
-    expected: Callable[[], int]
+    coming: Callable[[], int]
 
 
 class InsertBatches:
@@ -252,6 +252,7 @@ class InsertBatches:
         self._waiting: dict[_Key, list[tuple[tuple[Any, ...], asyncio.Future[bool]]]] = {}
         self._draining: set[asyncio.Task[None]] = set()
         self._holding: dict[_Key, tuple[asyncio.Future[None], Hold]] = {}
+        self._drains_begun: set[asyncio.Task[Any]] = set()
 
     async def insert_ignore(
         self,
@@ -284,24 +285,30 @@ class InsertBatches:
     async def _held(self, pool: ConnectionPool, key: _Key, row: tuple[Any, ...], hold: Hold) -> bool:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[bool] = loop.create_future()
-        self._waiting[key] = [(row, answer)]
+        self._waiting.setdefault(key, []).append((row, answer))
         full: asyncio.Future[None] = loop.create_future()
         self._holding[key] = (full, hold)
-        self._release_if_full(key)
         try:
+            self._release_if_full(key)
             await asyncio.wait([full], timeout=hold.seconds)
         except asyncio.CancelledError:
             # The row still goes with the others: its workflow was started. Nobody reads its answer.
             answer.add_done_callback(lambda done: done.cancelled() or done.exception())
             raise
         finally:
-            del self._holding[key]
+            if self._holding.get(key, (None,))[0] is full:
+                del self._holding[key]
             self._hand_over(pool, key)
         return await answer
 
+    def release_held(self) -> None:
+        """Let held rows go now if no more can come (their callers' count just fell)."""
+        for key in list(self._holding):
+            self._release_if_full(key)
+
     def _release_if_full(self, key: _Key) -> None:
         holding = self._holding.get(key)
-        if holding is not None and not holding[0].done() and len(self._waiting[key]) >= holding[1].expected():
+        if holding is not None and not holding[0].done() and holding[1].coming() <= 0:
             holding[0].set_result(None)
 
     def _hand_over(self, pool: ConnectionPool, key: _Key) -> None:
@@ -314,7 +321,9 @@ class InsertBatches:
 
     def _drained(self, task: asyncio.Task[None], key: _Key) -> None:
         self._draining.discard(task)
-        if task.cancelled():  # shutting down, perhaps before it ran: nobody is left waiting forever
+        begun = task in self._drains_begun
+        self._drains_begun.discard(task)
+        if task.cancelled() and not begun:  # cancelled before it ran (shutting down): answer its rows
             self._busy.discard(key)
             for _, answer in self._waiting.pop(key, []):
                 answer.cancel()
@@ -323,6 +332,9 @@ class InsertBatches:
         _, columns, conflict = key
         positions = [columns.index(c) for c in conflict]
         batch: list[tuple[tuple[Any, ...], asyncio.Future[bool]]] = []
+        task = asyncio.current_task()
+        assert task is not None
+        self._drains_begun.add(task)
         try:
             while batch := self._waiting.pop(key, []):
                 if len(batch) == 1:  # a held row that stayed alone: the one-row statement costs less
@@ -342,8 +354,8 @@ class InsertBatches:
                     row_key = tuple(row[p] for p in positions)
                     _answer([(row, answer)], row_key in new)
                     new.discard(row_key)  # a key twice in one batch: only its first row was inserted
-        except BaseException as exc:
-            _answer(batch, exc)
+        except BaseException as exc:  # none of these rows is left without an answer
+            _answer(batch + self._waiting.pop(key, []), exc)
             raise
         finally:
             self._busy.discard(key)

@@ -33,18 +33,48 @@ def _email(nid: str) -> dict[str, str]:
     return {"notificationId": nid, "to": "reader@example.com", "subject": "Hi", "text": "Hello", "type": "news"}
 
 
-async def test_enqueues_in_flight_together_share_inserts(
+def _linger_of_30_s(client: Any) -> None:
+    """Longer than any test waits: a row that goes at all went because no more could come."""
+    client._linger = pg.Hold(30.0, lambda: client._starting)
+
+
+async def test_enqueues_in_flight_together_share_one_insert(
     system_with: Callable[..., Any], inserts: list[tuple[str, int]]
 ) -> None:
     async with system_with(enqueue_linger_ms=1000) as system:
-        records = await asyncio.gather(*(system.client.enqueue_email(_email(f"together-{i}")) for i in range(6)))
+        _linger_of_30_s(system.client)
+        enqueues = asyncio.gather(*(system.client.enqueue_email(_email(f"together-{i}")) for i in range(6)))
+        records = await asyncio.wait_for(enqueues, 20)  # released once the sixth start was back
         assert [r.notification_id for r in records] == [f"together-{i}" for i in range(6)]
         assert all(r.status == "queued" and r.mirrored for r in records)
-        assert sum(rows for _, rows in inserts) == 6 and len(inserts) < 6, inserts
-        assert inserts[0][0] == "fetch"  # the first row waited for others rather than going alone
+        assert inserts == [("fetch", 6)]
         for i in range(6):
             row = await system.row(f"together-{i}")
             assert row is not None and row.status == "queued" and row.run_id == records[i].run_id
+        assert system.client._starting == 0
+
+
+async def test_a_duplicate_in_flight_does_not_keep_another_row_waiting(
+    system_with: Callable[..., Any], inserts: list[tuple[str, int]]
+) -> None:
+    async with system_with(enqueue_linger_ms=1000) as system:
+        first = await system.client.enqueue_email(_email("dup"))
+        inserts.clear()
+        _linger_of_30_s(system.client)
+        start = system.client.temporal.start_workflow
+
+        async def dup_comes_back_last(*args: Any, **kwargs: Any) -> Any:
+            if kwargs["id"].endswith("-dup"):
+                await asyncio.sleep(0.5)  # "fresh" is held by then, waiting for this one
+            return await start(*args, **kwargs)
+
+        system.client.temporal.start_workflow = dup_comes_back_last  # type: ignore[method-assign]
+        again, fresh = await asyncio.wait_for(
+            asyncio.gather(system.client.enqueue_email(_email("dup")), system.client.enqueue_email(_email("fresh"))), 20
+        )
+        assert again.notification_id == "dup" and again.run_id == first.run_id  # one notification
+        assert fresh.notification_id == "fresh" and fresh.mirrored
+        assert inserts == [("execute", 1)] and system.client._starting == 0
 
 
 async def test_an_enqueue_alone_writes_its_row_at_once(

@@ -4,6 +4,7 @@ values, and the same errors for payloads that do not fit."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -39,6 +40,17 @@ INPUT = NotificationInput(
     enqueuedAt="2026-12-04T10:00:00+00:00",
     fallback=FallbackEmail(to="a@example.com", subject="s", html="<p>h</p>"),
 )
+
+
+class _Name(str):
+    pass
+
+
+@dataclasses.dataclass(init=False, eq=False)
+class _Blob(bytes):  # the SDK's binary converter takes it before the JSON one
+    pass
+
+
 LOGGED = LoggedAttempt(attempt=2, outcome="sent", startedAt="s", finishedAt="f", details={"k": ["v"]})
 VALUES: list[Any] = [
     INPUT,
@@ -52,6 +64,7 @@ VALUES: list[Any] = [
     "email · welcome · to p***@e***.com",
     'Ünïcode "quoted" \\ \n\t\x00 ✓ 𝄞',
     "",
+    _Blob(b"a bytes dataclass"),
     Status.SENT,
     5,
     None,
@@ -70,7 +83,7 @@ def test_same_bytes_as_the_sdk_default(value: Any) -> None:
 
 def test_many_values_in_their_order_and_a_raw_value_as_it_is() -> None:
     raw = RawValue(DataConverter.default.payload_converter.to_payloads(["kept"])[0])
-    values = [INPUT, None, "s", raw, 7, PauseRequest(reason="r")]
+    values = [INPUT, None, "s", raw, 7, PauseRequest(reason="r"), _Name("a str subclass")]
     ours = data_converter(None).payload_converter.to_payloads(values)
     assert ours == DataConverter.default.payload_converter.to_payloads(values)
     assert ours[3] == raw.payload

@@ -9,9 +9,11 @@ from notifications.sql.rows import as_row, row_values
 from notifications.types import NotificationInput, Status
 
 NOW = datetime(2026, 12, 6, 15, 0, tzinfo=UTC)
+NAIVE = NOW.replace(tzinfo=None)  # as SQLite hands times back
 INPUT = NotificationInput(
     notificationId="n-1", channel="email", priority=4, type="welcome", to="a@example.com", subject="Hi"
 )
+TIMES = [name for name, field in NotificationRecord.model_fields.items() if "datetime" in str(field.annotation)]
 
 
 def test_the_enqueue_row_reads_as_the_seed_record() -> None:
@@ -23,12 +25,26 @@ def test_the_enqueue_row_reads_as_the_seed_record() -> None:
     assert body["completedAt"] is None and record.mirrored
 
 
-def test_naive_times_read_as_utc_and_aware_ones_are_kept() -> None:
-    naive = NOW.replace(tzinfo=None)  # as SQLite hands them back
-    berlin = datetime(2026, 12, 6, 17, 0, tzinfo=timezone(timedelta(hours=2)))
-    values = {**row_values(INPUT, Status.SENT, NOW), "created_at": naive, "completed_at": naive, "send_at": berlin}
+def test_every_naive_time_of_a_row_reads_as_utc() -> None:
+    assert len(TIMES) == 12
+    values = {**row_values(INPUT, Status.SENT, NOW), "run_id": "r-1"}
     record = NotificationRecord.from_row(as_row(values))
-    assert record.created_at == NOW and record.created_at.tzinfo is UTC
-    assert record.completed_at == NOW and record.completed_at.tzinfo is UTC
-    assert record.send_at == berlin and record.send_at.utcoffset() == timedelta(hours=2)
-    assert record.updated_at is not None and record.updated_at.tzinfo is UTC
+    fields = record.model_dump() | {name: NAIVE for name in TIMES}
+    again = NotificationRecord(**fields)
+    assert all(getattr(again, name) == NOW and getattr(again, name).tzinfo is UTC for name in TIMES)
+
+
+def test_naive_times_under_their_json_names_read_as_utc_too() -> None:
+    body = NotificationRecord.from_row(as_row({**row_values(INPUT, Status.SENT, NOW), "run_id": "r"})).to_json()
+    for name in TIMES:
+        alias = NotificationRecord.model_fields[name].alias
+        assert alias is not None
+        body[alias] = NAIVE
+    record = NotificationRecord.model_validate(body)
+    assert all(getattr(record, name) == NOW and getattr(record, name).tzinfo is UTC for name in TIMES)
+
+
+def test_aware_times_are_kept_as_they_are() -> None:
+    berlin = datetime(2026, 12, 6, 17, 0, tzinfo=timezone(timedelta(hours=2)))
+    record = NotificationRecord.from_row(as_row({**row_values(INPUT, Status.SENT, NOW), "send_at": berlin}))
+    assert record.send_at == berlin and record.send_at is not None and record.send_at.utcoffset() == timedelta(hours=2)

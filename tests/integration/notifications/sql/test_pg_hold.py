@@ -1,6 +1,5 @@
 """A held row (notifications.sql.pg `Hold`): the first of a batch waits for others to share its INSERT,
-goes once as many as could come are waiting or its linger is over, and is written even if its caller
-gives up waiting."""
+goes once no more can come or its linger is over, and is written even if its caller gives up waiting."""
 
 from __future__ import annotations
 
@@ -23,18 +22,19 @@ def database_url(postgresql_url: str) -> str:
 
 
 @pytest.fixture
-def inserts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The rows of each INSERT into notifications, in the order the statements ran."""
-    rows: list[int] = []
+def inserts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Each INSERT into notifications in the order they ran: `execute` (one row) or `fetch` (a batch:
+    one array per column), and its rows."""
+    statements: list[tuple[str, int]] = []
     run = pg._run
 
     async def counted(pool: Any, method: str, sql: str, args: tuple[Any, ...]) -> Any:
         if sql.startswith("INSERT INTO notifications"):
-            rows.append(len(args[0]) if method == "fetch" else 1)  # fetch: one array per column
+            statements.append((method, len(args[0]) if method == "fetch" else 1))
         return await run(pool, method, sql, args)
 
     monkeypatch.setattr(pg, "_run", counted)
-    return rows
+    return statements
 
 
 def _row(nid: str) -> dict[str, Any]:
@@ -46,36 +46,62 @@ async def _ids(db: Database) -> set[str]:
         return set(await session.scalars(select(Notification.id)))
 
 
-async def test_the_rows_that_could_come_go_together_as_soon_as_all_are_there(db: Database, inserts: list[int]) -> None:
-    hold = pg.Hold(30.0, lambda: 3)
+def _batches(db: Database) -> pg.InsertBatches:
+    assert db.pg is not None
+    return db.pg.batches
+
+
+async def test_the_rows_go_together_as_soon_as_no_more_can_come(db: Database, inserts: list[tuple[str, int]]) -> None:
+    coming = [2]  # two callers still on their way
+    hold = pg.Hold(30.0, lambda: coming[0])
     began = time.monotonic()
     first = asyncio.create_task(store.insert_row(db, _row("h-1"), hold))
     await asyncio.sleep(0.2)
-    assert not first.done()  # waiting for the other two
-    later = [store.insert_row(db, _row(f"h-{i}"), hold) for i in (2, 3)]
-    assert await asyncio.gather(first, *later) == [True, True, True]
-    assert time.monotonic() - began < 10  # released by the third row, not by the 30 s linger
-    assert inserts == [3]
+    coming[0] = 1
+    second = asyncio.create_task(store.insert_row(db, _row("h-2"), hold))
+    await asyncio.sleep(0.2)
+    assert not first.done() and not second.done()  # one more can come
+    coming[0] = 0
+    assert await asyncio.gather(first, second, store.insert_row(db, _row("h-3"), hold)) == [True, True, True]
+    assert time.monotonic() - began < 10  # released by the last row, not by the 30 s linger
+    assert inserts == [("fetch", 3)]
     assert await _ids(db) == {"h-1", "h-2", "h-3"}
 
 
-async def test_a_row_alone_goes_when_its_linger_is_over(db: Database, inserts: list[int]) -> None:
+async def test_held_rows_go_when_the_callers_that_could_come_are_gone(
+    db: Database, inserts: list[tuple[str, int]]
+) -> None:
+    coming = [1]
+    task = asyncio.create_task(store.insert_row(db, _row("left"), pg.Hold(30.0, lambda: coming[0])))
+    await asyncio.sleep(0.2)
+    assert not task.done()
+    coming[0] = 0  # the other caller failed before its row (a duplicate, Temporal unreachable)
+    _batches(db).release_held()
+    assert await asyncio.wait_for(task, 10) is True
+    assert inserts == [("execute", 1)]  # alone after all: the one-row statement
+
+
+async def test_a_row_alone_goes_when_its_linger_is_over(db: Database, inserts: list[tuple[str, int]]) -> None:
     task = asyncio.create_task(store.insert_row(db, _row("alone"), pg.Hold(0.3, lambda: 5)))
     await asyncio.sleep(0.1)
     assert not task.done() and inserts == []
     assert await task is True
-    assert inserts == [1] and await _ids(db) == {"alone"}
+    assert inserts == [("execute", 1)] and await _ids(db) == {"alone"}
 
 
-async def test_the_same_id_twice_in_a_held_batch_is_written_once(db: Database, inserts: list[int]) -> None:
-    hold = pg.Hold(30.0, lambda: 2)
-    answers = await asyncio.gather(store.insert_row(db, _row("twice"), hold), store.insert_row(db, _row("twice"), hold))
-    assert sorted(answers) == [False, True] and inserts == [2]
+async def test_the_same_id_twice_in_a_held_batch_is_written_once(db: Database, inserts: list[tuple[str, int]]) -> None:
+    coming = [1]
+    hold = pg.Hold(30.0, lambda: coming[0])
+    first = asyncio.create_task(store.insert_row(db, _row("twice"), hold))
+    await asyncio.sleep(0.1)
+    coming[0] = 0
+    answers = await asyncio.wait_for(asyncio.gather(first, store.insert_row(db, _row("twice"), hold)), 10)
+    assert sorted(answers) == [False, True] and inserts == [("fetch", 2)]
     assert await _ids(db) == {"twice"}
 
 
 async def test_a_holder_that_gives_up_still_writes_its_row_and_the_others_learn_theirs(
-    db: Database, inserts: list[int]
+    db: Database, inserts: list[tuple[str, int]]
 ) -> None:
     hold = pg.Hold(30.0, lambda: 10)
     holder = asyncio.create_task(store.insert_row(db, _row("gave-up"), hold))
@@ -86,9 +112,32 @@ async def test_a_holder_that_gives_up_still_writes_its_row_and_the_others_learn_
     with pytest.raises(asyncio.CancelledError):
         await holder
     assert await asyncio.wait_for(joiner, 10) is True
-    assert inserts == [2] and await _ids(db) == {"gave-up", "joined"}
+    assert inserts == [("fetch", 2)] and await _ids(db) == {"gave-up", "joined"}
 
 
-async def test_rows_without_a_hold_go_at_once_as_before(db: Database, inserts: list[int]) -> None:
+async def test_a_database_refusing_connections_answers_every_held_row(
+    db: Database, inserts: list[tuple[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    async def refused(pool: Any, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+        raise OperationalError(sql, None, ConnectionRefusedError("down"))
+
+    monkeypatch.setattr(pg, "_run", refused)
+    coming = [1]
+    hold = pg.Hold(30.0, lambda: coming[0])
+    first = asyncio.create_task(store.insert_row(db, _row("down-1"), hold))
+    await asyncio.sleep(0.1)
+    coming[0] = 0
+    answers = await asyncio.wait_for(
+        asyncio.gather(first, store.insert_row(db, _row("down-2"), hold), return_exceptions=True), 10
+    )
+    assert all(isinstance(a, OperationalError) for a in answers), answers
+    assert not _batches(db)._busy  # the next row finds nothing in its way
+    monkeypatch.undo()
+    assert await store.insert_row(db, _row("up")) is True
+
+
+async def test_rows_without_a_hold_go_at_once_as_before(db: Database, inserts: list[tuple[str, int]]) -> None:
     assert await store.insert_row(db, _row("now")) is True
-    assert inserts == [1] and await _ids(db) == {"now"}
+    assert inserts == [("execute", 1)] and await _ids(db) == {"now"}
