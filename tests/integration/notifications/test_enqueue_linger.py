@@ -14,21 +14,6 @@ from notifications.sql import pg
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
-@pytest.fixture
-def inserts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Each INSERT into notifications: `execute` for a row sent at once, `fetch` for a batch, and its rows."""
-    statements: list[tuple[str, int]] = []
-    run = pg._run
-
-    async def counted(pool: Any, method: str, sql: str, args: tuple[Any, ...]) -> Any:
-        if sql.startswith("INSERT INTO notifications"):
-            statements.append((method, len(args[0]) if method == "fetch" else 1))
-        return await run(pool, method, sql, args)
-
-    monkeypatch.setattr(pg, "_run", counted)
-    return statements
-
-
 def _email(nid: str) -> dict[str, str]:
     return {"notificationId": nid, "to": "reader@example.com", "subject": "Hi", "text": "Hello", "type": "news"}
 

@@ -21,22 +21,6 @@ def database_url(postgresql_url: str) -> str:
     return postgresql_url
 
 
-@pytest.fixture
-def inserts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Each INSERT into notifications in the order they ran: `execute` (one row) or `fetch` (a batch:
-    one array per column), and its rows."""
-    statements: list[tuple[str, int]] = []
-    run = pg._run
-
-    async def counted(pool: Any, method: str, sql: str, args: tuple[Any, ...]) -> Any:
-        if sql.startswith("INSERT INTO notifications"):
-            statements.append((method, len(args[0]) if method == "fetch" else 1))
-        return await run(pool, method, sql, args)
-
-    monkeypatch.setattr(pg, "_run", counted)
-    return statements
-
-
 def _row(nid: str) -> dict[str, Any]:
     return {"id": nid, "channel": "email", "status": "queued", "workflow_id": nid, "created_at": datetime.now(UTC)}
 
