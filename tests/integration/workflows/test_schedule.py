@@ -269,10 +269,12 @@ async def test_a_retry_keeps_the_expiry(system: System, provider: ScriptedProvid
 
     nid = new_id()
     provider.fail(nid, invalid_recipient())
+    # Time enough for the first attempt on a loaded machine: it must fail, not expire.
+    expires_at = at(5)
     async with system.worker(Providers(email=provider, push=provider)):
-        await system.client.enqueue_email(email(nid, expiresAt=at(1.5)))
+        await system.client.enqueue_email(email(nid, expiresAt=expires_at))
         await system.wait_status(nid, "failed")
-        await asyncio.sleep(2)
+        await asyncio.sleep((datetime.fromisoformat(expires_at) - datetime.now(UTC)).total_seconds() + 0.3)
         await system.client.retry(nid)
         row = await system.wait_status(nid, "expired", timeout=15)
     assert row.error_code == "EXPIRED" and len(provider.calls_for(nid)) == 1 and not provider.delivered[nid]
