@@ -55,7 +55,6 @@ from notifications.schemas import (
 from notifications.sql import store
 from notifications.sql.engine import Database, reachable
 from notifications.sql.models import DeliveryAttempt, DeliveryEvent, Notification, utcnow
-from notifications.sql.pg import Hold
 from notifications.sql.rows import as_row, row_values
 from notifications.templating import render_email, render_push
 from notifications.temporal import AMBIGUOUS, UNREACHABLE, connect, start_attributes, unreachable
@@ -91,7 +90,7 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
         self._queue_reads: dict[str, asyncio.Future[bool]] = {}  # QueuesMixin._queue_paused
         self._unsubscribe: UnsubscribeTokens | None = None  # made on the first templated email
         self._starting = 0  # enqueues waiting for their workflow's start: a new row waits for theirs
-        self._linger = Hold(settings.enqueue_linger_ms / 1000, lambda: self._starting)
+        self._linger_s = settings.enqueue_linger_ms / 1000
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> NotificationClient:
@@ -180,9 +179,8 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
         values = {**row_values(inp, Status.SCHEDULED if inp.sendAt else Status.QUEUED, now), "run_id": run_id}
         accepted = NotificationRecord.from_row(as_row(values))
         # Alone, the row goes at once; while other enqueues are starting it waits briefly for theirs.
-        hold = self._linger if self._linger.seconds and self._starting else None
         try:
-            inserted = await store.insert_row(self.db, values, hold)
+            inserted = await store.insert_row(self.db, values, self._linger_s if self._starting else 0.0)
         except Exception as exc:  # the workflow exists: this is a success, whatever SQL says
             log.warning(
                 "notification enqueued; its SQL row will be written by the worker (%s)",
@@ -199,8 +197,8 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
 
     def _started(self) -> None:
         self._starting -= 1
-        if not self._starting and self.db.pg is not None:  # no more rows can come: held ones go now
-            self.db.pg.batches.release_held()
+        if not self._starting:  # no other row can come: the held ones go now
+            store.release_held(self.db)
 
     async def _existing(self, inp: NotificationInput, now: datetime) -> NotificationRecord:
         """The record of a notification enqueued before under the same ID."""

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import functools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -37,19 +36,19 @@ NOTIFICATIONS = cast(Table, Notification.__table__)
 DELIVERY_ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
 
 
-@functools.cache
-def _json_columns(table: Table) -> frozenset[str]:
-    return frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
-
-
 @functools.lru_cache(maxsize=64)
 def _json_flags(table: Table, columns: tuple[str, ...]) -> tuple[bool, ...]:
-    json_columns = _json_columns(table)
+    """Which of these columns asyncpg must be handed as JSON text."""
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
     return tuple(c in json_columns for c in columns)
 
 
-def _arg(value: Any, column: str, json_columns: frozenset[str]) -> Any:
-    return json.dumps(value) if column in json_columns else value
+def _args(table: Table, columns: tuple[str, ...], values: dict[str, Any]) -> tuple[Any, ...]:
+    """The values of `columns`, in order, as the statement's parameters."""
+    return tuple(
+        json.dumps(values[c]) if is_json else values[c]
+        for c, is_json in zip(columns, _json_flags(table, columns), strict=True)
+    )
 
 
 class PgHotPath:
@@ -154,13 +153,12 @@ async def finish_attempt(pool: ConnectionPool, attempt_row: dict[str, Any], valu
     True when webhook events wait for the provider message ID it recorded (`store.apply_pending`)."""
     attempt_columns = tuple(k for k in attempt_row if not k.startswith("b_"))
     row_columns = tuple(k for k in values if not k.startswith("b_"))
-    attempt_json, row_json = _json_columns(DELIVERY_ATTEMPTS), _json_columns(NOTIFICATIONS)
     args = (
         attempt_row["b_id"],
         attempt_row["b_run"],
         attempt_row["b_attempt"],
-        *(_arg(attempt_row[c], c, attempt_json) for c in attempt_columns),
-        *(_arg(values[c], c, row_json) for c in row_columns),
+        *_args(DELIVERY_ATTEMPTS, attempt_columns, attempt_row),
+        *_args(NOTIFICATIONS, row_columns, values),
     )
     sql = pg_statements.finish_sql(attempt_columns, row_columns)
     if "provider_message_id" not in row_columns:
@@ -230,28 +228,19 @@ async def _once(pool: ConnectionPool, method: str, sql: str, args: tuple[Any, ..
         pool.release(connection)
 
 
-@dataclass(frozen=True)
-class Hold:
-    """How long a row that finds no statement in flight waits for others to join it (a linger), and
-    how many rows could still come: once none can, the rows go at once."""
-
-    seconds: float
-    coming: Callable[[], int]
-
-
 class InsertBatches:
     """INSERT ... ON CONFLICT DO NOTHING per table, one statement in flight per table and column set.
 
     A row that finds none in flight goes at once, in its caller's task, as a one-row statement
-    (or, given a `Hold`, waits that long for others and goes with them); the rows that arrive
-    meanwhile wait and go together in the next, a multi-row statement.
+    (or, given a linger, waits that long for others, or until `release_held`, and goes with them);
+    the rows that arrive meanwhile wait and go together in the next, a multi-row statement.
     """
 
     def __init__(self) -> None:
         self._busy: set[_Key] = set()
         self._waiting: dict[_Key, list[tuple[tuple[Any, ...], asyncio.Future[bool]]]] = {}
         self._draining: set[asyncio.Task[None]] = set()
-        self._holding: dict[_Key, tuple[asyncio.Future[None], Hold]] = {}
+        self._holding: dict[_Key, asyncio.Future[None]] = {}  # set: the held rows go
         self._drains_begun: set[asyncio.Task[Any]] = set()
 
     async def insert_ignore(
@@ -260,56 +249,48 @@ class InsertBatches:
         table: Table,
         values: dict[str, Any],
         conflict: tuple[str, ...],
-        hold: Hold | None = None,
+        linger_s: float = 0.0,
     ) -> bool:
         """Whether the row was inserted (False: a row with its key was there, or came earlier in its batch)."""
         values = _with_defaults(table, values)
         key: _Key = (table, tuple(values), conflict)
-        row = tuple(
-            json.dumps(v) if is_json else v for v, is_json in zip(values.values(), _json_flags(*key[:2]), strict=True)
-        )
+        row = _args(table, key[1], values)
         if key in self._busy:
             answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             self._waiting.setdefault(key, []).append((row, answer))
-            self._release_if_full(key)
             return await answer
         self._busy.add(key)
-        if hold is not None:
-            return await self._held(pool, key, row, hold)
+        if linger_s > 0:
+            return await self._held(pool, key, row, linger_s)
         try:
             status = await _run(pool, "execute", pg_statements.insert_row_sql(*key), row)
         finally:
             self._hand_over(pool, key)
         return str(status).endswith(" 1")
 
-    async def _held(self, pool: ConnectionPool, key: _Key, row: tuple[Any, ...], hold: Hold) -> bool:
+    async def _held(self, pool: ConnectionPool, key: _Key, row: tuple[Any, ...], linger_s: float) -> bool:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[bool] = loop.create_future()
         self._waiting.setdefault(key, []).append((row, answer))
-        full: asyncio.Future[None] = loop.create_future()
-        self._holding[key] = (full, hold)
+        released: asyncio.Future[None] = loop.create_future()
+        self._holding[key] = released
         try:
-            self._release_if_full(key)
-            await asyncio.wait([full], timeout=hold.seconds)
+            await asyncio.wait([released], timeout=linger_s)
         except asyncio.CancelledError:
             # The row still goes with the others: its workflow was started. Nobody reads its answer.
             answer.add_done_callback(lambda done: done.cancelled() or done.exception())
             raise
         finally:
-            if self._holding.get(key, (None,))[0] is full:
+            if self._holding.get(key) is released:
                 del self._holding[key]
             self._hand_over(pool, key)
         return await answer
 
     def release_held(self) -> None:
-        """Let held rows go now if no more can come (their callers' count just fell)."""
-        for key in list(self._holding):
-            self._release_if_full(key)
-
-    def _release_if_full(self, key: _Key) -> None:
-        holding = self._holding.get(key)
-        if holding is not None and not holding[0].done() and holding[1].coming() <= 0:
-            holding[0].set_result(None)
+        """Let every held row go now: its caller knows no other row can come."""
+        for released in self._holding.values():
+            if not released.done():
+                released.set_result(None)
 
     def _hand_over(self, pool: ConnectionPool, key: _Key) -> None:
         if key not in self._waiting:

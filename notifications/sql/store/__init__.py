@@ -27,6 +27,7 @@ from notifications.sql.store.sends import (
     link_fallback,
     record_outbox,
     record_status,
+    release_held,
 )
 from notifications.sql.store.suppressions import add_suppression, list_suppressions, remove_suppression
 
@@ -58,6 +59,7 @@ __all__ = [
     "record_outbox",
     "record_provider_state",
     "record_status",
+    "release_held",
     "remove_suppression",
     "set_paused",
     "set_queue_paused",

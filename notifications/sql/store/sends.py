@@ -274,10 +274,16 @@ async def _close_attempt(
     )
 
 
-async def insert_row(db: Database, values: dict[str, Any], hold: pg.Hold | None = None) -> bool:
-    """A new notification's row; False when it was there already. On PostgreSQL `hold` lets it wait
-    for other enqueues' rows to share its INSERT."""
-    return await _insert_ignore(db, Notification, values, ("id",), hold)
+async def insert_row(db: Database, values: dict[str, Any], linger_s: float = 0.0) -> bool:
+    """A new notification's row; False when it was there already. On PostgreSQL a row that finds no
+    INSERT in flight waits up to `linger_s` (or until `release_held`) for others to share one."""
+    return await _insert_ignore(db, Notification, values, ("id",), linger_s)
+
+
+def release_held(db: Database) -> None:
+    """The rows `insert_row` holds go now: no other can come."""
+    if db.pg is not None:
+        db.pg.batches.release_held()
 
 
 async def link_fallback(db: Database, notification_id: str, fallback_id: str) -> None:
@@ -313,11 +319,11 @@ def _insert_outbox_rows(conn: Connection, values: list[dict[str, Any]]) -> int:
 
 
 async def _insert_ignore(
-    db: Database, model: type[Any], values: dict[str, Any], conflict: tuple[str, ...], hold: pg.Hold | None = None
+    db: Database, model: type[Any], values: dict[str, Any], conflict: tuple[str, ...], linger_s: float = 0.0
 ) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING as its own transaction, on the hot path where there is one."""
     pool = await db.hot_pool()
     if pool is not None:
         assert db.pg is not None
-        return await db.pg.batches.insert_ignore(pool, model.__table__, values, conflict, hold)
+        return await db.pg.batches.insert_ignore(pool, model.__table__, values, conflict, linger_s)
     return await db.run(insert_ignore_sync, model, values, list(conflict))

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from notifications.sql import pg
-
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
@@ -20,7 +18,7 @@ def _email(nid: str) -> dict[str, str]:
 
 def _linger_of_30_s(client: Any) -> None:
     """Longer than any test waits: a row that goes at all went because no more could come."""
-    client._linger = pg.Hold(30.0, lambda: client._starting)
+    client._linger_s = 30.0
 
 
 async def test_enqueues_in_flight_together_share_one_insert(

@@ -15,27 +15,14 @@ from notifications.sql.models import DeliveryAttempt, DeliveryEvent, Notificatio
 from notifications.sql.store.events import ingest
 from notifications.types import RETENTION_SCHEDULE_ID
 from processes.schedules import ensure_retention_schedule
+from tests.support.rows import finished_email
 from tests.support.system import System, system_on_own_server, wait_until
 
 
 async def seed(system: System, nid: str, status: str, age_days: float) -> None:
     done = utcnow() - timedelta(days=age_days)
     async with system.db.transaction() as session:
-        session.add(
-            Notification(
-                id=nid,
-                channel="email",
-                status=status,
-                priority=5,
-                recipient="a@example.com",
-                content={},
-                attempts=1,
-                workflow_id=f"notification-{nid}",
-                completed_at=done,
-                created_at=done,
-                updated_at=done,
-            )
-        )
+        session.add(finished_email(nid, done, status=status))
         await session.flush()
         session.add(
             DeliveryAttempt(

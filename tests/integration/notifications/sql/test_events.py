@@ -14,6 +14,7 @@ from notifications.sql import store
 from notifications.sql.engine import Database
 from notifications.sql.models import AuditLog, DeliveryEvent, Notification, Suppression, utcnow
 from notifications.sql.store.events import ingest
+from tests.support.rows import finished_email
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -21,21 +22,7 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], i
 async def _sent(db: Database, nid: str, recipient: str) -> None:
     now = utcnow()
     async with db.transaction() as session:
-        session.add(
-            Notification(
-                id=nid,
-                channel="email",
-                status="sent",
-                priority=5,
-                recipient=recipient,
-                content={},
-                attempts=1,
-                workflow_id=f"notification-{nid}",
-                completed_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        session.add(finished_email(nid, now, recipient=recipient))
 
 
 async def _lost_race(db: Database, nid: str, message_id: str, kind: str, **details: object) -> None:

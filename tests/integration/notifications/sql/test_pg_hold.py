@@ -1,5 +1,6 @@
-"""A held row (notifications.sql.pg `Hold`): the first of a batch waits for others to share its INSERT,
-goes once no more can come or its linger is over, and is written even if its caller gives up waiting."""
+"""A held row (`store.insert_row` with a linger): the first of a batch waits for others to share its
+INSERT, goes when its caller releases it (no more can come) or its linger is over, and is written even
+if its caller gives up waiting."""
 
 from __future__ import annotations
 
@@ -35,38 +36,42 @@ def _batches(db: Database) -> pg.InsertBatches:
     return db.pg.batches
 
 
-async def test_the_rows_go_together_as_soon_as_no_more_can_come(db: Database, inserts: list[tuple[str, int]]) -> None:
-    coming = [2]  # two callers still on their way
-    hold = pg.Hold(30.0, lambda: coming[0])
+async def _joined(*rows: str, db: Database) -> list[asyncio.Task[bool]]:
+    """Rows arriving while the first is held: each joins its batch as its task first runs."""
+    tasks = [asyncio.create_task(store.insert_row(db, _row(nid), LONG)) for nid in rows]
+    await asyncio.sleep(0.1)
+    return tasks
+
+
+LONG = 30.0  # longer than any test waits: a held row that goes went because it was released
+
+
+async def test_held_rows_go_together_once_released(db: Database, inserts: list[tuple[str, int]]) -> None:
     began = time.monotonic()
-    first = asyncio.create_task(store.insert_row(db, _row("h-1"), hold))
+    first = asyncio.create_task(store.insert_row(db, _row("h-1"), LONG))
+    second, third = await _joined("h-2", "h-3", db=db)
     await asyncio.sleep(0.2)
-    coming[0] = 1
-    second = asyncio.create_task(store.insert_row(db, _row("h-2"), hold))
-    await asyncio.sleep(0.2)
-    assert not first.done() and not second.done()  # one more can come
-    coming[0] = 0
-    assert await asyncio.gather(first, second, store.insert_row(db, _row("h-3"), hold)) == [True, True, True]
-    assert time.monotonic() - began < 10  # released by the last row, not by the 30 s linger
+    assert not first.done() and not second.done() and inserts == []  # more could come
+    store.release_held(db)  # the caller knows none can
+    assert await asyncio.wait_for(asyncio.gather(first, second, third), 10) == [True, True, True]
+    assert time.monotonic() - began < 10  # released, not timed out
     assert inserts == [("fetch", 3)]
     assert await _ids(db) == {"h-1", "h-2", "h-3"}
 
 
-async def test_held_rows_go_when_the_callers_that_could_come_are_gone(
+async def test_a_held_row_released_alone_takes_the_one_row_statement(
     db: Database, inserts: list[tuple[str, int]]
 ) -> None:
-    coming = [1]
-    task = asyncio.create_task(store.insert_row(db, _row("left"), pg.Hold(30.0, lambda: coming[0])))
+    task = asyncio.create_task(store.insert_row(db, _row("left"), LONG))
     await asyncio.sleep(0.2)
     assert not task.done()
-    coming[0] = 0  # the other caller failed before its row (a duplicate, Temporal unreachable)
-    _batches(db).release_held()
+    store.release_held(db)  # the other caller failed before its row (a duplicate, Temporal unreachable)
     assert await asyncio.wait_for(task, 10) is True
-    assert inserts == [("execute", 1)]  # alone after all: the one-row statement
+    assert inserts == [("execute", 1)]
 
 
 async def test_a_row_alone_goes_when_its_linger_is_over(db: Database, inserts: list[tuple[str, int]]) -> None:
-    task = asyncio.create_task(store.insert_row(db, _row("alone"), pg.Hold(0.3, lambda: 5)))
+    task = asyncio.create_task(store.insert_row(db, _row("alone"), 0.3))
     await asyncio.sleep(0.1)
     assert not task.done() and inserts == []
     assert await task is True
@@ -74,12 +79,10 @@ async def test_a_row_alone_goes_when_its_linger_is_over(db: Database, inserts: l
 
 
 async def test_the_same_id_twice_in_a_held_batch_is_written_once(db: Database, inserts: list[tuple[str, int]]) -> None:
-    coming = [1]
-    hold = pg.Hold(30.0, lambda: coming[0])
-    first = asyncio.create_task(store.insert_row(db, _row("twice"), hold))
-    await asyncio.sleep(0.1)
-    coming[0] = 0
-    answers = await asyncio.wait_for(asyncio.gather(first, store.insert_row(db, _row("twice"), hold)), 10)
+    first = asyncio.create_task(store.insert_row(db, _row("twice"), LONG))
+    (again,) = await _joined("twice", db=db)
+    store.release_held(db)
+    answers = await asyncio.wait_for(asyncio.gather(first, again), 10)
     assert sorted(answers) == [False, True] and inserts == [("fetch", 2)]
     assert await _ids(db) == {"twice"}
 
@@ -87,11 +90,8 @@ async def test_the_same_id_twice_in_a_held_batch_is_written_once(db: Database, i
 async def test_a_holder_that_gives_up_still_writes_its_row_and_the_others_learn_theirs(
     db: Database, inserts: list[tuple[str, int]]
 ) -> None:
-    hold = pg.Hold(30.0, lambda: 10)
-    holder = asyncio.create_task(store.insert_row(db, _row("gave-up"), hold))
-    await asyncio.sleep(0.1)
-    joiner = asyncio.create_task(store.insert_row(db, _row("joined"), hold))
-    await asyncio.sleep(0.1)
+    holder = asyncio.create_task(store.insert_row(db, _row("gave-up"), LONG))
+    (joiner,) = await _joined("joined", db=db)
     holder.cancel()  # an enqueue cancelled by its caller after its workflow started
     with pytest.raises(asyncio.CancelledError):
         await holder
@@ -108,14 +108,10 @@ async def test_a_database_refusing_connections_answers_every_held_row(
         raise OperationalError(sql, None, ConnectionRefusedError("down"))
 
     monkeypatch.setattr(pg, "_run", refused)
-    coming = [1]
-    hold = pg.Hold(30.0, lambda: coming[0])
-    first = asyncio.create_task(store.insert_row(db, _row("down-1"), hold))
-    await asyncio.sleep(0.1)
-    coming[0] = 0
-    answers = await asyncio.wait_for(
-        asyncio.gather(first, store.insert_row(db, _row("down-2"), hold), return_exceptions=True), 10
-    )
+    first = asyncio.create_task(store.insert_row(db, _row("down-1"), LONG))
+    (second,) = await _joined("down-2", db=db)
+    store.release_held(db)
+    answers = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 10)
     assert all(isinstance(a, OperationalError) for a in answers), answers
     assert not _batches(db)._busy  # the next row finds nothing in its way
     monkeypatch.undo()
