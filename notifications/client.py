@@ -24,8 +24,7 @@ from typing import Any
 
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from notifications.campaigns import CampaignsMixin
@@ -40,7 +39,6 @@ from notifications.errors import (
 )
 from notifications.fallback import render_fallback
 from notifications.queues import QueuesMixin
-from notifications.redact import mask_recipient
 from notifications.schemas import (
     MAX_PUSH_PAYLOAD,
     DeliveryAttemptRecord,
@@ -56,19 +54,17 @@ from notifications.sql import store
 from notifications.sql.engine import Database, reachable
 from notifications.sql.models import DeliveryAttempt, DeliveryEvent, Notification, utcnow
 from notifications.sql.rows import as_row, row_values
+from notifications.starts import WorkflowStarts
 from notifications.templating import render_email, render_push
-from notifications.temporal import AMBIGUOUS, UNREACHABLE, connect, start_attributes, unreachable
+from notifications.temporal import AMBIGUOUS, UNREACHABLE, connect, unreachable
 from notifications.temporal import reachable as temporal_reachable
 from notifications.types import (
     CHANNEL_ATTRIBUTE,
     STATUS_ATTRIBUTE,
     STATUS_QUERY,
-    TASK_QUEUES,
-    WORKFLOW_NAME,
     Channel,
     NotificationInput,
     Status,
-    temporal_priority_key,
     workflow_id_for,
 )
 from notifications.unsubscribe import UnsubscribeTokens
@@ -91,6 +87,7 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
         self._unsubscribe: UnsubscribeTokens | None = None  # made on the first templated email
         self._starting = 0  # enqueues waiting for their workflow's start: a new row waits for theirs
         self._linger_s = settings.enqueue_linger_ms / 1000
+        self._starts = WorkflowStarts(temporal)
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> NotificationClient:
@@ -230,32 +227,12 @@ class NotificationClient(ControlMixin, QueuesMixin, DevicesMixin, PreferencesMix
     async def _start(
         self, inp: NotificationInput, *, reuse: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE
     ) -> str | None:
-        recipient = mask_recipient(inp.channel, inp.to, inp.token, inp.userId)
         try:
-            handle = await self.temporal.start_workflow(
-                WORKFLOW_NAME,
-                inp,
-                id=workflow_id_for(inp.notificationId),
-                task_queue=TASK_QUEUES[Channel(inp.channel)],
-                id_reuse_policy=reuse,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                search_attributes=start_attributes(inp),
-                # Fairness by tenant: one tenant's burst cannot starve another's at the same priority.
-                priority=Priority(priority_key=temporal_priority_key(inp.priority), fairness_key=inp.tenant),
-                static_summary=f"{inp.channel} · {inp.type or 'no type'} · to {recipient}",
-                static_details=(
-                    f"**Notification** `{inp.notificationId}`\n\n**Channel:** {inp.channel}\n\n"
-                    f"**Priority:** {inp.priority} (Temporal priority key {temporal_priority_key(inp.priority)})\n\n"
-                    f"**User:** {inp.userId or '-'}"
-                ),
-            )
-        except WorkflowAlreadyStartedError:
-            return None
+            return await self._starts.start(inp, reuse)
         except RPCError as exc:
             if exc.status not in UNREACHABLE:
                 raise
             return await self._started_anyway(inp, exc)
-        return handle.result_run_id
 
     async def _started_anyway(self, inp: NotificationInput, exc: RPCError) -> str:
         """The run ID when a start whose answer was lost did reach Temporal; else the typed error."""

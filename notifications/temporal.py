@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from temporalio.api.common.v1 import SearchAttributes
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueKind, TaskQueueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.converter import encode_search_attributes
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
@@ -143,6 +145,23 @@ def start_attributes(inp: NotificationInput) -> TypedSearchAttributes:
     # the Web UI lists what is due when: NotificationSendAt
     pairs.append(SearchAttributePair(SEND_AT_ATTRIBUTE, datetime.fromisoformat(inp.sendAt)))
     return TypedSearchAttributes(pairs)
+
+
+def encoded_start_attributes(inp: NotificationInput) -> SearchAttributes:
+    """`start_attributes` as the start request carries them; a due-now kind's are encoded once (only
+    ever copied from)."""
+    if not inp.sendAt:
+        return _encoded_due_now(inp.channel, inp.type, inp.priority)
+    proto = SearchAttributes()
+    encode_search_attributes(start_attributes(inp), proto)
+    return proto
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoded_due_now(channel: str, type_: str | None, priority: int) -> SearchAttributes:
+    proto = SearchAttributes()
+    encode_search_attributes(_due_now_attributes(channel, type_, priority), proto)
+    return proto
 
 
 @functools.lru_cache(maxsize=1024)
