@@ -1,11 +1,11 @@
 """Starting a notification's workflow: the request Temporal's `start_workflow` would send, built from
 parts kept per kind of notification and sent through the client's raw workflow service.
 
-The SDK builds every start from scratch, its search attributes included, and that was half of what an
-enqueue costs the calling process beyond a bare start (docs/decisions/0032). The request is the same
-message, field for field, so the server, the Web UI and the `temporal` CLI see the same workflow. A
-client with interceptors, plugins or a context-aware converter keeps the SDK's own start, since those
-change what the SDK would send.
+The SDK encodes every start from scratch, its search attributes included, and that was most of what
+an enqueue cost the calling process beyond a bare start (docs/decisions/0032). The request is the
+same message, field for field, so the server, the Web UI and the `temporal` CLI see the same
+workflow. A client with interceptors, plugins or external payload storage, and a start made inside a
+Nexus operation, keep the SDK's own start, since those change what the SDK sends.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import uuid
 
+from temporalio import nexus
 from temporalio.api.common.v1 import Priority as PriorityProto
 from temporalio.api.enums.v1 import WorkflowIdConflictPolicy as ConflictProto
 from temporalio.api.enums.v1 import WorkflowIdReusePolicy as ReuseProto
@@ -25,7 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from notifications.redact import mask_recipient
-from notifications.temporal import encoded_start_attributes, start_attributes
+from notifications.temporal import encode_start_attributes, start_attributes
 from notifications.types import (
     TASK_QUEUES,
     WORKFLOW_NAME,
@@ -68,7 +69,7 @@ class WorkflowStarts:
 
     async def start(self, inp: NotificationInput, reuse: WorkflowIDReusePolicy) -> str | None:
         try:
-            if self.direct:
+            if self.direct and not nexus.in_operation():
                 return await self._start_direct(inp, reuse)
             handle = await self.client.start_workflow(
                 WORKFLOW_NAME,
@@ -88,9 +89,10 @@ class WorkflowStarts:
 
     async def _start_direct(self, inp: NotificationInput, reuse: WorkflowIDReusePolicy) -> str | None:
         client = self.client
+        workflow_id = workflow_id_for(inp.notificationId)
         req = StartWorkflowExecutionRequest(
             namespace=client.namespace,
-            workflow_id=workflow_id_for(inp.notificationId),
+            workflow_id=workflow_id,
             identity=client.identity,
             request_id=str(uuid.uuid4()),
             workflow_id_reuse_policy=ReuseProto.ValueType(reuse.value),
@@ -98,11 +100,15 @@ class WorkflowStarts:
         )
         req.workflow_type.name = WORKFLOW_NAME
         req.task_queue.name = TASK_QUEUES[Channel(inp.channel)]
-        converter = client.data_converter
+        # As the SDK does: a converter or codec may depend on the workflow (itself when none does).
+        converter = client.data_converter.with_context(
+            WorkflowSerializationContext(namespace=client.namespace, workflow_id=workflow_id)
+        )
         req.input.payloads.extend(await converter.encode([inp]))
-        req.search_attributes.CopyFrom(encoded_start_attributes(inp))
-        req.user_metadata.summary.CopyFrom(*(await converter.encode([summary(inp)])))
-        req.user_metadata.details.CopyFrom(*(await converter.encode([details(inp)])))
+        encode_start_attributes(inp, req.search_attributes)
+        short, long = await converter.encode([summary(inp), details(inp)])
+        req.user_metadata.summary.CopyFrom(short)
+        req.user_metadata.details.CopyFrom(long)
         req.priority.CopyFrom(_priority(inp.priority, inp.tenant))
         try:
             response = await client.workflow_service.start_workflow_execution(req, retry=True)
@@ -115,16 +121,9 @@ class WorkflowStarts:
 
 def _sends_what_the_sdk_would(client: Client) -> bool:
     """Nothing in this client changes the SDK's start request: no interceptor or plugin (they may add
-    headers or wrap the call), no converter that depends on the workflow, no external payload storage."""
+    headers or wrap the call), no external payload storage (it may replace a payload by a reference)."""
     config = client.config()
-    converter = client.data_converter
-    context = WorkflowSerializationContext(namespace=client.namespace, workflow_id="")
-    return (
-        not config["interceptors"]
-        and not config["plugins"]
-        and converter.external_storage is None
-        and converter.with_context(context) is converter
-    )
+    return not config["interceptors"] and not config["plugins"] and client.data_converter.external_storage is None
 
 
 @functools.lru_cache(maxsize=1024)

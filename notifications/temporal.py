@@ -147,18 +147,17 @@ def start_attributes(inp: NotificationInput) -> TypedSearchAttributes:
     return TypedSearchAttributes(pairs)
 
 
-def encoded_start_attributes(inp: NotificationInput) -> SearchAttributes:
-    """`start_attributes` as the start request carries them; a due-now kind's are encoded once (only
-    ever copied from)."""
-    if not inp.sendAt:
-        return _encoded_due_now(inp.channel, inp.type, inp.priority)
-    proto = SearchAttributes()
-    encode_search_attributes(start_attributes(inp), proto)
-    return proto
+def encode_start_attributes(inp: NotificationInput, dest: SearchAttributes) -> None:
+    """`start_attributes` into a start request's message; a due-now kind's are encoded once."""
+    if inp.sendAt:
+        encode_search_attributes(start_attributes(inp), dest)
+    else:
+        dest.CopyFrom(_encoded_due_now(inp.channel, inp.type, inp.priority))
 
 
 @functools.lru_cache(maxsize=1024)
 def _encoded_due_now(channel: str, type_: str | None, priority: int) -> SearchAttributes:
+    """Shared: only ever copied from."""
     proto = SearchAttributes()
     encode_search_attributes(_due_now_attributes(channel, type_, priority), proto)
     return proto

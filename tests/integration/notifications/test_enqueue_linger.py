@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from notifications.types import NotificationInput
+
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
@@ -44,20 +46,24 @@ async def test_a_duplicate_in_flight_does_not_keep_another_row_waiting(
         first = await system.client.enqueue_email(_email("dup"))
         inserts.clear()
         _linger_of_30_s(system.client)
-        start = system.client.temporal.start_workflow
+        start = system.client._starts.start
+        started: list[str] = []
 
-        async def dup_comes_back_last(*args: Any, **kwargs: Any) -> Any:
-            if kwargs["id"].endswith("-dup"):
+        async def dup_comes_back_last(inp: NotificationInput, reuse: Any) -> str | None:
+            if inp.notificationId == "dup":
                 await asyncio.sleep(0.5)  # "fresh" is held by then, waiting for this one
-            return await start(*args, **kwargs)
+            run_id = await start(inp, reuse)
+            started.append(inp.notificationId)
+            return run_id
 
-        system.client.temporal.start_workflow = dup_comes_back_last  # type: ignore[method-assign]
+        system.client._starts.start = dup_comes_back_last  # type: ignore[method-assign]
         again, fresh = await asyncio.wait_for(
             asyncio.gather(system.client.enqueue_email(_email("dup")), system.client.enqueue_email(_email("fresh"))), 20
         )
         assert again.notification_id == "dup" and again.run_id == first.run_id  # one notification
         assert fresh.notification_id == "fresh" and fresh.mirrored
         assert inserts == [("execute", 1)] and system.client._starting == 0
+        assert started == ["fresh", "dup"]
 
 
 async def test_an_enqueue_alone_writes_its_row_at_once(
