@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from typing import Any
 
 from temporalio import nexus
 from temporalio.api.common.v1 import Priority as PriorityProto
@@ -52,9 +53,9 @@ def details(inp: NotificationInput) -> str:
     )
 
 
-def priority(inp: NotificationInput) -> Priority:
+def _priority_fields(level: int, tenant: str | None) -> dict[str, Any]:
     # Fairness by tenant: one tenant's burst cannot starve another's at the same priority.
-    return Priority(priority_key=temporal_priority_key(inp.priority), fairness_key=inp.tenant)
+    return {"priority_key": temporal_priority_key(level), "fairness_key": tenant}
 
 
 class WorkflowStarts:
@@ -79,7 +80,7 @@ class WorkflowStarts:
                 id_reuse_policy=reuse,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 search_attributes=start_attributes(inp),
-                priority=priority(inp),
+                priority=Priority(**_priority_fields(inp.priority, inp.tenant)),
                 static_summary=summary(inp),
                 static_details=details(inp),
             )
@@ -104,9 +105,9 @@ class WorkflowStarts:
         converter = client.data_converter.with_context(
             WorkflowSerializationContext(namespace=client.namespace, workflow_id=workflow_id)
         )
-        req.input.payloads.extend(await converter.encode([inp]))
+        payload, short, long = await converter.encode([inp, summary(inp), details(inp)])
+        req.input.payloads.append(payload)
         encode_start_attributes(inp, req.search_attributes)
-        short, long = await converter.encode([summary(inp), details(inp)])
         req.user_metadata.summary.CopyFrom(short)
         req.user_metadata.details.CopyFrom(long)
         req.priority.CopyFrom(_priority(inp.priority, inp.tenant))
@@ -128,11 +129,8 @@ def _sends_what_the_sdk_would(client: Client) -> bool:
 
 @functools.lru_cache(maxsize=1024)
 def _priority(level: int, tenant: str | None) -> PriorityProto:
-    """`priority(inp)` as the start request carries it."""
-    proto = PriorityProto(priority_key=temporal_priority_key(level))
-    if tenant is not None:
-        proto.fairness_key = tenant
-    return proto
+    """Shared: only ever copied from."""
+    return PriorityProto(**_priority_fields(level, tenant))
 
 
 def _already_started(exc: RPCError) -> bool:
