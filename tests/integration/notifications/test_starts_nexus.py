@@ -74,7 +74,7 @@ async def test_an_enqueue_in_a_nexus_operation_is_linked_to_its_caller(system: A
             execution_timeout=timedelta(seconds=30),
         )
 
-    history = await temporal.get_workflow_handle(workflow_id_for(nid)).fetch_history()  # noqa
+    history = await temporal.get_workflow_handle(workflow_id_for(nid)).fetch_history()
     started = history.events[0]
     assert run_id and started.workflow_execution_started_event_attributes.workflow_type.name == "NotificationWorkflow"
     assert [link.workflow_event.workflow_id for link in started.links] == [caller_id]
